@@ -1,0 +1,1 @@
+//! FinVision API.
