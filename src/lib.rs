@@ -1,1 +1,15 @@
-//! FinVision API.
+//! FinVision API: a GraphQL backend for financial planning and analysis.
+//!
+//! `api → domain → db`: the GraphQL face (`api`) calls the core (`domain`), which alone talks to
+//! the database (`db`). `schema()` and `router()` are what `main` and the tests both build on.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod telemetry;
+
+pub use app::App;

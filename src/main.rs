@@ -1,1 +1,170 @@
-fn main() {}
+//! The `finvision` binary: parse configuration → telemetry → database (or the embedded cluster)
+//! → migrations → serve, or another subcommand.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use finvision::{
+    App,
+    api::schema::sdl,
+    config::{Cli, Command, Config},
+    db::{Db, PoolOptions, embedded::EmbeddedPostgres, migrate},
+    domain::{Core, auth::accounts},
+    telemetry,
+};
+
+/// Where the database is: the configured server, or our private cluster (kept alive here).
+struct Database {
+    url: String,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    async fn open(config: &Config) -> anyhow::Result<Self> {
+        if let Some(url) = &config.database_url {
+            return Ok(Self {
+                url: url.clone(),
+                embedded: None,
+            });
+        }
+        tracing::info!(data_dir = %config.data_dir.display(), "DATABASE_URL is not set: starting the embedded PostgreSQL cluster");
+        let embedded = EmbeddedPostgres::start(&config.data_dir).await?;
+        Ok(Self {
+            url: embedded.database_url(),
+            embedded: Some(embedded),
+        })
+    }
+
+    async fn close(mut self) {
+        if let Some(embedded) = self.embedded.as_mut()
+            && let Err(err) = embedded.stop().await
+        {
+            tracing::warn!(error = %err, "stopping the embedded PostgreSQL cluster failed");
+        }
+    }
+}
+
+async fn connect(config: &Config, url: &str) -> anyhow::Result<Db> {
+    Db::connect(
+        url,
+        &PoolOptions {
+            max_size: config.db_pool_size,
+            connection_timeout: Duration::from_secs(config.db_pool_timeout_secs),
+        },
+    )
+    .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down: draining in-flight requests");
+}
+
+async fn serve(config: Config, db: Db, seed_demo: bool) -> anyhow::Result<()> {
+    let app = App::new(config.clone(), db);
+    if seed_demo {
+        finvision::domain::seed::seed_demo_if_empty(app.core()).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(address = %config.listen, "FinVision API ready: GraphiQL at http://{}/graphql", config.listen);
+    axum::serve(
+        listener,
+        app.router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+fn generated_password() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect()
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    let command = cli.command.unwrap_or(Command::Serve { seed_demo: false });
+    if let Command::Schema = command {
+        print!("{}", sdl());
+        return Ok(());
+    }
+    let database = Database::open(&config).await?;
+    let result = async {
+        if let Command::Migrate { revert_all: true } = command {
+            migrate::run(&database.url, migrate::Direction::RevertAll).await?;
+            return Ok(());
+        }
+        migrate::run(&database.url, migrate::Direction::Up).await?;
+        let db = connect(&config, &database.url).await?;
+        match command {
+            Command::Serve { seed_demo } => serve(config.clone(), db, seed_demo).await,
+            Command::Migrate { .. } | Command::Schema => Ok(()),
+            Command::Seed { demo } => {
+                anyhow::ensure!(demo, "nothing to seed: pass --demo");
+                finvision::domain::seed::seed_demo(&Core::new(db, &config)).await?;
+                Ok(())
+            }
+            Command::CreateUser {
+                email,
+                display_name,
+                superadmin,
+            } => {
+                let (password, generated) = match std::env::var("FV_NEW_USER_PASSWORD") {
+                    Ok(p) => (p, false),
+                    Err(_) => (generated_password(), true),
+                };
+                let name = display_name
+                    .unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_owned());
+                let core = Core::new(db, &config);
+                let user = accounts::create_user(&core, &email, &name, &password, superadmin)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!(
+                    "created user {} ({}){}",
+                    user.email,
+                    user.id,
+                    if superadmin { " as superadmin" } else { "" }
+                );
+                if generated {
+                    println!("password: {password}  (shown once)");
+                }
+                Ok(())
+            }
+        }
+    }
+    .await;
+    database.close().await;
+    result
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(&cli.config.log, &cli.config.log_format);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

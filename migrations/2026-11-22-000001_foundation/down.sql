@@ -1,0 +1,1 @@
+DROP FUNCTION fv_set_updated_at();

@@ -1,0 +1,39 @@
+//! What every request carries: the caller, the core, and its own DataLoader.
+
+use async_graphql::{Context, dataloader::DataLoader};
+
+use crate::domain::{Core, PgLoader, auth::Caller};
+
+/// Per-request (or per-WebSocket-connection) state, attached with `Request::data` so that a
+/// batch never mixes two callers.
+pub struct RequestState {
+    /// Who is calling and from where.
+    pub caller: Caller,
+    /// The core.
+    pub core: Core,
+}
+
+/// Build the data a request carries: its state and a fresh DataLoader.
+pub fn request_data(core: &Core, caller: Caller) -> (RequestState, DataLoader<PgLoader>) {
+    let loader = DataLoader::new(core.loader(), tokio::spawn);
+    (
+        RequestState {
+            caller,
+            core: core.clone(),
+        },
+        loader,
+    )
+}
+
+// The HTTP and WebSocket entry points always attach both values (`request_data`); every test
+// goes through them, so a missing one is a programming error, not a runtime condition.
+
+/// The request's state.
+pub fn state<'a>(ctx: &Context<'a>) -> &'a RequestState {
+    ctx.data_unchecked::<RequestState>()
+}
+
+/// The request's DataLoader.
+pub fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<PgLoader> {
+    ctx.data_unchecked::<DataLoader<PgLoader>>()
+}

@@ -1,0 +1,15 @@
+//! The GraphQL face: types, roots, guards, relay, scalars. It calls the core (`domain`) and never
+//! the pool.
+
+pub mod context;
+pub mod error_codes;
+pub mod errors;
+pub mod guards;
+pub mod mutation;
+pub mod query;
+pub mod relay;
+pub mod scalars;
+pub mod schema;
+pub mod types;
+
+pub use schema::{AppSchema, SchemaOptions, build_schema};

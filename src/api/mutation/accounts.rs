@@ -1,0 +1,110 @@
+//! `register`, `login`, `logout`, `logoutEverywhere`, `changePassword`.
+
+use async_graphql::{Context, InputObject, Object};
+
+use crate::{
+    api::{
+        context::state,
+        errors::{ApiResult, IntoApi},
+        guards::SignedIn,
+        types::{AuthPayload, User},
+    },
+    domain::auth::accounts::{self, Registration},
+};
+
+/// A new account.
+#[derive(InputObject)]
+pub struct RegisterInput {
+    /// Email address (unique, case-insensitive).
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// Name shown to other members.
+    pub display_name: String,
+}
+
+/// A password change.
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    /// The password in use now.
+    pub current_password: String,
+    /// The new password (at least 8 characters).
+    pub new_password: String,
+}
+
+#[derive(Default)]
+pub struct AccountMutation;
+
+#[Object]
+impl AccountMutation {
+    /// Create an account and sign in (when registration is enabled on this server).
+    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> ApiResult<AuthPayload> {
+        let st = state(ctx);
+        let registration = Registration {
+            email: input.email,
+            password: input.password,
+            display_name: input.display_name,
+        };
+        let (user, session) = accounts::register(&st.core, &st.caller, registration)
+            .await
+            .api()?;
+        Ok(AuthPayload {
+            token: session.token,
+            expires_at: session.expires_at,
+            user: User(user),
+        })
+    }
+
+    /// Sign in. Failures say only "invalid email or password"; after 10 failures in 15 minutes
+    /// an account is locked for the rest of the window (`RATE_LIMITED`).
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> ApiResult<AuthPayload> {
+        let st = state(ctx);
+        let (user, session) = accounts::login(&st.core, &st.caller, &email, &password)
+            .await
+            .api()?;
+        Ok(AuthPayload {
+            token: session.token,
+            expires_at: session.expires_at,
+            user: User(user),
+        })
+    }
+
+    /// Revoke the session of the token used for this request.
+    #[graphql(guard = "SignedIn")]
+    async fn logout(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        let st = state(ctx);
+        accounts::logout(&st.core, &st.caller).await.api()
+    }
+
+    /// Revoke every session of yours, this one included; returns how many were revoked.
+    #[graphql(guard = "SignedIn")]
+    async fn logout_everywhere(&self, ctx: &Context<'_>) -> ApiResult<i32> {
+        let st = state(ctx);
+        accounts::logout_everywhere(&st.core, &st.caller)
+            .await
+            .api()
+    }
+
+    /// Change your password; every other session of yours is revoked.
+    #[graphql(guard = "SignedIn")]
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangePasswordInput,
+    ) -> ApiResult<bool> {
+        let st = state(ctx);
+        accounts::change_password(
+            &st.core,
+            &st.caller,
+            &input.current_password,
+            &input.new_password,
+        )
+        .await
+        .api()
+    }
+}

@@ -1,0 +1,14 @@
+//! The mutation root: one part per domain, merged. Every mutation is one transaction with its
+//! audit event (see `domain::audit::record`).
+
+mod accounts;
+mod organizations;
+
+use async_graphql::MergedObject;
+
+/// Every mutation.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    accounts::AccountMutation,
+    organizations::OrganizationMutation,
+);

@@ -1,0 +1,15 @@
+//! The query root: one part per domain, merged.
+
+mod accounts;
+mod node;
+mod organizations;
+
+use async_graphql::MergedObject;
+
+/// Every query.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    accounts::AccountQuery,
+    node::NodeQuery,
+    organizations::OrganizationQuery,
+);

@@ -1,0 +1,81 @@
+//! `node`, `nodes`: any object by global ID, with the same visibility as everywhere else.
+
+use async_graphql::{Context, ID, Object};
+use futures_util::future::try_join_all;
+
+use crate::{
+    api::{
+        context::loader,
+        errors::ApiResult,
+        guards::{can_see_organization, can_see_user},
+        relay::{NodeKind, decode_any},
+        types::{Membership, Node, Organization, User},
+    },
+    domain::loader::{MembershipsOfOrganization, OrganizationById, UserById},
+    error::AppError,
+};
+
+/// Most ids one `nodes` call resolves.
+const MAX_NODES: usize = 100;
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+/// Resolve one global ID; `None` when it names nothing the caller may see.
+async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<Node>> {
+    let (kind, ids) = decode_any(id, field)?;
+    Ok(match kind {
+        NodeKind::User => {
+            if !can_see_user(ctx, ids[0]).await? {
+                return Ok(None);
+            }
+            loader(ctx)
+                .load_one(UserById(ids[0]))
+                .await?
+                .map(|r| Node::User(User(r)))
+        }
+        NodeKind::Organization => {
+            if !can_see_organization(ctx, ids[0]).await? {
+                return Ok(None);
+            }
+            loader(ctx)
+                .load_one(OrganizationById(ids[0]))
+                .await?
+                .map(|r| Node::Organization(Organization(r)))
+        }
+        NodeKind::Membership => {
+            if !can_see_organization(ctx, ids[0]).await? {
+                return Ok(None);
+            }
+            let members = loader(ctx)
+                .load_one(MembershipsOfOrganization(ids[0]))
+                .await?
+                .unwrap_or_default();
+            members
+                .into_iter()
+                .find(|m| m.user_id == ids[1])
+                .map(|m| Node::Membership(Membership(m)))
+        }
+    })
+}
+
+#[Object]
+impl NodeQuery {
+    /// Any object by its global ID; `null` when it does not exist or is not visible to you.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Node>> {
+        resolve(ctx, &id, "id").await
+    }
+
+    /// Several objects by global ID (at most 100), in the order given; `null` for each one that
+    /// does not exist or is not visible to you.
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<Vec<Option<Node>>> {
+        if ids.len() > MAX_NODES {
+            return Err(AppError::bad_input("ids", format!("at most {MAX_NODES} ids")).into());
+        }
+        try_join_all(ids.iter().enumerate().map(|(i, id)| {
+            let field = format!("ids.{i}");
+            async move { resolve(ctx, id, &field).await }
+        }))
+        .await
+    }
+}

@@ -1,0 +1,72 @@
+//! `type Membership`.
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+
+use super::{OrgRole, Organization, User};
+use crate::{
+    api::{
+        context::loader,
+        errors::ApiResult,
+        guards::can_see_user,
+        relay::{NodeKind, global_id},
+    },
+    domain::{
+        loader::{OrganizationById, UserById},
+        organizations::MembershipRow,
+    },
+    error::AppError,
+};
+
+/// A user's role in an organization.
+pub struct Membership(pub MembershipRow);
+
+#[Object]
+impl Membership {
+    /// The membership's global ID.
+    pub async fn id(&self) -> ID {
+        global_id(
+            NodeKind::Membership,
+            &[self.0.organization_id, self.0.user_id],
+        )
+    }
+
+    /// The member.
+    async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
+        let row = loader(ctx)
+            .load_one(UserById(self.0.user_id))
+            .await?
+            .ok_or(AppError::NotFound("user"))?;
+        Ok(User(row))
+    }
+
+    /// The organization.
+    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
+        let row = loader(ctx)
+            .load_one(OrganizationById(self.0.organization_id))
+            .await?
+            .ok_or(AppError::NotFound("organization"))?;
+        Ok(Organization(row))
+    }
+
+    /// The member's role.
+    async fn role(&self) -> OrgRole {
+        self.0.role.into()
+    }
+
+    /// Who added the member; `null` for the founder, or when that user is no longer visible to you.
+    async fn invited_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        let Some(id) = self.0.invited_by else {
+            return Ok(None);
+        };
+        if !can_see_user(ctx, id).await? {
+            return Ok(None);
+        }
+        Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+    }
+
+    /// When the member joined.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}

@@ -1,0 +1,17 @@
+//! `interface Node`.
+
+use async_graphql::{ID, Interface};
+
+use super::{Membership, Organization, User};
+
+/// An object with a global ID, resolvable with `node(id:)`.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "The object's opaque global ID."))]
+pub enum Node {
+    /// A user.
+    User(User),
+    /// An organization.
+    Organization(Organization),
+    /// A membership.
+    Membership(Membership),
+}

@@ -1,0 +1,126 @@
+//! `type Organization`.
+
+use async_graphql::{
+    Context, ID, Json, Object,
+    connection::{Connection, Edge},
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Membership, OrgRole};
+use crate::{
+    api::{
+        context::loader,
+        errors::ApiResult,
+        guards::membership_role,
+        relay::{Conn, NodeKind, PageArgs, global_id, paginate, time_key},
+    },
+    domain::{
+        loader::{MembershipsOfOrganization, OrganizationById},
+        organizations::OrganizationRow,
+    },
+};
+
+/// A tenant: members, models and their audit history live inside one organization.
+pub struct Organization(pub OrganizationRow);
+
+impl Organization {
+    /// Replace the ids of a paged connection by the organizations, loaded in one batch.
+    pub async fn load_connection(
+        ctx: &Context<'_>,
+        page: Conn<Uuid>,
+    ) -> ApiResult<Conn<Organization>> {
+        let rows = loader(ctx)
+            .load_many(page.edges.iter().map(|e| OrganizationById(e.node)))
+            .await?;
+        let mut out = Connection::with_additional_fields(
+            page.has_previous_page,
+            page.has_next_page,
+            page.additional_fields,
+        );
+        out.edges = page
+            .edges
+            .into_iter()
+            .filter_map(|e| {
+                rows.get(&OrganizationById(e.node))
+                    .map(|row| Edge::new(e.cursor, Organization(row.clone())))
+            })
+            .collect();
+        Ok(out)
+    }
+}
+
+#[Object]
+impl Organization {
+    /// The organization's global ID.
+    pub async fn id(&self) -> ID {
+        global_id(NodeKind::Organization, &[self.0.id])
+    }
+
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Unique URL-safe handle; `organization(slug:)` finds it.
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+
+    /// Free-form settings object.
+    async fn settings(&self) -> Json<Value> {
+        Json(self.0.settings.clone())
+    }
+
+    /// Version for optimistic concurrency: pass it back to `updateOrganization`.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    /// The caller's role here; `null` for a superadmin who is not a member.
+    async fn viewer_role(&self, ctx: &Context<'_>) -> ApiResult<Option<OrgRole>> {
+        Ok(membership_role(ctx, self.0.id).await?.map(Into::into))
+    }
+
+    /// Creation time.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Last change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// The members, oldest first, optionally only those with `role`.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        role: Option<OrgRole>,
+    ) -> ApiResult<Conn<Membership>> {
+        let role = role.map(crate::domain::organizations::OrgRole::from);
+        let rows: Vec<_> = loader(ctx)
+            .load_one(MembershipsOfOrganization(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| role.is_none_or(|r| m.role == r))
+            .collect();
+        Ok(paginate(
+            rows,
+            &PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+            |m| time_key(m.created_at, m.user_id),
+            Membership,
+        )?)
+    }
+}

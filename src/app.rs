@@ -1,0 +1,92 @@
+//! The application: configuration, core and schemas, shared by every request. `main` and the
+//! tests both build one and call [`App::router`].
+
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::{
+    api::{AppSchema, SchemaOptions, build_schema},
+    config::Config,
+    db::Db,
+    domain::Core,
+};
+
+/// Shared application state. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub(crate) inner: Arc<AppInner>,
+}
+
+pub(crate) struct AppInner {
+    pub(crate) config: Config,
+    pub(crate) core: Core,
+    /// The schema with every limit.
+    pub(crate) schema: AppSchema,
+    /// The same schema without depth and complexity limits, used only for operations that
+    /// select nothing but introspection (GraphiQL's standard query is deeper than 12).
+    pub(crate) introspection_schema: Option<AppSchema>,
+    pub(crate) metrics: PrometheusHandle,
+}
+
+/// One Prometheus recorder per process (a global), shared by every `App` (tests build many).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (embedding applications); ours still renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl App {
+    /// Build the application over a connected database.
+    pub fn new(config: Config, db: Db) -> Self {
+        let core = Core::new(db, &config);
+        let schema = build_schema(&SchemaOptions {
+            max_depth: Some(config.max_depth),
+            max_complexity: Some(config.max_complexity),
+            introspection: config.introspection,
+        });
+        let introspection_schema = config.introspection.then(|| {
+            build_schema(&SchemaOptions {
+                max_depth: None,
+                max_complexity: None,
+                introspection: true,
+            })
+        });
+        Self {
+            inner: Arc::new(AppInner {
+                config,
+                core,
+                schema,
+                introspection_schema,
+                metrics: metrics_handle(),
+            }),
+        }
+    }
+
+    /// The core (domain operations).
+    pub fn core(&self) -> &Core {
+        &self.inner.core
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &AppSchema {
+        &self.inner.schema
+    }
+
+    /// The HTTP router.
+    pub fn router(&self) -> axum::Router {
+        crate::http::router(self.clone())
+    }
+}

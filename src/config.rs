@@ -1,0 +1,121 @@
+//! Configuration: flags with environment fallbacks, one `clap` parser for every subcommand.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+/// FinVision API: a GraphQL backend for financial planning and analysis.
+#[derive(Debug, Parser)]
+#[command(name = "finvision", version, about)]
+pub struct Cli {
+    /// Settings shared by every subcommand.
+    #[command(flatten)]
+    pub config: Config,
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP/GraphQL server (the default).
+    Serve {
+        /// Seed the demo organization first when the database has no organization yet.
+        #[arg(long, env = "FV_SEED_DEMO")]
+        seed_demo: bool,
+    },
+    /// Run pending migrations (or revert them all) and exit.
+    Migrate {
+        /// Revert every migration instead (drops all FinVision tables and their data).
+        #[arg(long)]
+        revert_all: bool,
+    },
+    /// Print the GraphQL schema (SDL) and exit.
+    Schema,
+    /// Seed data and exit.
+    Seed {
+        /// Create the demo organization with one user per role.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Create a user account and exit; the password is read from FV_NEW_USER_PASSWORD or generated and printed.
+    CreateUser {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+        /// Display name (defaults to the email's local part).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Make the account a platform superadmin.
+        #[arg(long)]
+        superadmin: bool,
+    },
+}
+
+/// Settings shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// PostgreSQL URL. Unset: a private cluster is started under FV_DATA_DIR from the machine's PostgreSQL binaries.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "FV_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the embedded PostgreSQL cluster (and later uploaded files) live.
+    #[arg(long, env = "FV_DATA_DIR", default_value = "./.finvision")]
+    pub data_dir: PathBuf,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "FV_LOG", default_value = "info")]
+    pub log: String,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "FV_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Maximum connections in the database pool.
+    #[arg(long, env = "FV_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// Seconds to wait for a free database connection before failing the request.
+    #[arg(long, env = "FV_DB_POOL_TIMEOUT_SECS", default_value_t = 3)]
+    pub db_pool_timeout_secs: u64,
+    /// Whether anyone may `register` an account.
+    #[arg(long, env = "FV_REGISTRATION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub registration: bool,
+    /// Whether the schema answers introspection (GraphiQL needs it).
+    #[arg(long, env = "FV_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// Session lifetime in hours.
+    #[arg(long, env = "FV_SESSION_TTL_HOURS", default_value_t = 24 * 14)]
+    pub session_ttl_hours: u32,
+    /// Maximum query depth (introspection queries are exempt).
+    #[arg(long, env = "FV_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+    /// Maximum query complexity.
+    #[arg(long, env = "FV_MAX_COMPLEXITY", default_value_t = 5_000)]
+    pub max_complexity: usize,
+    /// Maximum operations in one batched request.
+    #[arg(long, env = "FV_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+    /// Maximum aliased fields in one operation.
+    #[arg(long, env = "FV_MAX_ALIASES", default_value_t = 100)]
+    pub max_aliases: usize,
+    /// Maximum request body in bytes.
+    #[arg(long, env = "FV_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Argon2 hashes computed at once (each takes 19 MiB); defaults to the number of cores.
+    #[arg(long, env = "FV_MAX_CONCURRENT_HASHES")]
+    pub max_concurrent_hashes: Option<usize>,
+}
+
+impl Config {
+    /// A configuration with every default, pointed at `database_url` (tests build on this).
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        let mut cli = Cli::parse_from(["finvision"]);
+        cli.config.database_url = Some(database_url.into());
+        cli.config
+    }
+
+    /// The session lifetime.
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(u64::from(self.session_ttl_hours) * 3600)
+    }
+}

@@ -1,0 +1,6 @@
+//! Audit history: the one write path and the hash chain.
+
+pub mod chain;
+pub mod record;
+
+pub use record::{AuditEntry, record};

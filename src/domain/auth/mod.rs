@@ -1,0 +1,9 @@
+//! Identity: users, passwords, sessions, the viewer.
+
+pub mod accounts;
+pub mod password;
+pub mod sessions;
+pub mod users;
+pub mod viewer;
+
+pub use viewer::{Caller, RequestMeta, Viewer};

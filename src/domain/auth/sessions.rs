@@ -1,0 +1,122 @@
+//! Session tokens: random 256-bit values; only their SHA-256 is stored.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use ipnet::IpNet;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::viewer::{RequestMeta, Viewer};
+use crate::{
+    db::schema::{sessions, users},
+    domain::Core,
+    error::{AppError, AppResult},
+};
+
+/// Prefix of session tokens (API keys use `fvk_`), so a leaked token is recognisable.
+pub const SESSION_TOKEN_PREFIX: &str = "fvs_";
+
+/// A new random token with the given prefix and its SHA-256.
+pub fn new_token(prefix: &str) -> (String, Vec<u8>) {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// SHA-256 of a presented token.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sessions)]
+struct NewSession<'a> {
+    user_id: Uuid,
+    token_hash: &'a [u8],
+    expires_at: DateTime<Utc>,
+    ip_address: Option<IpNet>,
+    user_agent: Option<&'a str>,
+}
+
+/// A session just opened: the token is returned to the client once and never stored.
+#[derive(Debug, Clone)]
+pub struct OpenedSession {
+    /// The bearer token.
+    pub token: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Open a session for `user_id` inside the caller's transaction.
+pub async fn open(
+    conn: &mut AsyncPgConnection,
+    core: &Core,
+    user_id: Uuid,
+    meta: &RequestMeta,
+) -> AppResult<OpenedSession> {
+    let (token, hash) = new_token(SESSION_TOKEN_PREFIX);
+    let ttl = chrono::Duration::from_std(core.settings.session_ttl).map_err(AppError::internal)?;
+    let expires_at = Utc::now() + ttl;
+    diesel::insert_into(sessions::table)
+        .values(NewSession {
+            user_id,
+            token_hash: &hash,
+            expires_at,
+            ip_address: meta.ip.map(IpNet::from),
+            user_agent: meta.user_agent.as_deref(),
+        })
+        .execute(conn)
+        .await?;
+    Ok(OpenedSession { token, expires_at })
+}
+
+/// Resolve a bearer token to its viewer: one statement. Unknown, expired or revoked tokens and
+/// inactive or deleted users are all `Unauthenticated`, with the same message.
+#[tracing::instrument(skip_all)]
+pub async fn authenticate(core: &Core, token: &str) -> AppResult<Viewer> {
+    let invalid =
+        || AppError::Unauthenticated("the token is invalid or expired: sign in again".into());
+    if !token.starts_with(SESSION_TOKEN_PREFIX) {
+        return Err(invalid());
+    }
+    let hash = token_hash(token);
+    let mut conn = core.db.conn().await?;
+    let found: Option<(Uuid, Uuid, bool)> = sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(&hash))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(diesel::dsl::now))
+        .filter(users::is_active.eq(true))
+        .filter(users::deleted_at.is_null())
+        .select((sessions::id, users::id, users::is_superadmin))
+        .first(&mut conn)
+        .await
+        .optional()?;
+    let (session_id, user_id, is_superadmin) = found.ok_or_else(invalid)?;
+    Ok(Viewer::User {
+        user_id,
+        session_id,
+        is_superadmin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_256_bit_random_and_hashed() {
+        let (a, ha) = new_token(SESSION_TOKEN_PREFIX);
+        let (b, _) = new_token(SESSION_TOKEN_PREFIX);
+        assert_ne!(a, b);
+        assert!(a.starts_with("fvs_"));
+        assert_eq!(URL_SAFE_NO_PAD.decode(&a[4..]).unwrap().len(), 32);
+        assert_eq!(ha, token_hash(&a));
+        assert_eq!(ha.len(), 32);
+    }
+}

@@ -1,0 +1,197 @@
+//! Batched lookups: every by-id lookup and relationship is one `= ANY($1)` statement per batch.
+//! The GraphQL face wraps [`PgLoader`] in one `DataLoader` per request.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::dataloader::Loader;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use crate::{
+    db::{
+        Db,
+        schema::{memberships, organizations, users},
+    },
+    domain::{
+        auth::users::UserRow,
+        organizations::{MembershipRow, OrganizationRow},
+    },
+    error::AppError,
+};
+
+/// Loader errors must be `Clone` (a batch's error reaches every waiting key).
+pub type LoadError = Arc<AppError>;
+
+/// The loader source over the database.
+#[derive(Clone)]
+pub struct PgLoader {
+    db: Db,
+}
+
+impl PgLoader {
+    /// A loader over `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+/// A live user by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserById(pub Uuid);
+
+/// A live organization by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrganizationById(pub Uuid);
+
+/// A live organization by slug.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrganizationBySlug(pub String);
+
+/// Every membership of a user in live organizations, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MembershipsOfUser(pub Uuid);
+
+/// Every membership of an organization, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MembershipsOfOrganization(pub Uuid);
+
+fn ids<K: Copy>(keys: &[K], f: impl Fn(K) -> Uuid) -> Vec<Uuid> {
+    keys.iter().map(|k| f(*k)).collect()
+}
+
+impl Loader<UserById> for PgLoader {
+    type Value = UserRow;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, UserRow>, LoadError> {
+        let mut conn = self.db.conn().await?;
+        let rows: Vec<UserRow> = users::table
+            .filter(users::id.eq_any(ids(keys, |k| k.0)))
+            .filter(users::deleted_at.is_null())
+            .select(UserRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(|r| (UserById(r.id), r)).collect())
+    }
+}
+
+impl Loader<OrganizationById> for PgLoader {
+    type Value = OrganizationRow;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[OrganizationById],
+    ) -> Result<HashMap<OrganizationById, OrganizationRow>, LoadError> {
+        let mut conn = self.db.conn().await?;
+        let rows: Vec<OrganizationRow> = organizations::table
+            .filter(organizations::id.eq_any(ids(keys, |k| k.0)))
+            .filter(organizations::deleted_at.is_null())
+            .select(OrganizationRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (OrganizationById(r.id), r))
+            .collect())
+    }
+}
+
+impl Loader<OrganizationBySlug> for PgLoader {
+    type Value = OrganizationRow;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[OrganizationBySlug],
+    ) -> Result<HashMap<OrganizationBySlug, OrganizationRow>, LoadError> {
+        let mut conn = self.db.conn().await?;
+        let slugs: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let rows: Vec<OrganizationRow> = organizations::table
+            .filter(organizations::slug.eq_any(slugs))
+            .filter(organizations::deleted_at.is_null())
+            .select(OrganizationRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (OrganizationBySlug(r.slug.clone()), r))
+            .collect())
+    }
+}
+
+impl Loader<MembershipsOfUser> for PgLoader {
+    type Value = Vec<MembershipRow>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[MembershipsOfUser],
+    ) -> Result<HashMap<MembershipsOfUser, Vec<MembershipRow>>, LoadError> {
+        let mut conn = self.db.conn().await?;
+        let rows: Vec<MembershipRow> = memberships::table
+            .inner_join(organizations::table)
+            .filter(memberships::user_id.eq_any(ids(keys, |k| k.0)))
+            .filter(organizations::deleted_at.is_null())
+            .order((memberships::created_at, memberships::organization_id))
+            .select(MembershipRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let mut out: HashMap<MembershipsOfUser, Vec<MembershipRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(MembershipsOfUser(row.user_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<MembershipsOfOrganization> for PgLoader {
+    type Value = Vec<MembershipRow>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[MembershipsOfOrganization],
+    ) -> Result<HashMap<MembershipsOfOrganization, Vec<MembershipRow>>, LoadError> {
+        let mut conn = self.db.conn().await?;
+        let rows: Vec<MembershipRow> = memberships::table
+            .filter(memberships::organization_id.eq_any(ids(keys, |k| k.0)))
+            .order((memberships::created_at, memberships::user_id))
+            .select(MembershipRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let mut out: HashMap<MembershipsOfOrganization, Vec<MembershipRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(MembershipsOfOrganization(row.organization_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(out)
+    }
+}
+
+/// Every live organization, oldest first (the superadmin's `organizations`): one statement.
+pub async fn all_organizations(db: &Db) -> Result<Vec<OrganizationRow>, AppError> {
+    let mut conn = db.conn().await?;
+    Ok(organizations::table
+        .filter(organizations::deleted_at.is_null())
+        .order((organizations::created_at, organizations::id))
+        .select(OrganizationRow::as_select())
+        .load(&mut conn)
+        .await?)
+}

@@ -1,0 +1,60 @@
+//! The core: rows, loaders, rules and transactions. It knows nothing of GraphQL.
+
+pub mod audit;
+pub mod auth;
+pub mod loader;
+pub mod organizations;
+pub mod seed;
+pub(crate) mod text_enum;
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{config::Config, db::Db};
+
+pub use auth::password::PasswordHasher;
+pub use loader::PgLoader;
+
+/// Settings the core's rules depend on.
+#[derive(Debug, Clone)]
+pub struct CoreSettings {
+    /// Whether `register` is open.
+    pub registration: bool,
+    /// How long a session lives.
+    pub session_ttl: Duration,
+}
+
+/// Everything a domain operation needs: the database, the password hasher, the settings.
+/// Cheap to clone; one per process.
+#[derive(Clone)]
+pub struct Core {
+    pub(crate) db: Db,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) settings: Arc<CoreSettings>,
+}
+
+impl Core {
+    /// Build the core over a database handle.
+    pub fn new(db: Db, config: &Config) -> Self {
+        let permits = config.max_concurrent_hashes.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        Self {
+            db,
+            hasher: PasswordHasher::new(permits),
+            settings: Arc::new(CoreSettings {
+                registration: config.registration,
+                session_ttl: config.session_ttl(),
+            }),
+        }
+    }
+
+    /// The database handle (for readiness checks and statement counts).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// A fresh loader source; the GraphQL face wraps it in one `DataLoader` per request.
+    pub fn loader(&self) -> PgLoader {
+        PgLoader::new(self.db.clone())
+    }
+}

@@ -1,0 +1,261 @@
+//! Organization operations; each is one transaction with its audit event.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::rows::{MembershipRow, OrgRole, OrganizationRow, validate_name, validate_slug};
+use crate::{
+    db::schema::{memberships, organizations},
+    domain::{
+        Core,
+        audit::{AuditEntry, record},
+        auth::Caller,
+    },
+    error::{AppError, AppResult},
+};
+
+/// Lock a live organization's row for the rest of the transaction: member changes of one
+/// organization serialise on it, so "the last owner" cannot be removed by two concurrent requests.
+pub(crate) async fn lock_organization(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> AppResult<OrganizationRow> {
+    organizations::table
+        .find(id)
+        .filter(organizations::deleted_at.is_null())
+        .select(OrganizationRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(AppError::NotFound("organization"))
+}
+
+/// The caller's effective role in `organization_id`, read inside the transaction (superadmins act
+/// as owners). `None`: not a member.
+pub(crate) async fn caller_role(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    organization_id: Uuid,
+) -> AppResult<Option<OrgRole>> {
+    if caller.viewer.is_superadmin() {
+        return Ok(Some(OrgRole::Owner));
+    }
+    let Some(user_id) = caller.viewer.user_id() else {
+        return Ok(None);
+    };
+    Ok(memberships::table
+        .find((organization_id, user_id))
+        .select(memberships::role)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Require at least `min` in the organization: non-members get `NotFound` (the organization is
+/// invisible to them), members below `min` get `Forbidden`.
+pub(crate) async fn require_role(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    organization_id: Uuid,
+    min: OrgRole,
+) -> AppResult<OrgRole> {
+    match caller_role(conn, caller, organization_id).await? {
+        None => Err(AppError::NotFound("organization")),
+        Some(role) if role < min => Err(AppError::Forbidden(format!(
+            "this requires the {min} role in the organization"
+        ))),
+        Some(role) => Ok(role),
+    }
+}
+
+fn stale(entity: &str, current: i32) -> AppError {
+    AppError::Conflict(format!(
+        "the {entity} was changed by someone else (now at version {current}): reload it and retry"
+    ))
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = organizations)]
+struct NewOrganization<'a> {
+    name: &'a str,
+    slug: &'a str,
+    settings: &'a Value,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = memberships)]
+struct NewMembership {
+    organization_id: Uuid,
+    user_id: Uuid,
+    role: OrgRole,
+    invited_by: Option<Uuid>,
+}
+
+/// Create an organization; the caller becomes its OWNER.
+pub async fn create(
+    core: &Core,
+    caller: &Caller,
+    name: &str,
+    slug: &str,
+    settings: Option<Value>,
+) -> AppResult<OrganizationRow> {
+    let user_id = caller.require_user()?;
+    let name = validate_name(name, "input.name")?;
+    let slug = validate_slug(slug, "input.slug")?;
+    let settings = settings.unwrap_or_else(|| json!({}));
+    if !settings.is_object() {
+        return Err(AppError::bad_input(
+            "input.settings",
+            "settings must be a JSON object",
+        ));
+    }
+    let mut conn = core.db.conn().await?;
+    conn.transaction(async |conn| {
+        let org: OrganizationRow = diesel::insert_into(organizations::table)
+            .values(NewOrganization {
+                name: &name,
+                slug: &slug,
+                settings: &settings,
+            })
+            .returning(OrganizationRow::as_returning())
+            .get_result(conn)
+            .await?;
+        diesel::insert_into(memberships::table)
+            .values(NewMembership {
+                organization_id: org.id,
+                user_id,
+                role: OrgRole::Owner,
+                invited_by: None,
+            })
+            .execute(conn)
+            .await?;
+        record(
+            conn,
+            caller,
+            AuditEntry::new(
+                Some(org.id),
+                "organization.create",
+                "Organization",
+                Some(org.id),
+            )
+            .with_new(org.audit_values()),
+        )
+        .await?;
+        Ok(org)
+    })
+    .await
+}
+
+/// Changes to an organization; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct OrganizationChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New slug (OWNER only: links and integrations use it).
+    pub slug: Option<String>,
+    /// New settings (replaces the object).
+    pub settings: Option<Value>,
+}
+
+/// Update an organization at the version the client read (ADMIN+; the slug OWNER).
+pub async fn update(
+    core: &Core,
+    caller: &Caller,
+    id: Uuid,
+    version: i32,
+    changes: OrganizationChanges,
+) -> AppResult<OrganizationRow> {
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| validate_name(n, "input.name"))
+        .transpose()?;
+    let slug = changes
+        .slug
+        .as_deref()
+        .map(|s| validate_slug(s, "input.slug"))
+        .transpose()?;
+    if changes.settings.as_ref().is_some_and(|s| !s.is_object()) {
+        return Err(AppError::bad_input(
+            "input.settings",
+            "settings must be a JSON object",
+        ));
+    }
+    let mut conn = core.db.conn().await?;
+    conn.transaction(async |conn| {
+        let current = lock_organization(conn, id).await?;
+        let role = require_role(conn, caller, id, OrgRole::Admin).await?;
+        if slug.as_ref().is_some_and(|s| *s != current.slug) && role < OrgRole::Owner {
+            return Err(AppError::Forbidden(
+                "only an OWNER can change the slug".into(),
+            ));
+        }
+        if current.version != version {
+            return Err(stale("organization", current.version));
+        }
+        let updated: OrganizationRow = diesel::update(organizations::table.find(id))
+            .set((
+                organizations::name.eq(name.as_deref().unwrap_or(&current.name)),
+                organizations::slug.eq(slug.as_deref().unwrap_or(&current.slug)),
+                organizations::settings.eq(changes.settings.as_ref().unwrap_or(&current.settings)),
+                organizations::version.eq(organizations::version + 1),
+            ))
+            .returning(OrganizationRow::as_returning())
+            .get_result(conn)
+            .await?;
+        record(
+            conn,
+            caller,
+            AuditEntry::new(Some(id), "organization.update", "Organization", Some(id))
+                .with_change(current.audit_values(), updated.audit_values()),
+        )
+        .await?;
+        Ok(updated)
+    })
+    .await
+}
+
+/// Soft-delete an organization (OWNER). Its slug becomes free again.
+pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
+    let mut conn = core.db.conn().await?;
+    conn.transaction(async |conn| {
+        let current = lock_organization(conn, id).await?;
+        require_role(conn, caller, id, OrgRole::Owner).await?;
+        diesel::update(organizations::table.find(id))
+            .set(organizations::deleted_at.eq(diesel::dsl::now))
+            .execute(conn)
+            .await?;
+        record(
+            conn,
+            caller,
+            AuditEntry::new(Some(id), "organization.delete", "Organization", Some(id))
+                .with_new(json!({"slug": current.slug})),
+        )
+        .await?;
+        Ok(true)
+    })
+    .await
+}
+
+/// Insert a membership (used by `addMember` and the demo seed).
+pub(crate) async fn insert_membership(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+    user_id: Uuid,
+    role: OrgRole,
+    invited_by: Option<Uuid>,
+) -> AppResult<MembershipRow> {
+    Ok(diesel::insert_into(memberships::table)
+        .values(NewMembership {
+            organization_id,
+            user_id,
+            role,
+            invited_by,
+        })
+        .returning(MembershipRow::as_returning())
+        .get_result(conn)
+        .await?)
+}

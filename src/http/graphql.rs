@@ -1,0 +1,349 @@
+//! `POST /graphql` and `GET /graphql`: authentication, CSRF rules, batch and alias limits, the
+//! introspection exemption, then execution with per-request data.
+
+use std::net::SocketAddr;
+
+use async_graphql::{
+    BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse, ServerError,
+    parser::{
+        parse_query,
+        types::{DocumentOperations, OperationType, Selection, SelectionSet},
+    },
+};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use axum::{
+    extract::{ConnectInfo, FromRequest, Request, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use super::{REQUEST_ID, graphiql};
+use crate::{
+    api::{context::request_data, errors::code_of},
+    app::App,
+    domain::auth::{Caller, RequestMeta, Viewer, sessions},
+    error::AppError,
+};
+
+/// A JSON body in the GraphQL response shape, for errors raised before execution.
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"errors": [{"message": message, "extensions": {"code": code}}]})),
+    )
+        .into_response()
+}
+
+/// The request's metadata: peer address, user agent, request id.
+pub(crate) fn request_meta(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestMeta {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    RequestMeta {
+        ip: peer.map(|p| p.ip()),
+        user_agent: text(header::USER_AGENT).map(|ua| ua.chars().take(512).collect()),
+        request_id: text(REQUEST_ID),
+    }
+}
+
+/// Resolve an `Authorization` value (`Bearer <token>`) to a viewer; absent → anonymous.
+pub(crate) async fn authenticate(
+    app: &App,
+    authorization: Option<&str>,
+) -> Result<Viewer, AppError> {
+    let Some(value) = authorization.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(Viewer::Anonymous);
+    };
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => {
+            return Err(AppError::Unauthenticated(
+                "use `Authorization: Bearer <token>`".into(),
+            ));
+        }
+    };
+    sessions::authenticate(app.core(), token).await
+}
+
+/// The peer address, when the server was started with connect info (tests calling the router
+/// directly have none).
+pub(crate) struct Peer(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+async fn caller_of(
+    app: &App,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<Caller, Response> {
+    let meta = request_meta(headers, peer);
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match authenticate(app, authorization).await {
+        Ok(viewer) => Ok(Caller { viewer, meta }),
+        Err(err) => {
+            let status = if matches!(err, AppError::Unauthenticated(_)) {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let message = if matches!(err, AppError::Internal(_)) {
+                "internal error".to_owned()
+            } else {
+                err.to_string()
+            };
+            if let AppError::Internal(cause) = &err {
+                tracing::error!(error = format!("{cause:#}"), "authentication failed");
+            }
+            Err(error_response(status, code_of(&err), &message))
+        }
+    }
+}
+
+/// What a pre-parse of the operation tells us before execution.
+struct Shape {
+    operation: Option<OperationType>,
+    aliases: usize,
+    introspection_only: bool,
+}
+
+fn count_aliases(set: &SelectionSet) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(f) => {
+                usize::from(f.node.alias.is_some()) + count_aliases(&f.node.selection_set.node)
+            }
+            Selection::InlineFragment(f) => count_aliases(&f.node.selection_set.node),
+            Selection::FragmentSpread(_) => 0,
+        })
+        .sum()
+}
+
+/// Parse once to learn the operation type, count aliases and spot introspection-only queries.
+/// `None` when the document does not parse: execution reports the syntax error itself.
+fn shape(request: &GqlRequest) -> Option<Shape> {
+    let doc = parse_query(&request.query).ok()?;
+    let aliases = doc
+        .fragments
+        .values()
+        .map(|f| count_aliases(&f.node.selection_set.node))
+        .sum::<usize>();
+    let op = match &doc.operations {
+        DocumentOperations::Single(op) => Some(op),
+        DocumentOperations::Multiple(ops) => match &request.operation_name {
+            Some(name) => ops.get(name.as_str()),
+            None if ops.len() == 1 => ops.values().next(),
+            None => None,
+        },
+    };
+    let aliases = aliases
+        + match &doc.operations {
+            DocumentOperations::Single(op) => count_aliases(&op.node.selection_set.node),
+            DocumentOperations::Multiple(ops) => ops
+                .values()
+                .map(|o| count_aliases(&o.node.selection_set.node))
+                .sum(),
+        };
+    let introspection_only = op.is_some_and(|op| {
+        op.node.ty == OperationType::Query
+            && op
+                .node
+                .selection_set
+                .node
+                .items
+                .iter()
+                .all(|item| match &item.node {
+                    Selection::Field(f) => f.node.name.node.starts_with("__"),
+                    _ => false,
+                })
+    });
+    Some(Shape {
+        operation: op.map(|o| o.node.ty),
+        aliases,
+        introspection_only,
+    })
+}
+
+async fn execute_one(app: &App, caller: &Caller, request: GqlRequest) -> GqlResponse {
+    let shape = shape(&request);
+    if let Some(shape) = &shape
+        && shape.aliases > app.config().max_aliases
+    {
+        let mut error = ServerError::new(
+            format!(
+                "too many aliases: at most {} per operation",
+                app.config().max_aliases
+            ),
+            None,
+        );
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", "QUERY_TOO_COMPLEX");
+        return GqlResponse::from_errors(vec![error]);
+    }
+    let (state, loader) = request_data(app.core(), caller.clone());
+    let request = request.data(state).data(loader);
+    match (&app.inner.introspection_schema, shape) {
+        (Some(schema), Some(shape)) if shape.introspection_only => {
+            schema.execute(request.only_introspection()).await
+        }
+        _ => app.schema().execute(request).await,
+    }
+}
+
+async fn execute_batch(app: &App, caller: &Caller, batch: BatchRequest) -> Response {
+    let response = match batch {
+        BatchRequest::Single(request) => {
+            BatchResponse::Single(execute_one(app, caller, request).await)
+        }
+        BatchRequest::Batch(requests) => {
+            if requests.len() > app.config().max_batch {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    &format!(
+                        "too many operations in one batch: at most {}",
+                        app.config().max_batch
+                    ),
+                );
+            }
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(execute_one(app, caller, request).await);
+            }
+            BatchResponse::Batch(responses)
+        }
+    };
+    GraphQLResponse::from(response).into_response()
+}
+
+/// Whether a POST body may be a GraphQL request. JSON bodies force a CORS preflight from
+/// browsers, so a cross-site form cannot forge one; multipart bodies (uploads) must carry a
+/// header a form cannot send.
+fn csrf_safe(headers: &HeaderMap) -> bool {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/json")
+        || content_type.starts_with("application/graphql-response+json")
+    {
+        return true;
+    }
+    content_type.starts_with("multipart/form-data")
+        && (headers.contains_key("apollo-require-preflight")
+            || headers.contains_key("x-fv-preflight"))
+}
+
+/// `POST /graphql`.
+pub(crate) async fn post_graphql(
+    State(app): State<App>,
+    Peer(peer): Peer,
+    request: Request,
+) -> Response {
+    if !csrf_safe(request.headers()) {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "send GraphQL requests as application/json (multipart uploads need an `apollo-require-preflight` header)",
+        );
+    }
+    let headers = request.headers().clone();
+    let caller = match caller_of(&app, &headers, peer).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let batch =
+        match GraphQLBatchRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
+            request,
+            &(),
+        )
+        .await
+        {
+            Ok(batch) => batch.into_inner(),
+            Err(rejection) => {
+                let status = if rejection.0.to_string().contains("too large") {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                return error_response(
+                    status,
+                    "BAD_USER_INPUT",
+                    "the request body is not a valid GraphQL request",
+                );
+            }
+        };
+    execute_batch(&app, &caller, batch).await
+}
+
+/// `GET /graphql`: GraphiQL for browsers, otherwise a query from the URL. Mutations are refused
+/// over GET (405): a link or an image tag must never change data.
+pub(crate) async fn get_graphql(
+    State(app): State<App>,
+    Peer(peer): Peer,
+    request: Request,
+) -> Response {
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let query_string = request.uri().query().unwrap_or("").to_owned();
+    if wants_html && query_string.is_empty() {
+        return graphiql::graphiql_page("/graphql", "/graphql/ws");
+    }
+    let headers = request.headers().clone();
+    drop(request);
+    let caller = match caller_of(&app, &headers, peer).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let gql_request = match async_graphql::http::parse_query_string(&query_string) {
+        Ok(r) => r,
+        Err(_) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "pass `query` (and optionally `variables`, `operationName`) in the URL",
+            );
+        }
+    };
+    if let Some(shape) = shape(&gql_request)
+        && shape.operation.is_some_and(|op| op != OperationType::Query)
+    {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_USER_INPUT",
+            "mutations and subscriptions are not allowed over GET: use POST",
+        );
+        response.headers_mut().insert(
+            header::ALLOW,
+            axum::http::HeaderValue::from_static("GET, POST"),
+        );
+        return response;
+    }
+    GraphQLResponse::from(execute_one(&app, &caller, gql_request).await).into_response()
+}

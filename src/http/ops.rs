@@ -1,0 +1,79 @@
+//! Operational endpoints and middleware: health, readiness, metrics, panics.
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::StatusCode,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use diesel_async::RunQueryDsl;
+
+use super::graphql::error_response;
+use crate::app::App;
+
+/// `GET /healthz`: the process runs (it never touches the database, so it answers even while
+/// the pool is exhausted).
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: 200 only while the database answers within two seconds.
+pub(crate) async fn readyz(State(app): State<App>) -> Response {
+    let check = async {
+        let mut conn = app.core().db().conn().await.ok()?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await.ok()
+    };
+    match tokio::time::timeout(Duration::from_secs(2), check).await {
+        Ok(Some(_)) => (StatusCode::OK, "ready").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub(crate) async fn metrics(State(app): State<App>) -> Response {
+    let (connections, idle) = app.core().db().pool_state();
+    metrics::gauge!("fv_db_pool_connections").set(f64::from(connections));
+    metrics::gauge!("fv_db_pool_idle_connections").set(f64::from(idle));
+    metrics::gauge!("fv_db_statements_total").set(app.core().db().statements_executed() as f64);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        app.inner.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Count requests and their latency by route and status.
+pub(crate) async fn record_metrics(request: Request, next: Next) -> Response {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("fv_http_requests_total", "method" => method.clone(), "path" => path.clone(), "status" => status).increment(1);
+    metrics::histogram!("fv_http_request_duration_seconds", "method" => method, "path" => path)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A panic becomes a bare 500 in the GraphQL error shape; the panic itself is logged, never sent.
+pub(crate) fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default();
+    tracing::error!(panic = %detail, "request panicked");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+        "internal error",
+    )
+}

@@ -1,0 +1,394 @@
+//! The test harness: a PostgreSQL server (the one named by `FV_TEST_DATABASE_URL`, else a private
+//! cluster started once per test process), a migrated template database, and one database per
+//! test created from it and dropped at the end, so tests run in parallel and leave nothing behind.
+
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use finvision::{
+    App,
+    config::Config,
+    db::{Db, PoolOptions, embedded::EmbeddedPostgres, migrate},
+};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+use tower::ServiceExt;
+
+/// The server and the per-process template database.
+struct Server {
+    admin_url: String,
+    template: String,
+}
+
+static SERVER: OnceCell<Server> = OnceCell::const_new();
+static EMBEDDED: Mutex<Option<(EmbeddedPostgres, std::path::PathBuf)>> = Mutex::new(None);
+static TEMPLATE_TO_DROP: Mutex<Option<(String, String)>> = Mutex::new(None);
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Replace the database of a PostgreSQL URL.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.rfind('/') {
+        Some(i) if i > base.find("//").map_or(0, |j| j + 1) => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+async fn admin_exec(admin_url: &str, sql: &str) {
+    use diesel_async::RunQueryDsl;
+    let mut conn = AsyncPgConnection::establish(admin_url)
+        .await
+        .expect("connect to the test server");
+    diesel::sql_query(sql)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// At process exit: drop the template and stop the private cluster. Registered with `atexit`
+/// because statics are never dropped.
+extern "C" fn cleanup_at_exit() {
+    if let Some((admin_url, template)) = TEMPLATE_TO_DROP.lock().ok().and_then(|mut t| t.take()) {
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                use diesel_async::RunQueryDsl;
+                let mut conn = AsyncPgConnection::establish(&admin_url).await.ok()?;
+                diesel::sql_query(format!(
+                    "DROP DATABASE IF EXISTS \"{template}\" WITH (FORCE)"
+                ))
+                .execute(&mut conn)
+                .await
+                .ok()
+            })
+        })
+        .join();
+    }
+    if let Some((mut pg, dir)) = EMBEDDED.lock().ok().and_then(|mut e| e.take()) {
+        pg.stop_blocking();
+        drop(pg);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+async fn server() -> &'static Server {
+    SERVER
+        .get_or_init(|| async {
+            let admin_url = match std::env::var("FV_TEST_DATABASE_URL") {
+                Ok(url) if !url.is_empty() => url,
+                _ => {
+                    let dir = std::env::temp_dir().join(format!(
+                        "fv-test-pg-{}-{}",
+                        std::process::id(),
+                        uuid::Uuid::new_v4().simple()
+                    ));
+                    std::fs::create_dir_all(&dir).expect("create the test cluster directory");
+                    let pg = EmbeddedPostgres::start(&dir)
+                        .await
+                        .expect("start a private PostgreSQL for the tests");
+                    let url = pg.admin_url();
+                    *EMBEDDED.lock().expect("lock") = Some((pg, dir));
+                    url
+                }
+            };
+            let template = format!(
+                "fv_tpl_{}_{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            );
+            admin_exec(&admin_url, &format!("CREATE DATABASE \"{template}\"")).await;
+            *TEMPLATE_TO_DROP.lock().expect("lock") = Some((admin_url.clone(), template.clone()));
+            // SAFETY: registering a plain `extern "C" fn` with the C runtime.
+            unsafe { libc::atexit(cleanup_at_exit) };
+            migrate::run(
+                &with_database(&admin_url, &template),
+                migrate::Direction::Up,
+            )
+            .await
+            .expect("migrate the template");
+            Server {
+                admin_url,
+                template,
+            }
+        })
+        .await
+}
+
+/// A fresh, migrated, empty database; dropped (with its connections) when this value is.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    admin_url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let server = server().await;
+        let name = format!(
+            "fv_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        admin_exec(
+            &server.admin_url,
+            &format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+                server.template
+            ),
+        )
+        .await;
+        Self {
+            url: with_database(&server.admin_url, &name),
+            name,
+            admin_url: server.admin_url.clone(),
+        }
+    }
+
+    /// A connection as the server's superuser (to inspect or tamper with data behind the API).
+    pub async fn superuser_conn(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside async context: a short-lived runtime on its own thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                use diesel_async::RunQueryDsl;
+                let mut conn = AsyncPgConnection::establish(&admin_url).await.ok()?;
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A GraphQL response as the client sees it.
+#[derive(Debug, Clone)]
+pub struct Gql {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Gql {
+    /// `data`, asserting there are no errors.
+    #[track_caller]
+    pub fn data(&self) -> &Value {
+        assert!(
+            self.body.get("errors").is_none_or(Value::is_null),
+            "unexpected errors: {:#}",
+            self.body
+        );
+        &self.body["data"]
+    }
+
+    /// The errors (empty when none).
+    pub fn errors(&self) -> Vec<Value> {
+        self.body
+            .get("errors")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The code of the first error, asserting there is one.
+    #[track_caller]
+    pub fn code(&self) -> String {
+        let errors = self.errors();
+        assert!(!errors.is_empty(), "expected an error, got {:#}", self.body);
+        errors[0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("<none>")
+            .to_owned()
+    }
+
+    /// The `extensions.field` of the first error.
+    pub fn field(&self) -> Option<String> {
+        self.errors()
+            .first()
+            .and_then(|e| e["extensions"]["field"].as_str().map(str::to_owned))
+    }
+}
+
+/// A signed-in test user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
+/// The application over its own database, driven through its router.
+pub struct TestApp {
+    pub app: App,
+    pub router: Router,
+    pub db: TestDb,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new().await;
+        let mut config = Config::for_database(&db.url);
+        config.db_pool_size = 8;
+        configure(&mut config);
+        let pool = Db::connect(
+            &db.url,
+            &PoolOptions {
+                max_size: config.db_pool_size,
+                connection_timeout: Duration::from_secs(config.db_pool_timeout_secs),
+            },
+        )
+        .await
+        .expect("pool");
+        let app = App::new(config, pool);
+        let router = app.router();
+        Self { app, router, db }
+    }
+
+    /// Send a raw request through the router.
+    pub async fn send(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response = self.router.clone().oneshot(request).await.expect("router");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        (status, headers, body)
+    }
+
+    /// POST one GraphQL operation.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
+        self.post_json(token, json!({"query": query, "variables": variables}))
+            .await
+    }
+
+    /// POST any JSON body to `/graphql`.
+    pub async fn post_json(&self, token: Option<&str>, body: Value) -> Gql {
+        let mut request =
+            Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let (status, _, bytes) = self
+            .send(request.body(Body::from(body.to_string())).expect("request"))
+            .await;
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}));
+        Gql { status, body }
+    }
+
+    /// Statements sent by the app's pool so far.
+    pub fn statements(&self) -> u64 {
+        self.app.core().db().statements_executed()
+    }
+
+    /// Register a user (through the API) and return it signed in.
+    pub async fn user(&self, name: &str) -> TestUser {
+        let email = format!("{name}@example.com");
+        let res = self
+            .gql(
+                None,
+                "mutation($input: RegisterInput!) { register(input: $input) { token user { id } } }",
+                json!({"input": {"email": email, "password": PASSWORD, "displayName": name}}),
+            )
+            .await;
+        let data = res.data();
+        TestUser {
+            id: data["register"]["user"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+            email,
+            token: data["register"]["token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        }
+    }
+
+    /// Create an organization owned by `owner`; returns its id.
+    pub async fn organization(&self, owner: &TestUser, slug: &str) -> String {
+        let res = self
+            .gql(
+                Some(&owner.token),
+                "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { id } }",
+                json!({"input": {"name": slug, "slug": slug}}),
+            )
+            .await;
+        res.data()["createOrganization"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    /// Add `member` to the organization with `role`, as `by`.
+    pub async fn add_member(&self, by: &TestUser, org: &str, member: &TestUser, role: &str) {
+        let res = self
+            .gql(
+                Some(&by.token),
+                "mutation($input: AddMemberInput!) { addMember(input: $input) { role } }",
+                json!({"input": {"organizationId": org, "email": member.email, "role": role}}),
+            )
+            .await;
+        assert_eq!(res.data()["addMember"]["role"], role);
+    }
+
+    /// Rows of `audit_events` as (action, entity_type), oldest first.
+    pub async fn audit_actions(&self) -> Vec<String> {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use finvision::db::schema::audit_events::dsl::*;
+        let mut conn = self.db.superuser_conn().await;
+        audit_events
+            .order(id.asc())
+            .select(action)
+            .load::<String>(&mut conn)
+            .await
+            .expect("audit rows")
+    }
+}

@@ -1,0 +1,75 @@
+//! Every migration reverts cleanly: all down, then all up again, on a migrated database.
+
+use diesel::migration::MigrationSource;
+use diesel::{QueryableByName, sql_types::BigInt};
+use diesel_async::RunQueryDsl;
+use finvision::db::migrate::{Direction, MIGRATIONS, run};
+
+use crate::helpers::TestDb;
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+async fn table_count(db: &TestDb) -> i64 {
+    let mut conn = db.superuser_conn().await;
+    let row: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("count tables");
+    row.n
+}
+
+#[tokio::test]
+async fn all_down_then_all_up_round_trips() {
+    let db = TestDb::new().await;
+    let total = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .expect("migrations")
+        .len();
+    assert_eq!(table_count(&db).await, 14, "the data model has 14 tables");
+
+    let reverted = run(&db.url, Direction::RevertAll)
+        .await
+        .expect("revert all");
+    assert_eq!(reverted.len(), total);
+    assert_eq!(
+        table_count(&db).await,
+        0,
+        "every down.sql drops what its up.sql created"
+    );
+
+    let applied = run(&db.url, Direction::Up).await.expect("migrate up again");
+    assert_eq!(applied.len(), total);
+    assert_eq!(table_count(&db).await, 14);
+    assert!(
+        run(&db.url, Direction::Up)
+            .await
+            .expect("idempotent")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn audit_events_are_append_only_in_the_database() {
+    let db = TestDb::new().await;
+    let mut conn = db.superuser_conn().await;
+    diesel::sql_query("INSERT INTO audit_events (action, entity_type, hash) VALUES ('test.event', 'Test', '\\x00')")
+        .execute(&mut conn)
+        .await
+        .expect("insert");
+    for sql in [
+        "UPDATE audit_events SET action = 'x'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+    ] {
+        let err = diesel::sql_query(sql)
+            .execute(&mut conn)
+            .await
+            .expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+}
