@@ -75,7 +75,7 @@ async fn shutdown_signal() {
 async fn serve(config: Config, db: Db, seed_demo: bool) -> anyhow::Result<()> {
     let app = App::new(config.clone(), db);
     if seed_demo {
-        finvision::domain::seed::seed_demo_if_empty(app.core()).await?;
+        finvision::domain::seed::seed_demo_if_empty(app.core()).await.map_err(|e| anyhow::anyhow!("seeding the demo data failed: {e}"))?;
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -120,7 +120,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Migrate { .. } | Command::Schema => Ok(()),
             Command::Seed { demo } => {
                 anyhow::ensure!(demo, "nothing to seed: pass --demo");
-                finvision::domain::seed::seed_demo(&Core::new(db, &config)).await?;
+                finvision::domain::seed::seed_demo(&Core::new(db, &config))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("seeding the demo data failed: {e}"))?;
                 Ok(())
             }
             Command::CreateUser {

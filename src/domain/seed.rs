@@ -1,15 +1,79 @@
-//! Demo data. The organization part is here now; models arrive with the modelling domain.
+//! Demo data: the "Acme Corp" organization with one user per role, through the same domain
+//! operations (and audit events) as the API. Models arrive with the modelling domain.
 
-use crate::{domain::Core, error::AppResult};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use rand::Rng;
 
-/// Seed the demo organization unless any organization exists.
-pub async fn seed_demo_if_empty(core: &Core) -> AppResult<()> {
-    let _ = core;
-    Ok(())
+use crate::{
+    db::schema::organizations,
+    domain::{
+        Core,
+        auth::{Caller, Viewer, accounts},
+        organizations::{OrgRole, members, service},
+    },
+    error::AppResult,
+};
+
+/// Slug of the demo organization.
+pub const DEMO_SLUG: &str = "acme";
+
+/// A demo account and its one-time password.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    /// Sign-in email.
+    pub email: String,
+    /// Generated password (printed once, never stored in clear).
+    pub password: String,
+    /// Role in Acme Corp.
+    pub role: OrgRole,
 }
 
-/// Seed the demo organization.
-pub async fn seed_demo(core: &Core) -> AppResult<()> {
-    let _ = core;
-    Ok(())
+fn password() -> String {
+    rand::rng().sample_iter(rand::distr::Alphanumeric).take(16).map(char::from).collect()
+}
+
+/// Seed the demo organization unless any organization exists; returns the accounts created.
+pub async fn seed_demo_if_empty(core: &Core) -> AppResult<Vec<DemoAccount>> {
+    let mut conn = core.db.conn().await?;
+    let existing: i64 = organizations::table.count().get_result(&mut conn).await?;
+    drop(conn);
+    if existing > 0 {
+        tracing::info!("the database already has organizations: demo data not seeded");
+        return Ok(Vec::new());
+    }
+    seed_demo(core).await
+}
+
+/// Seed the demo organization and print the credentials once (stdout, never the log).
+pub async fn seed_demo(core: &Core) -> AppResult<Vec<DemoAccount>> {
+    let accounts_spec = [
+        ("owner@acme.example", "Olivia Owner", OrgRole::Owner),
+        ("admin@acme.example", "Adam Admin", OrgRole::Admin),
+        ("analyst@acme.example", "Ana Analyst", OrgRole::Analyst),
+        ("viewer@acme.example", "Victor Viewer", OrgRole::Viewer),
+    ];
+    let mut created = Vec::new();
+    let mut owner_id = None;
+    for (email, name, role) in accounts_spec {
+        let pw = password();
+        let user = accounts::create_user(core, email, name, &pw, false).await?;
+        owner_id.get_or_insert(user.id);
+        created.push(DemoAccount { email: email.to_owned(), password: pw, role });
+    }
+    let owner = Caller {
+        // The seed acts as the owner it just created; it has no session of its own.
+        viewer: Viewer::User { user_id: owner_id.unwrap_or_default(), session_id: uuid::Uuid::nil(), is_superadmin: false },
+        meta: Default::default(),
+    };
+    let org = service::create(core, &owner, "Acme Corp", DEMO_SLUG, Some(serde_json::json!({"fiscalYearStartMonth": 1}))).await?;
+    for account in created.iter().skip(1) {
+        members::add(core, &owner, org.id, &account.email, account.role).await?;
+    }
+    println!("Demo organization \"Acme Corp\" (slug `{DEMO_SLUG}`) created. Sign in with `login(email, password)`:");
+    for account in &created {
+        println!("  {:<8} {:<24} {}", account.role.as_str(), account.email, account.password);
+    }
+    println!("These passwords are shown once.");
+    Ok(created)
 }
