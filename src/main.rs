@@ -75,19 +75,33 @@ async fn shutdown_signal() {
 async fn serve(config: Config, db: Db, seed_demo: bool) -> anyhow::Result<()> {
     let app = App::new(config.clone(), db);
     if seed_demo {
-        finvision::domain::seed::seed_demo_if_empty(app.core()).await.map_err(|e| anyhow::anyhow!("seeding the demo data failed: {e}"))?;
+        finvision::domain::seed::seed_demo_if_empty(app.core())
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding the demo data failed: {e}"))?;
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(address = %config.listen, "FinVision API ready: GraphiQL at http://{}/graphql", config.listen);
-    axum::serve(
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let server = axum::serve(
         listener,
         app.router()
             .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping_tx.send(true);
+    });
+    // Draining waits for in-flight requests, but long-lived WebSockets would hold it forever:
+    // after the grace period the process exits anyway.
+    tokio::select! {
+        result = server => result?,
+        () = async {
+            let _ = stopping.changed().await;
+            tokio::time::sleep(finvision::http::SHUTDOWN_GRACE).await;
+        } => tracing::warn!("shutdown grace period elapsed with connections still open"),
+    }
     Ok(())
 }
 

@@ -30,7 +30,11 @@ pub struct DemoAccount {
 }
 
 fn password() -> String {
-    rand::rng().sample_iter(rand::distr::Alphanumeric).take(16).map(char::from).collect()
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect()
 }
 
 /// Seed the demo organization unless any organization exists; returns the accounts created.
@@ -59,20 +63,42 @@ pub async fn seed_demo(core: &Core) -> AppResult<Vec<DemoAccount>> {
         let pw = password();
         let user = accounts::create_user(core, email, name, &pw, false).await?;
         owner_id.get_or_insert(user.id);
-        created.push(DemoAccount { email: email.to_owned(), password: pw, role });
+        created.push(DemoAccount {
+            email: email.to_owned(),
+            password: pw,
+            role,
+        });
     }
     let owner = Caller {
         // The seed acts as the owner it just created; it has no session of its own.
-        viewer: Viewer::User { user_id: owner_id.unwrap_or_default(), session_id: uuid::Uuid::nil(), is_superadmin: false },
+        viewer: Viewer::User {
+            user_id: owner_id.unwrap_or_default(),
+            session_id: uuid::Uuid::nil(),
+            is_superadmin: false,
+        },
         meta: Default::default(),
     };
-    let org = service::create(core, &owner, "Acme Corp", DEMO_SLUG, Some(serde_json::json!({"fiscalYearStartMonth": 1}))).await?;
+    let org = service::create(
+        core,
+        &owner,
+        "Acme Corp",
+        DEMO_SLUG,
+        Some(serde_json::json!({"fiscalYearStartMonth": 1})),
+    )
+    .await?;
     for account in created.iter().skip(1) {
         members::add(core, &owner, org.id, &account.email, account.role).await?;
     }
-    println!("Demo organization \"Acme Corp\" (slug `{DEMO_SLUG}`) created. Sign in with `login(email, password)`:");
+    println!(
+        "Demo organization \"Acme Corp\" (slug `{DEMO_SLUG}`) created. Sign in with `login(email, password)`:"
+    );
     for account in &created {
-        println!("  {:<8} {:<24} {}", account.role.as_str(), account.email, account.password);
+        println!(
+            "  {:<8} {:<24} {}",
+            account.role.as_str(),
+            account.email,
+            account.password
+        );
     }
     println!("These passwords are shown once.");
     Ok(created)
