@@ -18,6 +18,7 @@ use super::{
 use crate::{
     domain::{
         loader::{MembershipsOfUser, OrganizationById},
+        modelling::loaders::ModelById,
         organizations::OrgRole,
     },
     error::AppError,
@@ -104,11 +105,23 @@ pub async fn can_see_user(ctx: &Context<'_>, user_id: Uuid) -> Result<bool, ApiE
 enum Scope {
     /// Known id (fields of loaded objects).
     Organization(Uuid),
-    /// A global ID from the operation's input, decoded by the guard (`field` names it).
+    /// An organization's global ID from the operation's input (`field` names it).
     OrganizationInput { id: ID, field: &'static str },
+    /// A model's global ID from the input: the role is checked in the model's organization.
+    ModelInput { id: ID, field: &'static str },
 }
 
-/// Requires at least `min` in an organization. Non-members get `NOT_FOUND` (the organization is
+impl Scope {
+    /// What a non-member is told does not exist.
+    fn noun(&self) -> &'static str {
+        match self {
+            Scope::ModelInput { .. } => "model",
+            _ => "organization",
+        }
+    }
+}
+
+/// Requires at least `min` in an organization. Non-members get `NOT_FOUND` (the object is
 /// invisible to them), members below `min` get `FORBIDDEN`, anonymous callers `UNAUTHENTICATED`.
 pub struct OrgRoleGuard {
     min: OrgRole,
@@ -134,6 +147,34 @@ impl OrgRoleGuard {
             },
         }
     }
+
+    /// Guard an operation whose input names a model by global ID.
+    pub fn model_input(min: OrgRole, id: &ID, field: &'static str) -> Self {
+        Self {
+            min,
+            scope: Scope::ModelInput {
+                id: id.clone(),
+                field,
+            },
+        }
+    }
+
+    /// The organization the scope points at; `None` when the object does not exist.
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Uuid>, ApiError> {
+        Ok(match &self.scope {
+            Scope::Organization(id) => Some(*id),
+            Scope::OrganizationInput { id, field } => {
+                Some(decode(id, NodeKind::Organization, field)?)
+            }
+            Scope::ModelInput { id, field } => {
+                let model = decode(id, NodeKind::FinancialModel, field)?;
+                loader(ctx)
+                    .load_one(ModelById(model))
+                    .await?
+                    .map(|m| m.organization_id)
+            }
+        })
+    }
 }
 
 impl Guard for OrgRoleGuard {
@@ -144,14 +185,12 @@ impl Guard for OrgRoleGuard {
             ))
             .into());
         }
-        let organization_id = match &self.scope {
-            Scope::Organization(id) => *id,
-            Scope::OrganizationInput { id, field } => {
-                decode(id, NodeKind::Organization, field).map_err(ApiError::from)?
-            }
+        let role = match self.organization(ctx).await? {
+            Some(organization_id) => viewer_role(ctx, organization_id).await?,
+            None => None,
         };
-        match viewer_role(ctx, organization_id).await? {
-            None => Err(ApiError::from(AppError::NotFound("organization")).into()),
+        match role {
+            None => Err(ApiError::from(AppError::NotFound(self.scope.noun())).into()),
             Some(role) if role < self.min => Err(ApiError::from(AppError::Forbidden(format!(
                 "this requires the {} role in the organization",
                 self.min

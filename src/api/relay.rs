@@ -18,6 +18,8 @@ pub enum NodeKind {
     Organization,
     /// `Membership` (two ids: organization, user)
     Membership,
+    /// `FinancialModel`
+    FinancialModel,
 }
 
 impl NodeKind {
@@ -26,6 +28,7 @@ impl NodeKind {
             NodeKind::User => "User",
             NodeKind::Organization => "Organization",
             NodeKind::Membership => "Membership",
+            NodeKind::FinancialModel => "FinancialModel",
         }
     }
 
@@ -34,6 +37,7 @@ impl NodeKind {
             "User" => NodeKind::User,
             "Organization" => NodeKind::Organization,
             "Membership" => NodeKind::Membership,
+            "FinancialModel" => NodeKind::FinancialModel,
             _ => return None,
         })
     }
@@ -158,10 +162,24 @@ pub fn time_key(at: chrono::DateTime<chrono::Utc>, id: impl std::fmt::Display) -
 /// Page an in-memory list (a relationship already loaded whole by a DataLoader). Items are
 /// ordered by `key`; cursors compare by key, so a cursor whose item was deleted still works.
 pub fn paginate<T, N>(
+    items: Vec<T>,
+    args: &PageArgs,
+    key: impl Fn(&T) -> String,
+    node: impl Fn(T) -> N,
+) -> AppResult<Conn<N>>
+where
+    N: async_graphql::OutputType,
+{
+    paginate_ordered(items, args, key, node, false)
+}
+
+/// [`paginate`] in ascending or descending key order.
+pub fn paginate_ordered<T, N>(
     mut items: Vec<T>,
     args: &PageArgs,
     key: impl Fn(&T) -> String,
     node: impl Fn(T) -> N,
+    descending: bool,
 ) -> AppResult<Conn<N>>
 where
     N: async_graphql::OutputType,
@@ -181,14 +199,24 @@ where
 
     let total = items.len();
     let mut keyed: Vec<(String, T)> = items.drain(..).map(|item| (key(&item), item)).collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.sort_by(|a, b| {
+        if descending {
+            b.0.cmp(&a.0)
+        } else {
+            a.0.cmp(&b.0)
+        }
+    });
+    // "Comes before cursor `c` in list order", whichever the direction.
+    let precedes = |k: &String, c: &String| if descending { k > c } else { k < c };
 
-    let start = after
-        .as_ref()
-        .map_or(0, |a| keyed.partition_point(|(k, _)| k <= a));
+    let start = after.as_ref().map_or(0, |a| {
+        keyed.partition_point(|(k, _)| precedes(k, a) || k == a)
+    });
     let end = before
         .as_ref()
-        .map_or(keyed.len(), |b| keyed.partition_point(|(k, _)| k < b))
+        .map_or(keyed.len(), |b| {
+            keyed.partition_point(|(k, _)| precedes(k, b))
+        })
         .max(start);
     let (mut lo, mut hi) = (start, end);
     let first = if first.is_none() && last.is_none() {
@@ -266,6 +294,18 @@ mod tests {
             page(PageArgs::forward(Some(5), Some(encode_cursor("017")))),
             (vec![18, 19], true, false)
         );
+    }
+
+    #[test]
+    fn descending_order_pages_the_other_way() {
+        let items: Vec<i32> = (10..20).collect();
+        let args = PageArgs::forward(Some(3), Some(encode_cursor("017")));
+        let c = paginate_ordered(items, &args, |i| format!("{i:03}"), |i| i, true).unwrap();
+        assert_eq!(
+            c.edges.iter().map(|e| e.node).collect::<Vec<_>>(),
+            vec![16, 15, 14]
+        );
+        assert!(c.has_previous_page && c.has_next_page);
     }
 
     #[test]

@@ -34,6 +34,11 @@ impl PgLoader {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
+
+    /// The database (for loaders of other domain modules).
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
 }
 
 /// A live user by id.

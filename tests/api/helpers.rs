@@ -1,6 +1,8 @@
 //! The test harness: a PostgreSQL server (the one named by `FV_TEST_DATABASE_URL`, else a private
 //! cluster started once per test process), a migrated template database, and one database per
 //! test created from it and dropped at the end, so tests run in parallel and leave nothing behind.
+// Every module uses a different subset of the helpers.
+#![allow(dead_code)]
 
 use std::{
     sync::{

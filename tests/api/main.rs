@@ -4,5 +4,6 @@
 mod contract;
 mod helpers;
 mod migrations;
+mod models;
 mod schema_export;
 mod smoke;

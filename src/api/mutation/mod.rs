@@ -2,6 +2,7 @@
 //! audit event (see `domain::audit::record`).
 
 mod accounts;
+mod models;
 mod organizations;
 
 use async_graphql::MergedObject;
@@ -11,4 +12,5 @@ use async_graphql::MergedObject;
 pub struct Mutation(
     accounts::AccountMutation,
     organizations::OrganizationMutation,
+    models::ModelMutation,
 );

@@ -1,6 +1,7 @@
 //! The query root: one part per domain, merged.
 
 mod accounts;
+mod models;
 mod node;
 mod organizations;
 
@@ -12,4 +13,5 @@ pub struct Query(
     accounts::AccountQuery,
     node::NodeQuery,
     organizations::OrganizationQuery,
+    models::ModelQuery,
 );

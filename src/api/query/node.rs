@@ -9,9 +9,12 @@ use crate::{
         errors::ApiResult,
         guards::{can_see_organization, can_see_user},
         relay::{NodeKind, decode_any},
-        types::{Membership, Node, Organization, User},
+        types::{FinancialModel, Membership, Node, Organization, User},
     },
-    domain::loader::{MembershipsOfOrganization, OrganizationById, UserById},
+    domain::{
+        loader::{MembershipsOfOrganization, OrganizationById, UserById},
+        modelling::loaders::ModelById,
+    },
     error::AppError,
 };
 
@@ -42,6 +45,15 @@ async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<No
                 .load_one(OrganizationById(ids[0]))
                 .await?
                 .map(|r| Node::Organization(Organization(r)))
+        }
+        NodeKind::FinancialModel => {
+            let model = loader(ctx).load_one(ModelById(ids[0])).await?;
+            match model {
+                Some(m) if can_see_organization(ctx, m.organization_id).await? => {
+                    Some(Node::FinancialModel(FinancialModel(m)))
+                }
+                _ => None,
+            }
         }
         NodeKind::Membership => {
             if !can_see_organization(ctx, ids[0]).await? {

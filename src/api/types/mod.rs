@@ -1,14 +1,20 @@
 //! One file per GraphQL type. Each wraps a domain row; rows are never GraphQL types themselves.
 
 pub mod auth_payload;
+pub mod financial_model;
 pub mod membership;
+pub mod model_filter;
+pub mod modelling_enums;
 pub mod node;
 pub mod organization;
 pub mod role;
 pub mod user;
 
 pub use auth_payload::AuthPayload;
+pub use financial_model::FinancialModel;
 pub use membership::Membership;
+pub use model_filter::{ModelFilter, ModelOrder, ModelOrderField};
+pub use modelling_enums::{ModelStatus, PeriodGranularity, SortDirection};
 pub use node::Node;
 pub use organization::Organization;
 pub use role::OrgRole;

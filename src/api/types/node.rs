@@ -2,7 +2,7 @@
 
 use async_graphql::{ID, Interface};
 
-use super::{Membership, Organization, User};
+use super::{FinancialModel, Membership, Organization, User};
 
 /// An object with a global ID, resolvable with `node(id:)`.
 #[derive(Interface)]
@@ -14,4 +14,6 @@ pub enum Node {
     Organization(Organization),
     /// A membership.
     Membership(Membership),
+    /// A financial model.
+    FinancialModel(FinancialModel),
 }

@@ -8,16 +8,17 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Membership, OrgRole};
+use super::{FinancialModel, Membership, ModelFilter, ModelOrder, OrgRole, SortDirection};
 use crate::{
     api::{
         context::loader,
         errors::ApiResult,
         guards::membership_role,
-        relay::{Conn, NodeKind, PageArgs, global_id, paginate, time_key},
+        relay::{Conn, NodeKind, PageArgs, global_id, paginate, paginate_ordered, time_key},
     },
     domain::{
         loader::{MembershipsOfOrganization, OrganizationById},
+        modelling::loaders::ModelsOfOrganization,
         organizations::OrganizationRow,
     },
 };
@@ -91,6 +92,44 @@ impl Organization {
     /// Last change.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+
+    /// The organization's models (oldest first unless `orderBy` says otherwise), optionally
+    /// filtered by status and a case-insensitive name search.
+    #[allow(clippy::too_many_arguments)]
+    async fn models(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<ModelFilter>,
+        order_by: Option<ModelOrder>,
+    ) -> ApiResult<Conn<FinancialModel>> {
+        let filter = filter.unwrap_or_default();
+        let order = order_by.unwrap_or_default();
+        let rows: Vec<_> = loader(ctx)
+            .load_one(ModelsOfOrganization(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| filter.accepts(m))
+            .collect();
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let descending = order.direction == SortDirection::Desc;
+        Ok(paginate_ordered(
+            rows,
+            &args,
+            |m| order.key(m),
+            FinancialModel,
+            descending,
+        )?)
     }
 
     /// The members, oldest first, optionally only those with `role`.

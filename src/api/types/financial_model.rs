@@ -1,0 +1,106 @@
+//! `type FinancialModel`.
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+
+use super::{ModelStatus, Organization, PeriodGranularity, User};
+use crate::{
+    api::{
+        context::loader,
+        errors::ApiResult,
+        guards::can_see_user,
+        relay::{NodeKind, global_id},
+        scalars::Date,
+    },
+    domain::{
+        loader::{OrganizationById, UserById},
+        modelling::ModelRow,
+    },
+    error::AppError,
+};
+
+/// A financial model: a timeline of periods, scenarios, parameters and metrics.
+pub struct FinancialModel(pub ModelRow);
+
+#[Object]
+impl FinancialModel {
+    /// The model's global ID.
+    pub async fn id(&self) -> ID {
+        global_id(NodeKind::FinancialModel, &[self.0.id])
+    }
+
+    /// The organization that owns the model.
+    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
+        let row = loader(ctx)
+            .load_one(OrganizationById(self.0.organization_id))
+            .await?
+            .ok_or(AppError::NotFound("organization"))?;
+        Ok(Organization(row))
+    }
+
+    /// Name, unique in the organization.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Free text.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    /// ISO 4217 currency of monetary metrics.
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+
+    /// Period length of the timeline.
+    async fn period_granularity(&self) -> PeriodGranularity {
+        self.0.period_granularity.into()
+    }
+
+    /// First period of the timeline.
+    async fn start_period(&self) -> Date {
+        Date(self.0.start_period)
+    }
+
+    /// Last period of the timeline (inclusive).
+    async fn end_period(&self) -> Date {
+        Date(self.0.end_period)
+    }
+
+    /// Every period of the timeline, in order.
+    async fn periods(&self) -> Vec<Date> {
+        self.0.periods().into_iter().map(Date).collect()
+    }
+
+    /// Lifecycle status.
+    async fn status(&self) -> ModelStatus {
+        self.0.status.into()
+    }
+
+    /// Version for optimistic concurrency: pass it back to `updateModel`/`archiveModel`.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    /// Who created the model; `null` when that user is no longer visible to you.
+    async fn created_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        let Some(id) = self.0.created_by else {
+            return Ok(None);
+        };
+        if !can_see_user(ctx, id).await? {
+            return Ok(None);
+        }
+        Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+    }
+
+    /// Creation time.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Last change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}

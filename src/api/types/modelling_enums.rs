@@ -1,0 +1,37 @@
+//! The modelling enums of the contract (each mirrors a domain enum).
+
+use async_graphql::Enum;
+
+/// Lifecycle of a model.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::modelling::ModelStatus")]
+pub enum ModelStatus {
+    /// Being built.
+    Draft,
+    /// In use.
+    Active,
+    /// Kept for reference; still readable.
+    Archived,
+}
+
+/// Period length of a model's timeline.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::modelling::PeriodGranularity")]
+pub enum PeriodGranularity {
+    /// Calendar months (periods start on the 1st).
+    Month,
+    /// Calendar quarters (Jan, Apr, Jul, Oct 1).
+    Quarter,
+    /// Calendar years (Jan 1).
+    Year,
+}
+
+/// Sort direction.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortDirection {
+    /// Smallest first.
+    #[default]
+    Asc,
+    /// Largest first.
+    Desc,
+}

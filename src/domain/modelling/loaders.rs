@@ -1,0 +1,73 @@
+//! Batched lookups of the modelling domain.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use super::models::ModelRow;
+use crate::{
+    db::schema::financial_models,
+    domain::loader::{LoadError, PgLoader},
+    error::AppError,
+};
+
+/// A live model by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModelById(pub Uuid);
+
+/// Every live model of an organization, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModelsOfOrganization(pub Uuid);
+
+impl Loader<ModelById> for PgLoader {
+    type Value = ModelRow;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(&self, keys: &[ModelById]) -> Result<HashMap<ModelById, ModelRow>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<ModelRow> = financial_models::table
+            .filter(financial_models::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+            .filter(financial_models::deleted_at.is_null())
+            .select(ModelRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(|r| (ModelById(r.id), r)).collect())
+    }
+}
+
+impl Loader<ModelsOfOrganization> for PgLoader {
+    type Value = Vec<ModelRow>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[ModelsOfOrganization],
+    ) -> Result<HashMap<ModelsOfOrganization, Vec<ModelRow>>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<ModelRow> = financial_models::table
+            .filter(
+                financial_models::organization_id
+                    .eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()),
+            )
+            .filter(financial_models::deleted_at.is_null())
+            .order((financial_models::created_at, financial_models::id))
+            .select(ModelRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let mut out: HashMap<ModelsOfOrganization, Vec<ModelRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(ModelsOfOrganization(row.organization_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(out)
+    }
+}

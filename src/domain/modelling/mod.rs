@@ -1,0 +1,9 @@
+//! Financial modelling: models, scenarios, parameters, metrics, values and the formula engine.
+
+pub mod enums;
+pub mod loaders;
+pub mod models;
+pub mod periods;
+
+pub use enums::{MetricKind, MetricUnit, ModelStatus, PeriodGranularity, ScenarioKind};
+pub use models::ModelRow;
