@@ -18,7 +18,7 @@ use super::{
 use crate::{
     domain::{
         loader::{MembershipsOfUser, OrganizationById},
-        modelling::loaders::ModelById,
+        modelling::loaders::{ModelById, ScenarioById},
         organizations::OrgRole,
     },
     error::AppError,
@@ -109,6 +109,8 @@ enum Scope {
     OrganizationInput { id: ID, field: &'static str },
     /// A model's global ID from the input: the role is checked in the model's organization.
     ModelInput { id: ID, field: &'static str },
+    /// A scenario's global ID from the input: the role is checked in its model's organization.
+    ScenarioInput { id: ID, field: &'static str },
 }
 
 impl Scope {
@@ -116,6 +118,7 @@ impl Scope {
     fn noun(&self) -> &'static str {
         match self {
             Scope::ModelInput { .. } => "model",
+            Scope::ScenarioInput { .. } => "scenario",
             _ => "organization",
         }
     }
@@ -148,6 +151,11 @@ impl OrgRoleGuard {
         }
     }
 
+    /// Guard an operation whose input names a scenario by global ID.
+    pub fn scenario_input(min: OrgRole, id: &ID, field: &'static str) -> Self {
+        Self { min, scope: Scope::ScenarioInput { id: id.clone(), field } }
+    }
+
     /// Guard an operation whose input names a model by global ID.
     pub fn model_input(min: OrgRole, id: &ID, field: &'static str) -> Self {
         Self {
@@ -172,6 +180,16 @@ impl OrgRoleGuard {
                     .load_one(ModelById(model))
                     .await?
                     .map(|m| m.organization_id)
+            }
+            Scope::ScenarioInput { id, field } => {
+                let scenario = decode(id, NodeKind::Scenario, field)?;
+                match loader(ctx).load_one(ScenarioById(scenario)).await? {
+                    Some(s) => loader(ctx)
+                        .load_one(ModelById(s.model_id))
+                        .await?
+                        .map(|m| m.organization_id),
+                    None => None,
+                }
             }
         })
     }
@@ -257,5 +275,24 @@ impl Guard for UserPrivateGuard {
             "only the user, an ADMIN of a shared organization or a superadmin can see this".into(),
         ))
         .into())
+    }
+}
+
+/// A model the caller may see (member of its organization, or superadmin).
+pub async fn visible_model(ctx: &Context<'_>, model_id: Uuid) -> Result<Option<crate::domain::modelling::ModelRow>, ApiError> {
+    match loader(ctx).load_one(ModelById(model_id)).await? {
+        Some(model) if can_see_organization(ctx, model.organization_id).await? => Ok(Some(model)),
+        _ => Ok(None),
+    }
+}
+
+/// A scenario the caller may see (through its model).
+pub async fn visible_scenario(
+    ctx: &Context<'_>,
+    scenario_id: Uuid,
+) -> Result<Option<crate::domain::modelling::scenarios::ScenarioRow>, ApiError> {
+    match loader(ctx).load_one(ScenarioById(scenario_id)).await? {
+        Some(s) if visible_model(ctx, s.model_id).await?.is_some() => Ok(Some(s)),
+        _ => Ok(None),
     }
 }

@@ -20,6 +20,8 @@ pub enum NodeKind {
     Membership,
     /// `FinancialModel`
     FinancialModel,
+    /// `Scenario`
+    Scenario,
 }
 
 impl NodeKind {
@@ -29,6 +31,7 @@ impl NodeKind {
             NodeKind::Organization => "Organization",
             NodeKind::Membership => "Membership",
             NodeKind::FinancialModel => "FinancialModel",
+            NodeKind::Scenario => "Scenario",
         }
     }
 
@@ -38,6 +41,7 @@ impl NodeKind {
             "Organization" => NodeKind::Organization,
             "Membership" => NodeKind::Membership,
             "FinancialModel" => NodeKind::FinancialModel,
+            "Scenario" => NodeKind::Scenario,
             _ => return None,
         })
     }

@@ -1,16 +1,12 @@
-//! `model`.
+//! `model`, `scenario`.
 
 use async_graphql::{Context, ID, Object};
 
-use crate::{
-    api::{
-        context::loader,
-        errors::ApiResult,
-        guards::can_see_organization,
-        relay::{NodeKind, decode},
-        types::FinancialModel,
-    },
-    domain::modelling::loaders::ModelById,
+use crate::api::{
+    errors::ApiResult,
+    guards::{visible_model, visible_scenario},
+    relay::{NodeKind, decode},
+    types::{FinancialModel, Scenario},
 };
 
 #[derive(Default)]
@@ -21,11 +17,12 @@ impl ModelQuery {
     /// A model by ID; `null` when it does not exist or is not visible to you.
     async fn model(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<FinancialModel>> {
         let id = decode(&id, NodeKind::FinancialModel, "id")?;
-        match loader(ctx).load_one(ModelById(id)).await? {
-            Some(m) if can_see_organization(ctx, m.organization_id).await? => {
-                Ok(Some(FinancialModel(m)))
-            }
-            _ => Ok(None),
-        }
+        Ok(visible_model(ctx, id).await?.map(FinancialModel))
+    }
+
+    /// A scenario by ID; `null` when it does not exist or is not visible to you.
+    async fn scenario(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Scenario>> {
+        let id = decode(&id, NodeKind::Scenario, "id")?;
+        Ok(visible_scenario(ctx, id).await?.map(Scenario))
     }
 }

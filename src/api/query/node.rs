@@ -7,13 +7,12 @@ use crate::{
     api::{
         context::loader,
         errors::ApiResult,
-        guards::{can_see_organization, can_see_user},
+        guards::{can_see_organization, can_see_user, visible_model, visible_scenario},
         relay::{NodeKind, decode_any},
-        types::{FinancialModel, Membership, Node, Organization, User},
+        types::{FinancialModel, Membership, Node, Organization, Scenario, User},
     },
     domain::{
         loader::{MembershipsOfOrganization, OrganizationById, UserById},
-        modelling::loaders::ModelById,
     },
     error::AppError,
 };
@@ -46,15 +45,12 @@ async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<No
                 .await?
                 .map(|r| Node::Organization(Organization(r)))
         }
-        NodeKind::FinancialModel => {
-            let model = loader(ctx).load_one(ModelById(ids[0])).await?;
-            match model {
-                Some(m) if can_see_organization(ctx, m.organization_id).await? => {
-                    Some(Node::FinancialModel(FinancialModel(m)))
-                }
-                _ => None,
-            }
-        }
+        NodeKind::FinancialModel => visible_model(ctx, ids[0])
+            .await?
+            .map(|m| Node::FinancialModel(FinancialModel(m))),
+        NodeKind::Scenario => visible_scenario(ctx, ids[0])
+            .await?
+            .map(|s| Node::Scenario(Scenario(s))),
         NodeKind::Membership => {
             if !can_see_organization(ctx, ids[0]).await? {
                 return Ok(None);

@@ -8,14 +8,16 @@ pub mod modelling_enums;
 pub mod node;
 pub mod organization;
 pub mod role;
+pub mod scenario;
 pub mod user;
 
 pub use auth_payload::AuthPayload;
 pub use financial_model::FinancialModel;
 pub use membership::Membership;
 pub use model_filter::{ModelFilter, ModelOrder, ModelOrderField};
-pub use modelling_enums::{ModelStatus, PeriodGranularity, SortDirection};
+pub use modelling_enums::{ModelStatus, PeriodGranularity, ScenarioKind, SortDirection};
 pub use node::Node;
 pub use organization::Organization;
 pub use role::OrgRole;
+pub use scenario::Scenario;
 pub use user::User;

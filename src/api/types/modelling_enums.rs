@@ -35,3 +35,17 @@ pub enum SortDirection {
     /// Largest first.
     Desc,
 }
+
+/// What a scenario represents.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::modelling::ScenarioKind")]
+pub enum ScenarioKind {
+    /// The reference case.
+    Base,
+    /// An optimistic case.
+    Upside,
+    /// A pessimistic case.
+    Downside,
+    /// Anything else.
+    Custom,
+}

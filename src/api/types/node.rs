@@ -2,7 +2,7 @@
 
 use async_graphql::{ID, Interface};
 
-use super::{FinancialModel, Membership, Organization, User};
+use super::{FinancialModel, Membership, Organization, Scenario, User};
 
 /// An object with a global ID, resolvable with `node(id:)`.
 #[derive(Interface)]
@@ -16,4 +16,6 @@ pub enum Node {
     Membership(Membership),
     /// A financial model.
     FinancialModel(FinancialModel),
+    /// A scenario.
+    Scenario(Scenario),
 }

@@ -7,9 +7,9 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use super::models::ModelRow;
+use super::{models::ModelRow, scenarios::ScenarioRow};
 use crate::{
-    db::schema::financial_models,
+    db::schema::{financial_models, scenarios},
     domain::loader::{LoadError, PgLoader},
     error::AppError,
 };
@@ -67,6 +67,55 @@ impl Loader<ModelsOfOrganization> for PgLoader {
             out.entry(ModelsOfOrganization(row.organization_id))
                 .or_default()
                 .push(row);
+        }
+        Ok(out)
+    }
+}
+
+/// A live scenario by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ScenarioById(pub Uuid);
+
+/// Every live scenario of a model, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ScenariosOfModel(pub Uuid);
+
+impl Loader<ScenarioById> for PgLoader {
+    type Value = ScenarioRow;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(&self, keys: &[ScenarioById]) -> Result<HashMap<ScenarioById, ScenarioRow>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<ScenarioRow> = scenarios::table
+            .filter(scenarios::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+            .filter(scenarios::deleted_at.is_null())
+            .select(ScenarioRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(|r| (ScenarioById(r.id), r)).collect())
+    }
+}
+
+impl Loader<ScenariosOfModel> for PgLoader {
+    type Value = Vec<ScenarioRow>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(&self, keys: &[ScenariosOfModel]) -> Result<HashMap<ScenariosOfModel, Vec<ScenarioRow>>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<ScenarioRow> = scenarios::table
+            .filter(scenarios::model_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+            .filter(scenarios::deleted_at.is_null())
+            .order((scenarios::created_at, scenarios::id))
+            .select(ScenarioRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let mut out: HashMap<ScenariosOfModel, Vec<ScenarioRow>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(ScenariosOfModel(row.model_id)).or_default().push(row);
         }
         Ok(out)
     }

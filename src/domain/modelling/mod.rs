@@ -4,6 +4,7 @@ pub mod enums;
 pub mod loaders;
 pub mod models;
 pub mod periods;
+pub mod scenarios;
 
 pub use enums::{MetricKind, MetricUnit, ModelStatus, PeriodGranularity, ScenarioKind};
 pub use models::ModelRow;

@@ -1,0 +1,94 @@
+//! `type Scenario`.
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+
+use super::{FinancialModel, ScenarioKind, User};
+use crate::{
+    api::{
+        context::loader,
+        errors::ApiResult,
+        guards::can_see_user,
+        relay::{NodeKind, global_id},
+    },
+    domain::{
+        loader::UserById,
+        modelling::{
+            loaders::{ModelById, ScenarioById},
+            scenarios::ScenarioRow,
+        },
+    },
+    error::AppError,
+};
+
+/// A case of a model (base, upside, downside, custom). It inherits every value and parameter it
+/// does not override from its base scenario.
+pub struct Scenario(pub ScenarioRow);
+
+#[Object]
+impl Scenario {
+    /// The scenario's global ID.
+    pub async fn id(&self) -> ID {
+        global_id(NodeKind::Scenario, &[self.0.id])
+    }
+
+    /// The model.
+    async fn model(&self, ctx: &Context<'_>) -> ApiResult<FinancialModel> {
+        let row = loader(ctx).load_one(ModelById(self.0.model_id)).await?.ok_or(AppError::NotFound("model"))?;
+        Ok(FinancialModel(row))
+    }
+
+    /// Name, unique in the model.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// What the scenario represents.
+    async fn kind(&self) -> ScenarioKind {
+        self.0.kind.into()
+    }
+
+    /// Free text.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    /// The scenario this one inherits from (same model).
+    async fn base_scenario(&self, ctx: &Context<'_>) -> ApiResult<Option<Scenario>> {
+        let Some(base) = self.0.base_scenario_id else {
+            return Ok(None);
+        };
+        Ok(loader(ctx).load_one(ScenarioById(base)).await?.map(Scenario))
+    }
+
+    /// A locked scenario refuses every edit (`CONFLICT`) until an ADMIN unlocks it.
+    async fn is_locked(&self) -> bool {
+        self.0.is_locked
+    }
+
+    /// Version for optimistic concurrency: pass it back to `updateScenario`.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    /// Who created the scenario; `null` when that user is no longer visible to you.
+    async fn created_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        let Some(id) = self.0.created_by else {
+            return Ok(None);
+        };
+        if !can_see_user(ctx, id).await? {
+            return Ok(None);
+        }
+        Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+    }
+
+    /// Creation time.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Last change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
