@@ -59,7 +59,8 @@ impl Cast {
     /// A fresh organization with the admin, analyst and viewer, and (when given) the target.
     async fn org(&self, app: &TestApp, slug: &str, target_role: Option<&str>) -> String {
         let org = app.organization(&self.owner, slug).await;
-        app.add_member(&self.owner, &org, &self.admin, "ADMIN").await;
+        app.add_member(&self.owner, &org, &self.admin, "ADMIN")
+            .await;
         app.add_member(&self.owner, &org, &self.analyst, "ANALYST")
             .await;
         app.add_member(&self.owner, &org, &self.viewer, "VIEWER")
@@ -138,7 +139,11 @@ async fn update_organization_guard() {
             )
             .await;
         let want = if ok { "renamed".to_owned() } else { slug(who) };
-        assert_eq!(name.data()["organization"]["name"], want.as_str(), "{who:?}");
+        assert_eq!(
+            name.data()["organization"]["name"],
+            want.as_str(),
+            "{who:?}"
+        );
     }
 }
 
@@ -149,9 +154,7 @@ async fn delete_organization_guard() {
     for who in EVERYONE {
         let org = cast.org(&app, &slug(who), None).await;
         let before = app.audit_rows().await.len();
-        let res = app
-            .gql(cast.token(who), DELETE, json!({"id": org}))
-            .await;
+        let res = app.gql(cast.token(who), DELETE, json!({"id": org})).await;
         let ok = check(&app, who, &res, expected(who, false), before).await;
         let seen = app
             .gql(
@@ -364,17 +367,39 @@ async fn private_user_fields_directly_and_through_the_node_interface() {
         for path in [Path::Members, Path::Node, Path::Nodes] {
             let (user, forbidden, res) =
                 read_private(&app, &caller.token, &org, &cast.target, path).await;
-            assert_eq!(user["displayName"], "target", "{name} {path:?}: {:#}", res.body);
+            assert_eq!(
+                user["displayName"], "target",
+                "{name} {path:?}: {:#}",
+                res.body
+            );
             if visible {
-                assert_eq!(user["email"], cast.target.email.as_str(), "{name} {path:?}: {:#}", res.body);
-                assert!(user["lastLoginAt"].is_string(), "{name} {path:?}: {:#}", res.body);
+                assert_eq!(
+                    user["email"],
+                    cast.target.email.as_str(),
+                    "{name} {path:?}: {:#}",
+                    res.body
+                );
+                assert!(
+                    user["lastLoginAt"].is_string(),
+                    "{name} {path:?}: {:#}",
+                    res.body
+                );
                 assert!(forbidden.is_empty(), "{name} {path:?}: {:#}", res.body);
             } else {
                 assert!(user["email"].is_null(), "{name} {path:?}: {:#}", res.body);
-                assert!(user["lastLoginAt"].is_null(), "{name} {path:?}: {:#}", res.body);
+                assert!(
+                    user["lastLoginAt"].is_null(),
+                    "{name} {path:?}: {:#}",
+                    res.body
+                );
                 let mut fields: Vec<&str> = forbidden.iter().filter_map(Value::as_str).collect();
                 fields.sort_unstable();
-                assert_eq!(fields, ["email", "lastLoginAt"], "{name} {path:?}: {:#}", res.body);
+                assert_eq!(
+                    fields,
+                    ["email", "lastLoginAt"],
+                    "{name} {path:?}: {:#}",
+                    res.body
+                );
                 // The rest of the response stands.
                 assert!(!res.body["data"].is_null());
             }
@@ -466,7 +491,10 @@ async fn tenant_isolation() {
     let user = &res.data()["node"];
     assert_eq!(user["displayName"], "sam");
     assert_eq!(user["memberships"]["totalCount"], 1, "{:#}", res.body);
-    assert_eq!(user["memberships"]["nodes"][0]["organization"]["id"], a.as_str());
+    assert_eq!(
+        user["memberships"]["nodes"][0]["organization"]["id"],
+        a.as_str()
+    );
     assert_eq!(user["memberships"]["nodes"][0]["role"], "VIEWER");
     assert_eq!(user["organizations"]["totalCount"], 1);
     assert_eq!(user["organizations"]["nodes"][0]["id"], a.as_str());
@@ -486,14 +514,21 @@ async fn tenant_isolation() {
     }
     // The shared user sees both of their own memberships.
     let res = app
-        .gql(Some(&sam.token), "{ me { memberships { totalCount } } }", json!({}))
+        .gql(
+            Some(&sam.token),
+            "{ me { memberships { totalCount } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(res.data()["me"]["memberships"]["totalCount"], 2);
 
     // Mutations on B are NOT_FOUND for A's ADMIN.
     let before = app.audit_rows().await.len();
     for (query, vars) in [
-        (UPDATE, json!({"input": {"id": b, "version": 1, "name": "x"}})),
+        (
+            UPDATE,
+            json!({"input": {"id": b, "version": 1, "name": "x"}}),
+        ),
         (
             ADD,
             json!({"input": {"organizationId": b, "email": amy.email, "role": "VIEWER"}}),

@@ -413,7 +413,13 @@ impl TestApp {
         audit_events
             .order(id.asc())
             .select((action, entity_type, organization_id, old_values, new_values))
-            .load::<(String, String, Option<uuid::Uuid>, Option<Value>, Option<Value>)>(&mut conn)
+            .load::<(
+                String,
+                String,
+                Option<uuid::Uuid>,
+                Option<Value>,
+                Option<Value>,
+            )>(&mut conn)
             .await
             .expect("audit rows")
             .into_iter()
