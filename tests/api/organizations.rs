@@ -781,6 +781,7 @@ async fn curl_session_end_to_end() {
             json!({"e": "olga@example.com", "p": PASSWORD}),
         )
         .await;
+    assert_eq!(login.status, axum::http::StatusCode::OK);
     let token = login.data()["login"]["token"].as_str().unwrap().to_owned();
     assert_eq!(login.data()["login"]["user"]["id"], olga_id.as_str());
     let me = app

@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::{helpers::TestApp, organizations::UPDATE};
+use crate::{
+    helpers::{TestApp, TestUser},
+    organizations::UPDATE,
+};
 
 #[tokio::test]
 async fn global_ids_are_opaque_and_round_trip() {
@@ -287,4 +290,144 @@ async fn member_connection_pages_both_ways() {
         )
         .await;
     assert_eq!(res.code(), "BAD_USER_INPUT", "{:#}", res.body);
+}
+
+const TREE: &str = "{ organizations(first: 30) { totalCount nodes { id name members(first: 10) { totalCount nodes { role user { displayName email memberships { totalCount } } } } } } }";
+
+/// Statements the app sends for one request.
+async fn count(app: &TestApp, token: &str, query: &str, vars: Value) -> (u64, Value) {
+    let before = app.statements();
+    let res = app.gql(Some(token), query, vars).await;
+    let data = res.data().clone();
+    (app.statements() - before, data)
+}
+
+/// `n` organizations owned in turn by the pool's users, each with 3–4 members; `all` (when given)
+/// joins every one as ADMIN.
+async fn populate(app: &TestApp, pool: &[TestUser], from: usize, n: usize, all: Option<&TestUser>) {
+    for i in from..from + n {
+        let owner = &pool[i % pool.len()];
+        let org = app.organization(owner, &format!("org-{i:03}")).await;
+        let extra = 2 + i % 2;
+        for k in 1..=extra {
+            let member = &pool[(i + k) % pool.len()];
+            let role = ["VIEWER", "ANALYST", "ADMIN"][k % 3];
+            app.add_member(owner, &org, member, role).await;
+        }
+        if let Some(all) = all {
+            app.add_member(owner, &org, all, "ADMIN").await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn dataloader_statement_counts_do_not_grow_with_rows() {
+    let app = TestApp::spawn().await;
+    let mut pool = Vec::new();
+    for i in 0..8 {
+        pool.push(app.user(&format!("user{i}")).await);
+    }
+    let root = app.user("root").await;
+    app.make_superadmin(&root.email).await;
+    let everywhere = app.user("everywhere").await;
+    populate(&app, &pool, 0, 30, Some(&everywhere)).await;
+
+    let (super30, data) = count(&app, &root.token, TREE, json!({})).await;
+    assert_eq!(data["organizations"]["totalCount"], 30);
+    let orgs = data["organizations"]["nodes"].as_array().unwrap();
+    assert_eq!(orgs.len(), 30);
+    let members30: usize = orgs
+        .iter()
+        .map(|o| o["members"]["nodes"].as_array().unwrap().len())
+        .sum();
+    for org in orgs {
+        let members = org["members"]["nodes"].as_array().unwrap();
+        assert!((4..=5).contains(&members.len()), "{org:#}");
+        assert!(members.iter().all(|m| m["user"]["email"].is_string()));
+    }
+    let (member30, data) = count(&app, &everywhere.token, TREE, json!({})).await;
+    assert_eq!(data["organizations"]["totalCount"], 30);
+    let emails = data["organizations"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["members"]["nodes"].as_array().unwrap().clone())
+        .filter(|m| m["user"]["email"].is_string())
+        .count();
+    assert!(
+        emails >= 120,
+        "an ADMIN everywhere sees every email ({emails})"
+    );
+
+    // More rows: 10 more organizations, and one more member in each of the first ten.
+    populate(&app, &pool, 30, 10, Some(&everywhere)).await;
+    let extra = app.user("extra").await;
+    let ids = app
+        .gql(
+            Some(&root.token),
+            "{ organizations(first: 10) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    for org in ids.data()["organizations"]["nodes"].as_array().unwrap() {
+        app.add_member(&root, org["id"].as_str().unwrap(), &extra, "VIEWER")
+            .await;
+    }
+    let (super40, data) = count(&app, &root.token, TREE, json!({})).await;
+    assert_eq!(data["organizations"]["totalCount"], 40);
+    let more: usize = data["organizations"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["members"]["nodes"].as_array().unwrap().len())
+        .sum();
+    assert!(more > members30, "{more} rows now vs {members30}");
+    let (member40, data) = count(&app, &everywhere.token, TREE, json!({})).await;
+    assert_eq!(data["organizations"]["totalCount"], 40);
+    println!(
+        "statements for 30 orgs: superadmin {super30} then {super40} with more rows; member of all {member30} then {member40}"
+    );
+    assert!(super30 <= 6, "superadmin tree: {super30} statements");
+    assert!(member30 <= 8, "member tree: {member30} statements");
+    assert_eq!(super40, super30, "superadmin: statements grow with rows");
+    assert_eq!(member40, member30, "member: statements grow with rows");
+
+    // One user by node(id) vs twenty by nodes(ids): the same number of statements.
+    // Twenty users other than the member who asks (pool[0]).
+    let mut users: Vec<String> = pool[1..].iter().map(|u| u.id.clone()).collect();
+    users.push(everywhere.id.clone());
+    users.push(extra.id.clone());
+    for i in 0..11 {
+        users.push(app.user(&format!("late{i}")).await.id);
+    }
+    // Make the late users visible: members of one organization.
+    let late_org = app.organization(&pool[0], "late").await;
+    for i in 0..11 {
+        let email = format!("late{i}@example.com");
+        let res = app
+            .gql(
+                Some(&pool[0].token),
+                crate::organizations::ADD,
+                json!({"input": {"organizationId": late_org, "email": email, "role": "VIEWER"}}),
+            )
+            .await;
+        res.data();
+    }
+    assert_eq!(users.len(), 20);
+    const ONE: &str = "query($id: ID!) { node(id: $id) { ... on User { displayName memberships { nodes { organization { name } } } } } }";
+    const MANY: &str = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on User { displayName memberships { nodes { organization { name } } } } } }";
+    for (who, token) in [("superadmin", &root.token), ("member", &pool[0].token)] {
+        let (one, data) = count(&app, token, ONE, json!({"id": users[0]})).await;
+        assert!(data["node"]["displayName"].is_string());
+        let (many, data) = count(&app, token, MANY, json!({"ids": users})).await;
+        let seen = data["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["displayName"].is_string())
+            .count();
+        println!("statements ({who}): node(1 user) {one}, nodes(20 users, {seen} visible) {many}");
+        assert!(seen >= 10, "{who}: {seen}");
+        assert_eq!(many, one, "{who}: nodes(20) vs node(1)");
+    }
 }
