@@ -34,7 +34,9 @@ impl OrganizationQuery {
             }
             (None, Some(slug)) => loader(ctx).load_one(OrganizationBySlug(slug)).await?,
             _ => {
-                return Err(AppError::bad_input("id", "give exactly one of `id` and `slug`").into());
+                return Err(
+                    AppError::bad_input("id", "give exactly one of `id` and `slug`").into(),
+                );
             }
         };
         match row {
