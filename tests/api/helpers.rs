@@ -394,3 +394,57 @@ impl TestApp {
             .expect("audit rows")
     }
 }
+
+/// One row of `audit_events` as the tests inspect it.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub action: String,
+    pub entity_type: String,
+    pub organization_id: Option<uuid::Uuid>,
+    pub old_values: Option<Value>,
+    pub new_values: Option<Value>,
+}
+
+impl TestApp {
+    /// Every row of `audit_events`, oldest first.
+    pub async fn audit_rows(&self) -> Vec<AuditRow> {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use finvision::db::schema::audit_events::dsl::*;
+        let mut conn = self.db.superuser_conn().await;
+        audit_events
+            .order(id.asc())
+            .select((action, entity_type, organization_id, old_values, new_values))
+            .load::<(
+                String,
+                String,
+                Option<uuid::Uuid>,
+                Option<Value>,
+                Option<Value>,
+            )>(&mut conn)
+            .await
+            .expect("audit rows")
+            .into_iter()
+            .map(
+                |(action_, entity_type_, organization_id_, old_values_, new_values_)| AuditRow {
+                    action: action_,
+                    entity_type: entity_type_,
+                    organization_id: organization_id_,
+                    old_values: old_values_,
+                    new_values: new_values_,
+                },
+            )
+            .collect()
+    }
+
+    /// Make the account with `email` a superadmin (behind the API).
+    pub async fn make_superadmin(&self, email: &str) {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.db.superuser_conn().await;
+        diesel::sql_query("UPDATE users SET is_superadmin = true WHERE email = $1")
+            .bind::<diesel::sql_types::Text, _>(email)
+            .execute(&mut conn)
+            .await
+            .expect("make superadmin");
+    }
+}

@@ -1,9 +1,14 @@
 //! The integration tests: one binary, a module per area, all through the HTTP/GraphQL endpoint
 //! against a real PostgreSQL (see `helpers`).
 
+mod accounts;
+mod authorization;
 mod contract;
+mod front_door;
 mod helpers;
 mod migrations;
 mod models;
+mod organizations;
+mod relay;
 mod schema_export;
 mod smoke;
