@@ -1,7 +1,9 @@
 //! The integration tests: one binary, a module per area, all through the HTTP/GraphQL endpoint
 //! against a real PostgreSQL (see `helpers`).
 
+mod accounts;
 mod contract;
+mod front_door;
 mod helpers;
 mod migrations;
 mod schema_export;
