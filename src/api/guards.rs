@@ -191,7 +191,10 @@ impl UserPrivateGuard {
 impl Guard for UserPrivateGuard {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
         let viewer = &state(ctx).caller.viewer;
-        if viewer.is_superadmin() || viewer.user_id() == Some(self.user_id) {
+        if viewer.is_superadmin()
+            || viewer.user_id() == Some(self.user_id)
+            || state(ctx).signed_in.get() == Some(&self.user_id)
+        {
             return Ok(());
         }
         if let Some(me) = viewer.user_id() {
