@@ -178,7 +178,51 @@ async fn login_returns_a_new_working_token_and_sets_last_login_at() {
         .await;
     assert!(after.data()["me"]["lastLoginAt"].is_string());
     assert_eq!(app.count_rows("sessions").await, 2);
-    assert_eq!(app.audit_actions().await, vec!["user.register", "auth.login"]);
+    assert_eq!(
+        app.audit_actions().await,
+        vec!["user.register", "auth.login"]
+    );
+}
+
+#[tokio::test]
+async fn last_login_at_and_email_follow_the_private_field_rules() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let org = app.organization(&ann, "acme").await;
+    app.add_member(&ann, &org, &bob, "VIEWER").await;
+    login_token(&app, &ann.email, PASSWORD).await;
+    login_token(&app, &bob.email, PASSWORD).await;
+    let query = "query($id: ID!) { node(id: $id) { ... on Organization { members { nodes { role user { displayName email lastLoginAt } } } } } }";
+    // The owner sees the member's private fields.
+    let res = app.gql(Some(&ann.token), query, json!({"id": org})).await;
+    let members = res.data()["node"]["members"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let bob_row = members.iter().find(|m| m["role"] == "VIEWER").expect("bob");
+    assert_eq!(bob_row["user"]["email"], bob.email.as_str());
+    assert!(bob_row["user"]["lastLoginAt"].is_string());
+    // A viewer sees the owner's name but not their email or last sign-in.
+    let res = app.gql(Some(&bob.token), query, json!({"id": org})).await;
+    assert_eq!(res.code(), "FORBIDDEN", "{:#}", res.body);
+    let members = res.body["data"]["node"]["members"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let ann_row = members.iter().find(|m| m["role"] == "OWNER").expect("ann");
+    assert_eq!(ann_row["user"]["displayName"], "ann");
+    assert!(ann_row["user"]["email"].is_null());
+    assert!(ann_row["user"]["lastLoginAt"].is_null());
+    // Signing in as bob in the same request shows bob's own fields only.
+    let res = app
+        .gql(
+            None,
+            LOGIN,
+            json!({"email": bob.email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.data()["login"]["user"]["email"], bob.email.as_str());
 }
 
 #[tokio::test]

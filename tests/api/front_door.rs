@@ -155,6 +155,7 @@ async fn get(app: &TestApp, uri: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
 #[tokio::test]
 async fn posts_that_are_not_json_are_refused_unexecuted() {
     let app = TestApp::spawn().await;
+    let statements = app.statements();
     for (i, content_type) in [
         "text/plain",
         "text/plain;charset=UTF-8",
@@ -173,6 +174,7 @@ async fn posts_that_are_not_json_are_refused_unexecuted() {
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
         assert!(!first_code(&json_of(&bytes)).is_empty());
     }
+    assert_eq!(app.statements(), statements, "the database was not touched");
     assert_eq!(app.count_rows("users").await, 0);
 }
 
@@ -193,12 +195,14 @@ async fn get_runs_queries_but_not_mutations() {
     assert_eq!(status, StatusCode::OK);
     assert!(json_of(&bytes)["data"]["me"].is_null());
 
+    let statements = app.statements();
     let mutation = "mutation { register(input: {email: \"eve@example.com\", password: \"correct horse battery\", displayName: \"Eve\"}) { token } }";
     let (status, headers, bytes) =
         get(&app, &format!("/graphql?query={}", url_encode(mutation))).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(headers.get(header::ALLOW).is_some());
     assert!(!first_code(&json_of(&bytes)).is_empty());
+    assert_eq!(app.statements(), statements, "the database was not touched");
     assert_eq!(app.count_rows("users").await, 1);
 }
 
@@ -208,9 +212,11 @@ async fn batches_are_bounded() {
     let eleven: Vec<Value> = (0..11)
         .map(|i| register_body(&format!("eve{i}@example.com")))
         .collect();
+    let statements = app.statements();
     let res = app.post_json(None, Value::Array(eleven)).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST, "{:#}", res.body);
     assert_eq!(res.code(), "BAD_USER_INPUT");
+    assert_eq!(app.statements(), statements, "the database was not touched");
     assert_eq!(app.count_rows("users").await, 0);
 
     let two = json!([{"query": "{ me { id } }"}, {"query": "{ __typename }"}]);
@@ -228,6 +234,7 @@ async fn bodies_over_one_mebibyte_are_refused_unexecuted() {
     let mut body = register_body("eve@example.com");
     body["variables"]["padding"] = Value::String("x".repeat(1024 * 1024 + 1));
     let bytes = body.to_string();
+    let statements = app.statements();
     // With a Content-Length (what browsers and most clients send) and without one (chunked).
     for with_length in [true, false] {
         let mut request =
@@ -247,6 +254,7 @@ async fn bodies_over_one_mebibyte_are_refused_unexecuted() {
             assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         }
     }
+    assert_eq!(app.statements(), statements, "the database was not touched");
     assert_eq!(app.count_rows("users").await, 0);
 }
 
@@ -343,7 +351,11 @@ async fn introspection_can_be_switched_off_with_suggestions() {
             "{query}: {:#}",
             res.body
         );
-        assert!(!res.body.to_string().contains("RegisterInput"), "{:#}", res.body);
+        assert!(
+            !res.body.to_string().contains("RegisterInput"),
+            "{:#}",
+            res.body
+        );
         for error in res.errors() {
             assert!(error["extensions"]["code"].is_string(), "{:#}", res.body);
         }
@@ -462,10 +474,12 @@ async fn graphiql_loads_with_no_network() {
         .expect("request");
     let (status, headers, bytes) = app.send(request).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers[header::CONTENT_TYPE]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let csp = headers
         .get(header::CONTENT_SECURITY_POLICY)
         .expect("a Content-Security-Policy")
@@ -476,7 +490,10 @@ async fn graphiql_loads_with_no_network() {
     let html = String::from_utf8(bytes).expect("utf-8");
     assert!(!html.contains("https://"), "{html}");
     assert!(!html.contains("http://"), "{html}");
-    assert!(html.contains("/graphql/ws"), "the subscription endpoint is configured");
+    assert!(
+        html.contains("/graphql/ws"),
+        "the subscription endpoint is configured"
+    );
 
     let assets: Vec<&str> = html
         .match_indices("\"/graphql/assets/")
@@ -498,7 +515,10 @@ async fn graphiql_loads_with_no_network() {
         } else {
             "text/css"
         };
-        assert!(content_type.starts_with(expected), "{asset}: {content_type}");
+        assert!(
+            content_type.starts_with(expected),
+            "{asset}: {content_type}"
+        );
     }
 }
 
@@ -519,11 +539,16 @@ async fn an_exhausted_pool_fails_fast_without_detail_while_healthz_answers() {
             started.elapsed()
         );
         assert_eq!(res.code(), "INTERNAL", "{:#}", res.body);
-        let message = res.errors()[0]["message"]
-            .as_str()
-            .unwrap()
-            .to_lowercase();
-        for detail in ["select", "sql", "postgres", "bb8", "pool", "diesel", "timed out"] {
+        let message = res.errors()[0]["message"].as_str().unwrap().to_lowercase();
+        for detail in [
+            "select",
+            "sql",
+            "postgres",
+            "bb8",
+            "pool",
+            "diesel",
+            "timed out",
+        ] {
             assert!(!message.contains(detail), "{message}");
         }
     };
@@ -566,9 +591,8 @@ async fn serve(app: &TestApp) -> SocketAddr {
     addr
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn ws_connect(addr: SocketAddr) -> Ws {
     let mut request = format!("ws://{addr}/graphql/ws")
@@ -616,7 +640,8 @@ async fn websocket_authenticates_in_connection_init_and_answers_queries() {
     let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", ann.token)}});
     ws.send(Message::text(init.to_string())).await.unwrap();
     assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
-    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": "{ me { email } }"}});
+    let subscribe =
+        json!({"id": "1", "type": "subscribe", "payload": {"query": "{ me { email } }"}});
     ws.send(Message::text(subscribe.to_string())).await.unwrap();
     let next = next_json(&mut ws).await;
     assert_eq!(next["type"], "next", "{next:#}");
