@@ -11,6 +11,9 @@ pub struct RequestState {
     pub caller: Caller,
     /// The core.
     pub core: Core,
+    /// The user who signed in (`register`/`login`) during this request: they may see their own
+    /// private fields in the payload although the request itself carried no token.
+    pub signed_in: std::sync::OnceLock<uuid::Uuid>,
 }
 
 /// Build the data a request carries: its state and a fresh DataLoader.
@@ -20,6 +23,7 @@ pub fn request_data(core: &Core, caller: Caller) -> (RequestState, DataLoader<Pg
         RequestState {
             caller,
             core: core.clone(),
+            signed_in: std::sync::OnceLock::new(),
         },
         loader,
     )

@@ -448,3 +448,42 @@ impl TestApp {
             .expect("make superadmin");
     }
 }
+
+#[derive(diesel::QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    t: String,
+}
+
+impl TestApp {
+    /// Run `sql` as the superuser and return its column `t` (cast it to text), row by row.
+    pub async fn sql_texts(&self, sql: &str) -> Vec<String> {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.db.superuser_conn().await;
+        diesel::sql_query(sql)
+            .load::<TextRow>(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .into_iter()
+            .map(|row| row.t)
+            .collect()
+    }
+
+    /// Run a statement as the superuser; returns the rows affected.
+    pub async fn sql_exec(&self, sql: &str) -> usize {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.db.superuser_conn().await;
+        diesel::sql_query(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// `SELECT count(*) FROM <table>` as the superuser.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        self.sql_texts(&format!("SELECT count(*)::text AS t FROM {table}"))
+            .await[0]
+            .parse()
+            .expect("count")
+    }
+}

@@ -48,6 +48,7 @@ impl AccountMutation {
         let (user, session) = accounts::register(&st.core, &st.caller, registration)
             .await
             .api()?;
+        let _ = st.signed_in.set(user.id);
         Ok(AuthPayload {
             token: session.token,
             expires_at: session.expires_at,
@@ -67,6 +68,7 @@ impl AccountMutation {
         let (user, session) = accounts::login(&st.core, &st.caller, &email, &password)
             .await
             .api()?;
+        let _ = st.signed_in.set(user.id);
         Ok(AuthPayload {
             token: session.token,
             expires_at: session.expires_at,

@@ -11,9 +11,7 @@ use crate::{
         relay::{NodeKind, decode_any},
         types::{FinancialModel, Membership, Node, Organization, Scenario, User},
     },
-    domain::{
-        loader::{MembershipsOfOrganization, OrganizationById, UserById},
-    },
+    domain::loader::{MembershipsOfOrganization, OrganizationById, UserById},
     error::AppError,
 };
 

@@ -34,7 +34,10 @@ impl Scenario {
 
     /// The model.
     async fn model(&self, ctx: &Context<'_>) -> ApiResult<FinancialModel> {
-        let row = loader(ctx).load_one(ModelById(self.0.model_id)).await?.ok_or(AppError::NotFound("model"))?;
+        let row = loader(ctx)
+            .load_one(ModelById(self.0.model_id))
+            .await?
+            .ok_or(AppError::NotFound("model"))?;
         Ok(FinancialModel(row))
     }
 
@@ -58,7 +61,10 @@ impl Scenario {
         let Some(base) = self.0.base_scenario_id else {
             return Ok(None);
         };
-        Ok(loader(ctx).load_one(ScenarioById(base)).await?.map(Scenario))
+        Ok(loader(ctx)
+            .load_one(ScenarioById(base))
+            .await?
+            .map(Scenario))
     }
 
     /// A locked scenario refuses every edit (`CONFLICT`) until an ADMIN unlocks it.

@@ -85,7 +85,10 @@ impl Loader<ScenarioById> for PgLoader {
     type Error = LoadError;
 
     #[tracing::instrument(skip_all, fields(keys = keys.len()))]
-    async fn load(&self, keys: &[ScenarioById]) -> Result<HashMap<ScenarioById, ScenarioRow>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[ScenarioById],
+    ) -> Result<HashMap<ScenarioById, ScenarioRow>, LoadError> {
         let mut conn = self.db().conn().await?;
         let rows: Vec<ScenarioRow> = scenarios::table
             .filter(scenarios::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
@@ -103,7 +106,10 @@ impl Loader<ScenariosOfModel> for PgLoader {
     type Error = LoadError;
 
     #[tracing::instrument(skip_all, fields(keys = keys.len()))]
-    async fn load(&self, keys: &[ScenariosOfModel]) -> Result<HashMap<ScenariosOfModel, Vec<ScenarioRow>>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[ScenariosOfModel],
+    ) -> Result<HashMap<ScenariosOfModel, Vec<ScenarioRow>>, LoadError> {
         let mut conn = self.db().conn().await?;
         let rows: Vec<ScenarioRow> = scenarios::table
             .filter(scenarios::model_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
@@ -113,9 +119,12 @@ impl Loader<ScenariosOfModel> for PgLoader {
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        let mut out: HashMap<ScenariosOfModel, Vec<ScenarioRow>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        let mut out: HashMap<ScenariosOfModel, Vec<ScenarioRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
         for row in rows {
-            out.entry(ScenariosOfModel(row.model_id)).or_default().push(row);
+            out.entry(ScenariosOfModel(row.model_id))
+                .or_default()
+                .push(row);
         }
         Ok(out)
     }

@@ -75,7 +75,10 @@ pub fn chain_of(id: Uuid, by_id: &HashMap<Uuid, ScenarioRow>) -> Vec<Uuid> {
     chain
 }
 
-async fn model_scenarios(conn: &mut AsyncPgConnection, model_id: Uuid) -> AppResult<HashMap<Uuid, ScenarioRow>> {
+async fn model_scenarios(
+    conn: &mut AsyncPgConnection,
+    model_id: Uuid,
+) -> AppResult<HashMap<Uuid, ScenarioRow>> {
     let rows: Vec<ScenarioRow> = scenarios::table
         .filter(scenarios::model_id.eq(model_id))
         .filter(scenarios::deleted_at.is_null())
@@ -88,14 +91,22 @@ async fn model_scenarios(conn: &mut AsyncPgConnection, model_id: Uuid) -> AppRes
 fn validate_name(raw: &str, field: &str) -> AppResult<String> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(AppError::bad_input(field, "the name must have 1 to 200 characters"));
+        return Err(AppError::bad_input(
+            field,
+            "the name must have 1 to 200 characters",
+        ));
     }
     Ok(name.to_owned())
 }
 
 /// Find a live scenario and lock its model (every scenario edit of a model serialises on the
 /// model row, which keeps base chains acyclic under concurrent updates); checks the caller's role.
-pub(crate) async fn lock_scenario(conn: &mut AsyncPgConnection, caller: &Caller, id: Uuid, min: OrgRole) -> AppResult<LockedScenario> {
+pub(crate) async fn lock_scenario(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    min: OrgRole,
+) -> AppResult<LockedScenario> {
     let model_id: Uuid = scenarios::table
         .find(id)
         .filter(scenarios::deleted_at.is_null())
@@ -104,13 +115,22 @@ pub(crate) async fn lock_scenario(conn: &mut AsyncPgConnection, caller: &Caller,
         .await
         .optional()?
         .ok_or(AppError::NotFound("scenario"))?;
-    let model = lock_model(conn, caller, model_id, min).await.map_err(|e| match e {
-        AppError::NotFound(_) => AppError::NotFound("scenario"),
-        other => other,
-    })?;
+    let model = lock_model(conn, caller, model_id, min)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => AppError::NotFound("scenario"),
+            other => other,
+        })?;
     let all = model_scenarios(conn, model_id).await?;
-    let scenario = all.get(&id).cloned().ok_or(AppError::NotFound("scenario"))?;
-    Ok(LockedScenario { scenario, all, model })
+    let scenario = all
+        .get(&id)
+        .cloned()
+        .ok_or(AppError::NotFound("scenario"))?;
+    Ok(LockedScenario {
+        scenario,
+        all,
+        model,
+    })
 }
 
 /// A scenario whose model is locked for the transaction, with its model's scenarios.
@@ -126,19 +146,33 @@ pub(crate) struct LockedScenario {
 /// Refuse edits of a locked scenario.
 pub(crate) fn ensure_unlocked(scenario: &ScenarioRow) -> AppResult<()> {
     if scenario.is_locked {
-        return Err(AppError::Conflict(format!("scenario \"{}\" is locked: unlock it first", scenario.name)));
+        return Err(AppError::Conflict(format!(
+            "scenario \"{}\" is locked: unlock it first",
+            scenario.name
+        )));
     }
     Ok(())
 }
 
-fn check_base(base: Uuid, own: Option<Uuid>, all: &HashMap<Uuid, ScenarioRow>, field: &str) -> AppResult<()> {
+fn check_base(
+    base: Uuid,
+    own: Option<Uuid>,
+    all: &HashMap<Uuid, ScenarioRow>,
+    field: &str,
+) -> AppResult<()> {
     if !all.contains_key(&base) {
-        return Err(AppError::bad_input(field, "the base scenario must be a scenario of the same model"));
+        return Err(AppError::bad_input(
+            field,
+            "the base scenario must be a scenario of the same model",
+        ));
     }
     if let Some(own) = own
         && chain_of(base, all).contains(&own)
     {
-        return Err(AppError::bad_input(field, "this base would make the scenario inherit from itself"));
+        return Err(AppError::bad_input(
+            field,
+            "this base would make the scenario inherit from itself",
+        ));
     }
     Ok(())
 }
@@ -168,13 +202,23 @@ pub struct NewScenario {
 }
 
 /// Create a scenario in a model (ANALYST+).
-pub async fn create(core: &Core, caller: &Caller, model_id: Uuid, input: NewScenario) -> AppResult<ScenarioRow> {
+pub async fn create(
+    core: &Core,
+    caller: &Caller,
+    model_id: Uuid,
+    input: NewScenario,
+) -> AppResult<ScenarioRow> {
     let name = validate_name(&input.name, "input.name")?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         let model = lock_model(conn, caller, model_id, OrgRole::Analyst).await?;
         if let Some(base) = input.base_scenario_id {
-            check_base(base, None, &model_scenarios(conn, model_id).await?, "input.baseScenarioId")?;
+            check_base(
+                base,
+                None,
+                &model_scenarios(conn, model_id).await?,
+                "input.baseScenarioId",
+            )?;
         }
         let row: ScenarioRow = diesel::insert_into(scenarios::table)
             .values(InsertScenario {
@@ -188,7 +232,18 @@ pub async fn create(core: &Core, caller: &Caller, model_id: Uuid, input: NewScen
             .returning(ScenarioRow::as_returning())
             .get_result(conn)
             .await?;
-        record(conn, caller, AuditEntry::new(Some(model.organization_id), "scenario.create", "Scenario", Some(row.id)).with_new(row.audit_values())).await?;
+        record(
+            conn,
+            caller,
+            AuditEntry::new(
+                Some(model.organization_id),
+                "scenario.create",
+                "Scenario",
+                Some(row.id),
+            )
+            .with_new(row.audit_values()),
+        )
+        .await?;
         Ok(row)
     })
     .await
@@ -196,11 +251,21 @@ pub async fn create(core: &Core, caller: &Caller, model_id: Uuid, input: NewScen
 
 /// Copy a scenario with its parameter overrides and stored values (one `INSERT … SELECT` each,
 /// not row by row). The copy keeps the source's base scenario and is unlocked.
-pub async fn clone(core: &Core, caller: &Caller, source_id: Uuid, name: &str, kind: ScenarioKind) -> AppResult<ScenarioRow> {
+pub async fn clone(
+    core: &Core,
+    caller: &Caller,
+    source_id: Uuid,
+    name: &str,
+    kind: ScenarioKind,
+) -> AppResult<ScenarioRow> {
     let name = validate_name(name, "input.name")?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
-        let LockedScenario { scenario: source, model, .. } = lock_scenario(conn, caller, source_id, OrgRole::Analyst).await?;
+        let LockedScenario {
+            scenario: source,
+            model,
+            ..
+        } = lock_scenario(conn, caller, source_id, OrgRole::Analyst).await?;
         let organization_id = model.organization_id;
         let row: ScenarioRow = diesel::insert_into(scenarios::table)
             .values(InsertScenario {
@@ -218,25 +283,56 @@ pub async fn clone(core: &Core, caller: &Caller, source_id: Uuid, name: &str, ki
             .values(
                 parameter_values::table
                     .filter(parameter_values::scenario_id.eq(source_id))
-                    .select((diesel::dsl::sql::<diesel::sql_types::Uuid>("").bind::<diesel::sql_types::Uuid, _>(row.id), parameter_values::parameter_id, parameter_values::value)),
+                    .select((
+                        diesel::dsl::sql::<diesel::sql_types::Uuid>("")
+                            .bind::<diesel::sql_types::Uuid, _>(row.id),
+                        parameter_values::parameter_id,
+                        parameter_values::value,
+                    )),
             )
-            .into_columns((parameter_values::scenario_id, parameter_values::parameter_id, parameter_values::value))
+            .into_columns((
+                parameter_values::scenario_id,
+                parameter_values::parameter_id,
+                parameter_values::value,
+            ))
             .execute(conn)
             .await?;
         let values = diesel::insert_into(metric_values::table)
             .values(
                 metric_values::table
                     .filter(metric_values::scenario_id.eq(source_id))
-                    .select((diesel::dsl::sql::<diesel::sql_types::Uuid>("").bind::<diesel::sql_types::Uuid, _>(row.id), metric_values::metric_id, metric_values::period, metric_values::value)),
+                    .select((
+                        diesel::dsl::sql::<diesel::sql_types::Uuid>("")
+                            .bind::<diesel::sql_types::Uuid, _>(row.id),
+                        metric_values::metric_id,
+                        metric_values::period,
+                        metric_values::value,
+                    )),
             )
-            .into_columns((metric_values::scenario_id, metric_values::metric_id, metric_values::period, metric_values::value))
+            .into_columns((
+                metric_values::scenario_id,
+                metric_values::metric_id,
+                metric_values::period,
+                metric_values::value,
+            ))
             .execute(conn)
             .await?;
         let mut new_values = row.audit_values();
         new_values["clonedFrom"] = json!(source_id);
         new_values["parameterValuesCopied"] = json!(parameters);
         new_values["metricValuesCopied"] = json!(values);
-        record(conn, caller, AuditEntry::new(Some(organization_id), "scenario.clone", "Scenario", Some(row.id)).with_new(new_values)).await?;
+        record(
+            conn,
+            caller,
+            AuditEntry::new(
+                Some(organization_id),
+                "scenario.clone",
+                "Scenario",
+                Some(row.id),
+            )
+            .with_new(new_values),
+        )
+        .await?;
         Ok(row)
     })
     .await
@@ -257,11 +353,25 @@ pub struct ScenarioChanges {
 }
 
 /// Update a scenario at the version the client read (ANALYST+; locked: `CONFLICT`).
-pub async fn update(core: &Core, caller: &Caller, id: Uuid, version: i32, changes: ScenarioChanges) -> AppResult<ScenarioRow> {
-    let name = changes.name.as_deref().map(|n| validate_name(n, "input.name")).transpose()?;
+pub async fn update(
+    core: &Core,
+    caller: &Caller,
+    id: Uuid,
+    version: i32,
+    changes: ScenarioChanges,
+) -> AppResult<ScenarioRow> {
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| validate_name(n, "input.name"))
+        .transpose()?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
-        let LockedScenario { scenario: current, all, model } = lock_scenario(conn, caller, id, OrgRole::Analyst).await?;
+        let LockedScenario {
+            scenario: current,
+            all,
+            model,
+        } = lock_scenario(conn, caller, id, OrgRole::Analyst).await?;
         ensure_unlocked(&current)?;
         if current.version != version {
             return Err(AppError::Conflict(format!(
@@ -278,7 +388,10 @@ pub async fn update(core: &Core, caller: &Caller, id: Uuid, version: i32, change
         let updated: ScenarioRow = diesel::update(scenarios::table.find(id))
             .set((
                 scenarios::name.eq(name.as_deref().unwrap_or(&current.name)),
-                scenarios::description.eq(changes.description.as_deref().or(current.description.as_deref())),
+                scenarios::description.eq(changes
+                    .description
+                    .as_deref()
+                    .or(current.description.as_deref())),
                 scenarios::kind.eq(changes.kind.unwrap_or(current.kind)),
                 scenarios::base_scenario_id.eq(base),
                 scenarios::version.eq(scenarios::version + 1),
@@ -289,7 +402,13 @@ pub async fn update(core: &Core, caller: &Caller, id: Uuid, version: i32, change
         record(
             conn,
             caller,
-            AuditEntry::new(Some(model.organization_id), "scenario.update", "Scenario", Some(id)).with_change(current.audit_values(), updated.audit_values()),
+            AuditEntry::new(
+                Some(model.organization_id),
+                "scenario.update",
+                "Scenario",
+                Some(id),
+            )
+            .with_change(current.audit_values(), updated.audit_values()),
         )
         .await?;
         Ok(updated)
@@ -298,24 +417,41 @@ pub async fn update(core: &Core, caller: &Caller, id: Uuid, version: i32, change
 }
 
 /// Lock or unlock a scenario (ADMIN+).
-pub async fn set_locked(core: &Core, caller: &Caller, id: Uuid, locked: bool) -> AppResult<ScenarioRow> {
+pub async fn set_locked(
+    core: &Core,
+    caller: &Caller,
+    id: Uuid,
+    locked: bool,
+) -> AppResult<ScenarioRow> {
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
-        let LockedScenario { scenario: current, model, .. } = lock_scenario(conn, caller, id, OrgRole::Admin).await?;
+        let LockedScenario {
+            scenario: current,
+            model,
+            ..
+        } = lock_scenario(conn, caller, id, OrgRole::Admin).await?;
         if current.is_locked == locked {
             return Ok(current);
         }
         let updated: ScenarioRow = diesel::update(scenarios::table.find(id))
-            .set((scenarios::is_locked.eq(locked), scenarios::version.eq(scenarios::version + 1)))
+            .set((
+                scenarios::is_locked.eq(locked),
+                scenarios::version.eq(scenarios::version + 1),
+            ))
             .returning(ScenarioRow::as_returning())
             .get_result(conn)
             .await?;
         let organization_id = model.organization_id;
-        let action = if locked { "scenario.lock" } else { "scenario.unlock" };
+        let action = if locked {
+            "scenario.lock"
+        } else {
+            "scenario.unlock"
+        };
         record(
             conn,
             caller,
-            AuditEntry::new(Some(organization_id), action, "Scenario", Some(id)).with_change(json!({"isLocked": !locked}), json!({"isLocked": locked})),
+            AuditEntry::new(Some(organization_id), action, "Scenario", Some(id))
+                .with_change(json!({"isLocked": !locked}), json!({"isLocked": locked})),
         )
         .await?;
         Ok(updated)
@@ -327,7 +463,11 @@ pub async fn set_locked(core: &Core, caller: &Caller, id: Uuid, locked: bool) ->
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
-        let LockedScenario { scenario: current, all, model } = lock_scenario(conn, caller, id, OrgRole::Analyst).await?;
+        let LockedScenario {
+            scenario: current,
+            all,
+            model,
+        } = lock_scenario(conn, caller, id, OrgRole::Analyst).await?;
         ensure_unlocked(&current)?;
         if let Some(child) = all.values().find(|s| s.base_scenario_id == Some(id)) {
             return Err(AppError::Conflict(format!(
@@ -335,8 +475,22 @@ pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
                 current.name, child.name
             )));
         }
-        diesel::update(scenarios::table.find(id)).set(scenarios::deleted_at.eq(diesel::dsl::now)).execute(conn).await?;
-        record(conn, caller, AuditEntry::new(Some(model.organization_id), "scenario.delete", "Scenario", Some(id)).with_new(json!({"name": current.name}))).await?;
+        diesel::update(scenarios::table.find(id))
+            .set(scenarios::deleted_at.eq(diesel::dsl::now))
+            .execute(conn)
+            .await?;
+        record(
+            conn,
+            caller,
+            AuditEntry::new(
+                Some(model.organization_id),
+                "scenario.delete",
+                "Scenario",
+                Some(id),
+            )
+            .with_new(json!({"name": current.name})),
+        )
+        .await?;
         Ok(true)
     })
     .await
