@@ -2,6 +2,9 @@
 
 use async_graphql::{Context, dataloader::DataLoader};
 
+use std::sync::Arc;
+
+use super::idle_gate::IdleGate;
 use crate::domain::{Core, PgLoader, auth::Caller};
 
 /// Per-request (or per-WebSocket-connection) state, attached with `Request::data` so that a
@@ -16,9 +19,21 @@ pub struct RequestState {
     pub signed_in: std::sync::OnceLock<uuid::Uuid>,
 }
 
-/// Build the data a request carries: its state and a fresh DataLoader.
-pub fn request_data(core: &Core, caller: Caller) -> (RequestState, DataLoader<PgLoader>) {
-    let loader = DataLoader::new(core.loader(), tokio::spawn);
+/// Build the data a request carries: its state and a fresh DataLoader. With a `gate` (see
+/// [`IdleGate`]) its batches wait until the request, run with `gate.run(…)`, goes idle; without
+/// one (WebSocket operations, which async-graphql drives itself) they use the DataLoader's timer.
+pub fn request_data(
+    core: &Core,
+    caller: Caller,
+    gate: Option<&Arc<IdleGate>>,
+) -> (RequestState, DataLoader<PgLoader>) {
+    let loader = match gate {
+        Some(gate) => {
+            let parking = gate.clone();
+            DataLoader::new(core.loader(), move |task| parking.park(task))
+        }
+        None => DataLoader::new(core.loader(), tokio::spawn),
+    };
     (
         RequestState {
             caller,

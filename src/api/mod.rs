@@ -5,6 +5,7 @@ pub mod context;
 pub mod error_codes;
 pub mod errors;
 pub mod guards;
+pub mod idle_gate;
 pub mod mutation;
 pub mod query;
 pub mod relay;

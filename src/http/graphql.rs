@@ -1,7 +1,7 @@
 //! `POST /graphql` and `GET /graphql`: authentication, CSRF rules, batch and alias limits, the
 //! introspection exemption, then execution with per-request data.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use async_graphql::{
     BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse, ServerError,
@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::{REQUEST_ID, graphiql};
 use crate::{
-    api::{context::request_data, errors::code_of},
+    api::{context::request_data, errors::code_of, idle_gate::IdleGate},
     app::App,
     domain::auth::{Caller, RequestMeta, Viewer, sessions},
     error::AppError,
@@ -202,13 +202,14 @@ async fn execute_one(app: &App, caller: &Caller, request: GqlRequest) -> GqlResp
             .set("code", "QUERY_TOO_COMPLEX");
         return GqlResponse::from_errors(vec![error]);
     }
-    let (state, loader) = request_data(app.core(), caller.clone());
+    let gate = Arc::new(IdleGate::default());
+    let (state, loader) = request_data(app.core(), caller.clone(), Some(&gate));
     let request = request.data(state).data(loader);
     match (&app.inner.introspection_schema, shape) {
         (Some(schema), Some(shape)) if shape.introspection_only => {
-            schema.execute(request.only_introspection()).await
+            gate.run(schema.execute(request.only_introspection())).await
         }
-        _ => app.schema().execute(request).await,
+        _ => gate.run(app.schema().execute(request)).await,
     }
 }
 

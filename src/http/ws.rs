@@ -40,7 +40,7 @@ pub(crate) async fn graphql_ws(
                     let viewer = authenticate(&app, authorization(&payload).as_deref())
                         .await
                         .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-                    let (state, loader) = request_data(app.core(), Caller { viewer, meta });
+                    let (state, loader) = request_data(app.core(), Caller { viewer, meta }, None);
                     let mut data = Data::default();
                     data.insert(state);
                     data.insert(loader);

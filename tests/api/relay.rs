@@ -292,7 +292,7 @@ async fn member_connection_pages_both_ways() {
     assert_eq!(res.code(), "BAD_USER_INPUT", "{:#}", res.body);
 }
 
-const TREE: &str = "{ organizations(first: 30) { totalCount nodes { id name members(first: 10) { totalCount nodes { role user { displayName email memberships { totalCount } } } } } } }";
+const TREE: &str = "{ organizations(first: 100) { totalCount nodes { id name members(first: 10) { totalCount nodes { role user { displayName email memberships { totalCount } } } } } } }";
 
 /// Statements the app sends for one request.
 async fn count(app: &TestApp, token: &str, query: &str, vars: Value) -> (u64, Value) {
