@@ -10,5 +10,6 @@ mod migrations;
 mod models;
 mod organizations;
 mod relay;
+mod scenarios;
 mod schema_export;
 mod smoke;

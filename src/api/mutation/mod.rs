@@ -4,6 +4,7 @@
 mod accounts;
 mod models;
 mod organizations;
+mod scenarios;
 
 use async_graphql::MergedObject;
 
@@ -13,4 +14,5 @@ pub struct Mutation(
     accounts::AccountMutation,
     organizations::OrganizationMutation,
     models::ModelMutation,
+    scenarios::ScenarioMutation,
 );

@@ -3,18 +3,18 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::{ModelStatus, Organization, PeriodGranularity, User};
+use super::{ModelStatus, Organization, PeriodGranularity, Scenario, ScenarioKind, User};
 use crate::{
     api::{
         context::loader,
         errors::ApiResult,
         guards::can_see_user,
-        relay::{NodeKind, global_id},
+        relay::{Conn, NodeKind, PageArgs, global_id, paginate, time_key},
         scalars::Date,
     },
     domain::{
         loader::{OrganizationById, UserById},
-        modelling::ModelRow,
+        modelling::{ModelRow, ScenarioKind as DomainKind, loaders::ScenariosOfModel},
     },
     error::AppError,
 };
@@ -92,6 +92,38 @@ impl FinancialModel {
             return Ok(None);
         }
         Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+    }
+
+    /// The model's scenarios, oldest first, optionally only those of the given kinds.
+    async fn scenarios(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        kind: Option<Vec<ScenarioKind>>,
+    ) -> ApiResult<Conn<Scenario>> {
+        let kinds: Option<Vec<DomainKind>> = kind.map(|k| k.into_iter().map(Into::into).collect());
+        let rows: Vec<_> = loader(ctx)
+            .load_one(ScenariosOfModel(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| kinds.as_ref().is_none_or(|k| k.contains(&s.kind)))
+            .collect();
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        Ok(paginate(
+            rows,
+            &args,
+            |s| time_key(s.created_at, s.id),
+            Scenario,
+        )?)
     }
 
     /// Creation time.
