@@ -22,6 +22,10 @@ pub enum NodeKind {
     FinancialModel,
     /// `Scenario`
     Scenario,
+    /// `Parameter`
+    Parameter,
+    /// `Metric`
+    Metric,
 }
 
 impl NodeKind {
@@ -32,6 +36,8 @@ impl NodeKind {
             NodeKind::Membership => "Membership",
             NodeKind::FinancialModel => "FinancialModel",
             NodeKind::Scenario => "Scenario",
+            NodeKind::Parameter => "Parameter",
+            NodeKind::Metric => "Metric",
         }
     }
 
@@ -42,6 +48,8 @@ impl NodeKind {
             "Membership" => NodeKind::Membership,
             "FinancialModel" => NodeKind::FinancialModel,
             "Scenario" => NodeKind::Scenario,
+            "Parameter" => NodeKind::Parameter,
+            "Metric" => NodeKind::Metric,
             _ => return None,
         })
     }

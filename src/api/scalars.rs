@@ -24,3 +24,27 @@ impl ScalarType for Date {
         Value::String(self.0.format("%Y-%m-%d").to_string())
     }
 }
+
+/// Exact decimal, carried as a JSON string (e.g. `"1234.500000"`) so no client parses it into
+/// a float. Input also accepts a JSON number, read from its decimal text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimal(pub rust_decimal::Decimal);
+
+/// Exact decimal as a JSON string, e.g. "1234.500000" (6 decimal places on output).
+#[Scalar(name = "Decimal")]
+impl ScalarType for Decimal {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        let text = match &value {
+            Value::String(s) => s.trim().to_owned(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(InputValueError::expected_type(value)),
+        };
+        rust_decimal::Decimal::from_str_exact(&text)
+            .map(Decimal)
+            .map_err(|_| InputValueError::custom(format!("{text:?} is not a decimal number")))
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(crate::domain::modelling::numbers::format_output(self.0))
+    }
+}

@@ -9,6 +9,7 @@ mod helpers;
 mod migrations;
 mod models;
 mod organizations;
+mod parameters;
 mod relay;
 mod scenarios;
 mod schema_export;

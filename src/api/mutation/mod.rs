@@ -4,6 +4,7 @@
 mod accounts;
 mod models;
 mod organizations;
+mod parameters;
 mod scenarios;
 
 use async_graphql::MergedObject;
@@ -15,4 +16,5 @@ pub struct Mutation(
     organizations::OrganizationMutation,
     models::ModelMutation,
     scenarios::ScenarioMutation,
+    parameters::ParameterMutation,
 );

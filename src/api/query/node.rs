@@ -9,9 +9,12 @@ use crate::{
         errors::ApiResult,
         guards::{can_see_organization, can_see_user, visible_model, visible_scenario},
         relay::{NodeKind, decode_any},
-        types::{FinancialModel, Membership, Node, Organization, Scenario, User},
+        types::{FinancialModel, Membership, Node, Organization, Parameter, Scenario, User},
     },
-    domain::loader::{MembershipsOfOrganization, OrganizationById, UserById},
+    domain::{
+        loader::{MembershipsOfOrganization, OrganizationById, UserById},
+        modelling::loaders::ParameterById,
+    },
     error::AppError,
 };
 
@@ -49,6 +52,13 @@ async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<No
         NodeKind::Scenario => visible_scenario(ctx, ids[0])
             .await?
             .map(|s| Node::Scenario(Scenario(s))),
+        NodeKind::Parameter => match loader(ctx).load_one(ParameterById(ids[0])).await? {
+            Some(p) if visible_model(ctx, p.model_id).await?.is_some() => {
+                Some(Node::Parameter(Parameter(p)))
+            }
+            _ => None,
+        },
+        NodeKind::Metric => None,
         NodeKind::Membership => {
             if !can_see_organization(ctx, ids[0]).await? {
                 return Ok(None);

@@ -3,7 +3,9 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::{ModelStatus, Organization, PeriodGranularity, Scenario, ScenarioKind, User};
+use super::{
+    ModelStatus, Organization, Parameter, PeriodGranularity, Scenario, ScenarioKind, User,
+};
 use crate::{
     api::{
         context::loader,
@@ -14,7 +16,10 @@ use crate::{
     },
     domain::{
         loader::{OrganizationById, UserById},
-        modelling::{ModelRow, ScenarioKind as DomainKind, loaders::ScenariosOfModel},
+        modelling::{
+            ModelRow, ScenarioKind as DomainKind,
+            loaders::{ParametersOfModel, ScenariosOfModel},
+        },
     },
     error::AppError,
 };
@@ -124,6 +129,15 @@ impl FinancialModel {
             |s| time_key(s.created_at, s.id),
             Scenario,
         )?)
+    }
+
+    /// The model's parameters, by key.
+    async fn parameters(&self, ctx: &Context<'_>) -> ApiResult<Vec<Parameter>> {
+        let rows = loader(ctx)
+            .load_one(ParametersOfModel(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Parameter).collect())
     }
 
     /// Creation time.

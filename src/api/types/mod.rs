@@ -7,6 +7,7 @@ pub mod model_filter;
 pub mod modelling_enums;
 pub mod node;
 pub mod organization;
+pub mod parameter;
 pub mod role;
 pub mod scenario;
 pub mod user;
@@ -15,9 +16,12 @@ pub use auth_payload::AuthPayload;
 pub use financial_model::FinancialModel;
 pub use membership::Membership;
 pub use model_filter::{ModelFilter, ModelOrder, ModelOrderField};
-pub use modelling_enums::{ModelStatus, PeriodGranularity, ScenarioKind, SortDirection};
+pub use modelling_enums::{
+    MetricKind, MetricUnit, ModelStatus, PeriodGranularity, ScenarioKind, SortDirection,
+};
 pub use node::Node;
 pub use organization::Organization;
+pub use parameter::{Parameter, ParameterValue};
 pub use role::OrgRole;
 pub use scenario::Scenario;
 pub use user::User;

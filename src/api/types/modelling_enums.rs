@@ -49,3 +49,27 @@ pub enum ScenarioKind {
     /// Anything else.
     Custom,
 }
+
+/// Unit of a metric or parameter.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::modelling::MetricUnit")]
+pub enum MetricUnit {
+    /// Money, in the model's currency.
+    Currency,
+    /// A percentage.
+    Percent,
+    /// A ratio.
+    Ratio,
+    /// A plain number.
+    Number,
+}
+
+/// Whether a metric is entered or computed.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::modelling::MetricKind")]
+pub enum MetricKind {
+    /// A stored time series.
+    Input,
+    /// Computed from a formula (a stored value still overrides it for its period).
+    Derived,
+}

@@ -2,7 +2,7 @@
 
 use async_graphql::{ID, Interface};
 
-use super::{FinancialModel, Membership, Organization, Scenario, User};
+use super::{FinancialModel, Membership, Organization, Parameter, Scenario, User};
 
 /// An object with a global ID, resolvable with `node(id:)`.
 #[derive(Interface)]
@@ -18,4 +18,6 @@ pub enum Node {
     FinancialModel(FinancialModel),
     /// A scenario.
     Scenario(Scenario),
+    /// A parameter.
+    Parameter(Parameter),
 }

@@ -3,7 +3,11 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::{FinancialModel, ScenarioKind, User};
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use super::{FinancialModel, ParameterValue, ScenarioKind, User};
 use crate::{
     api::{
         context::loader,
@@ -14,8 +18,12 @@ use crate::{
     domain::{
         loader::UserById,
         modelling::{
-            loaders::{ModelById, ScenarioById},
-            scenarios::ScenarioRow,
+            loaders::{
+                ModelById, ParameterValuesOfScenario, ParametersOfModel, ScenarioById,
+                ScenariosOfModel,
+            },
+            parameters::{ParameterValueRow, effective},
+            scenarios::{ScenarioRow, chain_of},
         },
     },
     error::AppError,
@@ -86,6 +94,33 @@ impl Scenario {
             return Ok(None);
         }
         Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+    }
+
+    /// Every parameter of the model as this scenario sees it: its own override, else the
+    /// nearest base scenario's (`inheritedFrom`), else the model default (`isDefault`).
+    async fn parameter_values(&self, ctx: &Context<'_>) -> ApiResult<Vec<ParameterValue>> {
+        let scenarios: HashMap<Uuid, ScenarioRow> = loader(ctx)
+            .load_one(ScenariosOfModel(self.0.model_id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let chain = chain_of(self.0.id, &scenarios);
+        let parameters = loader(ctx)
+            .load_one(ParametersOfModel(self.0.model_id))
+            .await?
+            .unwrap_or_default();
+        let overrides: HashMap<Uuid, Vec<ParameterValueRow>> = loader(ctx)
+            .load_many(chain.iter().map(|id| ParameterValuesOfScenario(*id)))
+            .await?
+            .into_iter()
+            .map(|(k, v)| (k.0, v))
+            .collect();
+        Ok(effective(self.0.id, &parameters, &scenarios, &overrides)
+            .into_iter()
+            .map(ParameterValue)
+            .collect())
     }
 
     /// Creation time.

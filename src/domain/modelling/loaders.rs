@@ -7,9 +7,13 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use super::{models::ModelRow, scenarios::ScenarioRow};
+use super::{
+    models::ModelRow,
+    parameters::{ParameterRow, ParameterValueRow},
+    scenarios::ScenarioRow,
+};
 use crate::{
-    db::schema::{financial_models, scenarios},
+    db::schema::{financial_models, parameter_values, parameters, scenarios},
     domain::loader::{LoadError, PgLoader},
     error::AppError,
 };
@@ -123,6 +127,95 @@ impl Loader<ScenariosOfModel> for PgLoader {
             keys.iter().map(|k| (*k, Vec::new())).collect();
         for row in rows {
             out.entry(ScenariosOfModel(row.model_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(out)
+    }
+}
+
+/// Every parameter of a model, by key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParametersOfModel(pub Uuid);
+
+/// A parameter by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParameterById(pub Uuid);
+
+/// The parameter overrides set on a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParameterValuesOfScenario(pub Uuid);
+
+impl Loader<ParametersOfModel> for PgLoader {
+    type Value = Vec<ParameterRow>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[ParametersOfModel],
+    ) -> Result<HashMap<ParametersOfModel, Vec<ParameterRow>>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<ParameterRow> = parameters::table
+            .filter(parameters::model_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+            .order((parameters::model_id, parameters::key))
+            .select(ParameterRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let mut out: HashMap<ParametersOfModel, Vec<ParameterRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(ParametersOfModel(row.model_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<ParameterById> for PgLoader {
+    type Value = ParameterRow;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[ParameterById],
+    ) -> Result<HashMap<ParameterById, ParameterRow>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<ParameterRow> = parameters::table
+            .filter(parameters::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+            .select(ParameterRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(|r| (ParameterById(r.id), r)).collect())
+    }
+}
+
+impl Loader<ParameterValuesOfScenario> for PgLoader {
+    type Value = Vec<ParameterValueRow>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[ParameterValuesOfScenario],
+    ) -> Result<HashMap<ParameterValuesOfScenario, Vec<ParameterValueRow>>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<ParameterValueRow> = parameter_values::table
+            .filter(
+                parameter_values::scenario_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()),
+            )
+            .select(ParameterValueRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let mut out: HashMap<ParameterValuesOfScenario, Vec<ParameterValueRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(ParameterValuesOfScenario(row.scenario_id))
                 .or_default()
                 .push(row);
         }

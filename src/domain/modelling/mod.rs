@@ -3,6 +3,8 @@
 pub mod enums;
 pub mod loaders;
 pub mod models;
+pub mod numbers;
+pub mod parameters;
 pub mod periods;
 pub mod scenarios;
 

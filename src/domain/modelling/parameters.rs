@@ -1,0 +1,324 @@
+//! Parameters (configurable inputs such as a growth rate) and their per-scenario overrides.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    enums::MetricUnit,
+    models::lock_model,
+    numbers::check_stored,
+    scenarios::{LockedScenario, ScenarioRow, chain_of, ensure_unlocked, lock_scenario},
+};
+use crate::{
+    db::schema::{metrics, parameter_values, parameters},
+    domain::{
+        Core,
+        audit::{AuditEntry, record},
+        auth::Caller,
+        organizations::OrgRole,
+    },
+    error::{AppError, AppResult},
+};
+
+/// Names formulas use for functions: no metric or parameter may be called so.
+pub const RESERVED_KEYS: &[&str] = &["min", "max", "abs", "sum", "if"];
+
+/// Check a metric or parameter key: a lowercase identifier (`revenue`, `growth_rate`).
+pub fn validate_key(raw: &str, field: &str) -> AppResult<String> {
+    let key = raw.trim();
+    let mut chars = key.chars();
+    let valid = key.len() <= 63
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(AppError::bad_input(
+            field,
+            "a key is a lowercase identifier: letters, digits and _, not starting with a digit",
+        ));
+    }
+    if RESERVED_KEYS.contains(&key) {
+        return Err(AppError::bad_input(
+            field,
+            format!("`{key}` is the name of a formula function"),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// A parameter of a model.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = parameters, check_for_backend(diesel::pg::Pg))]
+pub struct ParameterRow {
+    /// Primary key.
+    pub id: Uuid,
+    /// The model.
+    pub model_id: Uuid,
+    /// Identifier used in formulas, unique in the model.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Unit.
+    pub unit: MetricUnit,
+    /// Value when no scenario in the chain overrides it.
+    pub default_value: Decimal,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A scenario's override of a parameter.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = parameter_values, check_for_backend(diesel::pg::Pg))]
+pub struct ParameterValueRow {
+    /// The scenario.
+    pub scenario_id: Uuid,
+    /// The parameter.
+    pub parameter_id: Uuid,
+    /// The value.
+    pub value: Decimal,
+}
+
+/// The value a scenario sees for a parameter.
+#[derive(Debug, Clone)]
+pub struct EffectiveParameter {
+    /// The parameter.
+    pub parameter: ParameterRow,
+    /// Its value in the scenario.
+    pub value: Decimal,
+    /// The scenario whose override applies, when it is not the scenario itself.
+    pub inherited_from: Option<Uuid>,
+    /// Whether no scenario in the chain overrides it.
+    pub is_default: bool,
+}
+
+/// Resolve parameters for a scenario: its override, else its base chain's, else the default.
+pub fn effective(
+    scenario_id: Uuid,
+    parameters: &[ParameterRow],
+    scenarios: &HashMap<Uuid, ScenarioRow>,
+    overrides: &HashMap<Uuid, Vec<ParameterValueRow>>,
+) -> Vec<EffectiveParameter> {
+    let chain = chain_of(scenario_id, scenarios);
+    parameters
+        .iter()
+        .map(|p| {
+            let found = chain.iter().find_map(|s| {
+                overrides
+                    .get(s)
+                    .and_then(|vals| vals.iter().find(|v| v.parameter_id == p.id))
+                    .map(|v| (*s, v.value))
+            });
+            match found {
+                Some((from, value)) => EffectiveParameter {
+                    parameter: p.clone(),
+                    value,
+                    inherited_from: (from != scenario_id).then_some(from),
+                    is_default: false,
+                },
+                None => EffectiveParameter {
+                    parameter: p.clone(),
+                    value: p.default_value,
+                    inherited_from: None,
+                    is_default: true,
+                },
+            }
+        })
+        .collect()
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = parameters)]
+struct InsertParameter<'a> {
+    model_id: Uuid,
+    key: &'a str,
+    name: &'a str,
+    unit: MetricUnit,
+    default_value: Decimal,
+}
+
+/// A new parameter.
+#[derive(Debug, Clone)]
+pub struct NewParameter {
+    /// Identifier.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Unit.
+    pub unit: MetricUnit,
+    /// Default value.
+    pub default_value: Decimal,
+}
+
+/// Refuse a key a metric of the model already uses: formulas could not tell them apart.
+pub(crate) async fn ensure_key_free(
+    conn: &mut AsyncPgConnection,
+    model_id: Uuid,
+    key: &str,
+    field: &str,
+) -> AppResult<()> {
+    let metric: i64 = metrics::table
+        .filter(metrics::model_id.eq(model_id))
+        .filter(metrics::key.eq(key))
+        .count()
+        .get_result(conn)
+        .await?;
+    let parameter: i64 = parameters::table
+        .filter(parameters::model_id.eq(model_id))
+        .filter(parameters::key.eq(key))
+        .count()
+        .get_result(conn)
+        .await?;
+    if metric + parameter > 0 {
+        return Err(AppError::Conflict(format!(
+            "the key `{key}` is already used in this model ({field})"
+        )));
+    }
+    Ok(())
+}
+
+/// Define a parameter of a model (ANALYST+).
+pub async fn define(
+    core: &Core,
+    caller: &Caller,
+    model_id: Uuid,
+    input: NewParameter,
+) -> AppResult<ParameterRow> {
+    let key = validate_key(&input.key, "input.key")?;
+    let name = input.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AppError::bad_input(
+            "input.name",
+            "the name must have 1 to 200 characters",
+        ));
+    }
+    let default_value = check_stored(input.default_value, "input.defaultValue")?;
+    let mut conn = core.db.conn().await?;
+    conn.transaction(async |conn| {
+        let model = lock_model(conn, caller, model_id, OrgRole::Analyst).await?;
+        ensure_key_free(conn, model_id, &key, "input.key").await?;
+        let row: ParameterRow = diesel::insert_into(parameters::table)
+            .values(InsertParameter { model_id, key: &key, name: &name, unit: input.unit, default_value })
+            .returning(ParameterRow::as_returning())
+            .get_result(conn)
+            .await?;
+        record(
+            conn,
+            caller,
+            AuditEntry::new(Some(model.organization_id), "parameter.define", "Parameter", Some(row.id)).with_new(json!({
+                "modelId": model_id, "key": row.key, "name": row.name, "unit": row.unit.as_str(), "defaultValue": row.default_value.to_string(),
+            })),
+        )
+        .await?;
+        Ok(row)
+    })
+    .await
+}
+
+/// Set (or with `None` remove) a scenario's override of a parameter (ANALYST+; not when locked).
+/// Returns the parameter as the scenario now sees it.
+pub async fn set_value(
+    core: &Core,
+    caller: &Caller,
+    scenario_id: Uuid,
+    parameter_key: &str,
+    value: Option<Decimal>,
+) -> AppResult<EffectiveParameter> {
+    let value = value.map(|v| check_stored(v, "input.value")).transpose()?;
+    let mut conn = core.db.conn().await?;
+    conn.transaction(async |conn| {
+        let LockedScenario {
+            scenario,
+            all,
+            model,
+        } = lock_scenario(conn, caller, scenario_id, OrgRole::Analyst).await?;
+        ensure_unlocked(&scenario)?;
+        let all_parameters: Vec<ParameterRow> = parameters::table
+            .filter(parameters::model_id.eq(model.id))
+            .select(ParameterRow::as_select())
+            .load(conn)
+            .await?;
+        let parameter = all_parameters
+            .iter()
+            .find(|p| p.key == parameter_key.trim())
+            .cloned()
+            .ok_or_else(|| {
+                AppError::bad_input(
+                    "input.parameterKey",
+                    format!("the model has no parameter `{}`", parameter_key.trim()),
+                )
+            })?;
+        let previous: Option<Decimal> = parameter_values::table
+            .find((scenario_id, parameter.id))
+            .select(parameter_values::value)
+            .first(conn)
+            .await
+            .optional()?;
+        match value {
+            Some(v) => {
+                diesel::insert_into(parameter_values::table)
+                    .values((
+                        parameter_values::scenario_id.eq(scenario_id),
+                        parameter_values::parameter_id.eq(parameter.id),
+                        parameter_values::value.eq(v),
+                    ))
+                    .on_conflict((
+                        parameter_values::scenario_id,
+                        parameter_values::parameter_id,
+                    ))
+                    .do_update()
+                    .set(parameter_values::value.eq(v))
+                    .execute(conn)
+                    .await?;
+            }
+            None => {
+                diesel::delete(parameter_values::table.find((scenario_id, parameter.id)))
+                    .execute(conn)
+                    .await?;
+            }
+        }
+        record(
+            conn,
+            caller,
+            AuditEntry::new(
+                Some(model.organization_id),
+                "parameter_value.set",
+                "Scenario",
+                Some(scenario_id),
+            )
+            .with_change(
+                json!({"parameter": parameter.key, "value": previous.map(|v| v.to_string())}),
+                json!({"parameter": parameter.key, "value": value.map(|v| v.to_string())}),
+            ),
+        )
+        .await?;
+        // The effective value after the change, through the chain (read in this transaction).
+        let chain = chain_of(scenario_id, &all);
+        let rows: Vec<ParameterValueRow> = parameter_values::table
+            .filter(parameter_values::scenario_id.eq_any(&chain))
+            .filter(parameter_values::parameter_id.eq(parameter.id))
+            .select(ParameterValueRow::as_select())
+            .load(conn)
+            .await?;
+        let mut overrides: HashMap<Uuid, Vec<ParameterValueRow>> = HashMap::new();
+        for row in rows {
+            overrides.entry(row.scenario_id).or_default().push(row);
+        }
+        let mut resolved = effective(
+            scenario_id,
+            std::slice::from_ref(&parameter),
+            &all,
+            &overrides,
+        );
+        resolved.pop().ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("parameter resolution returned nothing"))
+        })
+    })
+    .await
+}
