@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod loader;
+pub mod modelling;
 pub mod organizations;
 pub mod seed;
 pub(crate) mod text_enum;
