@@ -37,7 +37,7 @@ impl TokenKind {
     /// How the token reads in an error message.
     pub(crate) fn describe(&self) -> String {
         match self {
-            TokenKind::Number { value, .. } => format!("the number `{value}`"),
+            TokenKind::Number { value, .. } => format!("`{value}`"),
             TokenKind::Ident(name) => format!("`{name}`"),
             TokenKind::Plus => "`+`".into(),
             TokenKind::Minus => "`-`".into(),
