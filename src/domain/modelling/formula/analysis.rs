@@ -100,7 +100,7 @@ fn uses<'a>(expr: &'a Expr, out: &mut Vec<Use<'a>>) {
 /// let refs = references(&parse("sum(revenue, 3) / revenue[-1] + rate").unwrap());
 /// assert_eq!(refs[0].key, "revenue");
 /// assert_eq!(refs[0].offsets, vec![-2, -1, 0]);
-/// assert_eq!((refs[1].key.as_str(), refs[1].position), ("rate", 33));
+/// assert_eq!((refs[1].key.as_str(), refs[1].position), ("rate", 32));
 /// ```
 pub fn references(expr: &Expr) -> Vec<Reference> {
     let mut all = Vec::new();

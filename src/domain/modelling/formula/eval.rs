@@ -59,13 +59,19 @@ pub enum EvalError {
 }
 
 /// Round a computed value for output: half-even ("banker's") to 6 decimal places, and written
-/// with exactly 6 (`2` → `2.000000`) when the value is small enough to carry them.
+/// with exactly 6 (`2` → `2.000000`) when the value is small enough to carry them. Zero is never
+/// negative.
 ///
 /// Evaluation keeps full precision; only output is rounded, so that rounding never compounds
 /// through a chain of formulas.
 pub fn round_output(d: Decimal) -> Decimal {
     let mut rounded = d.round_dp_with_strategy(6, RoundingStrategy::MidpointNearestEven);
     rounded.rescale(6);
+    // `-0.0000001` rounds to zero, and `-x` of a zero is a negative zero: neither should print
+    // as `-0.000000`.
+    if rounded.is_zero() {
+        rounded.set_sign_positive(true);
+    }
     rounded
 }
 

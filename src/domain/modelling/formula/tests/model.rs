@@ -124,10 +124,12 @@ fn rounding_is_half_even_to_six_places() {
         ("2", "2.000000"),
         ("1234.5", "1234.500000"),
         ("0.6666666666666666666666666667", "0.666667"),
+        ("-0.0000001", "0.000000"),
     ];
     for (value, rounded) in cases {
         assert_eq!(round_output(d(value)).to_string(), rounded, "{value}");
     }
+    assert_eq!(round_output(-Decimal::ZERO).to_string(), "0.000000");
     // Too large to carry six places: the value is kept as it is.
     let big = Decimal::MAX;
     assert_eq!(round_output(big), big);
