@@ -41,8 +41,8 @@
 //!   them as its key, since `min` alone would be ambiguous with the function.
 //! - Keys are lowercase; `Revenue` is an error that says so.
 //! - Whitespace (any Unicode whitespace) may appear between any two tokens.
-//! - A formula may nest at most [`MAX_DEPTH`] levels, so that no formula can exhaust the stack
-//!   of the parser or of the evaluator.
+//! - A formula may have at most [`MAX_DEPTH`] levels of operators and functions (parentheses
+//!   do not count), so that no formula can exhaust the stack of the parser or of the evaluator.
 //!
 //! Errors carry the 0-based character offset of the offending token ([`FormulaError::position`])
 //! and a message for analysts that already names the 1-based column.
@@ -71,8 +71,10 @@ pub use analysis::{
 pub use eval::{EvalError, MetricDef, ModelInput, evaluate, round_output};
 pub use parser::parse;
 
-/// The deepest nesting a formula may have (parentheses, function calls, unary minus, and chains
-/// of operators all count). Far beyond any real formula; it only protects the stack.
+/// The most levels a formula's expression may have: each operator, unary minus and function
+/// call is a level over its operands (a chain `a + b + c` is two levels); parentheses are not
+/// levels. Far beyond any real formula; it only protects the stack of the evaluator. (The parser
+/// also refuses more than `2 × MAX_DEPTH + 2` nested parentheses, for its own stack.)
 pub const MAX_DEPTH: usize = 100;
 
 /// The largest offset, in periods, a formula may use either way (`x[-10000]`).

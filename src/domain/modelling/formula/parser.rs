@@ -45,6 +45,22 @@ struct Parser {
     nesting: usize,
 }
 
+/// The deepest syntactic nesting (active `unary` calls) the parser accepts. The limit that
+/// matters to analysts is [`MAX_DEPTH`] on the expression itself, where parentheses do not
+/// count; this one only stops a wall of `((((` from exhausting the stack before an expression
+/// is built. It is what the fully parenthesised print of an expression within `MAX_DEPTH` needs
+/// (two per level, for `(-x)`), so printing and re-parsing never trips it, and no more: debug
+/// builds spend kilobytes of stack per level.
+const MAX_NESTING: usize = 2 * MAX_DEPTH + 2;
+
+/// `expr`, if it is within [`MAX_DEPTH`]; `at` is where its operator or function was written.
+fn within_depth(expr: Expr, at: usize) -> Result<Expr, FormulaError> {
+    if depth(&expr) > MAX_DEPTH {
+        return Err(too_deep(at));
+    }
+    Ok(expr)
+}
+
 fn column(position: usize) -> usize {
     position + 1
 }
@@ -206,13 +222,14 @@ impl Parser {
     /// this is where its depth is bounded.
     fn unary(&mut self) -> Result<Expr, FormulaError> {
         let token = self.peek();
-        if self.nesting >= MAX_DEPTH {
+        if self.nesting >= MAX_NESTING {
             return Err(too_deep(token.position));
         }
         self.nesting += 1;
         let result = if token.kind == TokenKind::Minus {
             self.advance();
-            self.unary().map(|inner| Expr::Neg(Box::new(inner)))
+            self.unary()
+                .and_then(|inner| within_depth(Expr::Neg(Box::new(inner)), token.position))
         } else {
             self.primary()
         };
@@ -240,7 +257,8 @@ impl Parser {
                         ));
                     }
                     self.advance();
-                    return self.call(function, token.position);
+                    let call = self.call(function, token.position)?;
+                    return within_depth(call, token.position);
                 }
                 if next == TokenKind::LParen {
                     return Err(FormulaError::new(

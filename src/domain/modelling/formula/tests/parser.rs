@@ -1,6 +1,6 @@
 use rust_decimal::Decimal;
 
-use crate::domain::modelling::formula::{BinaryOp, CompareOp, Condition, Expr, parse};
+use crate::domain::modelling::formula::{BinaryOp, CompareOp, Condition, Expr, MAX_DEPTH, parse};
 
 /// The fully parenthesised form of a parsed formula.
 fn shape(src: &str) -> String {
@@ -277,6 +277,41 @@ fn nesting_is_bounded_without_exhausting_the_stack() {
             .1
             .contains("nested too deeply")
     );
+    // The limit is on the expression, not on its parentheses: a formula within it prints
+    // (fully parenthesised, two nestings per level) to source that parses back. The fuzzer
+    // found that a syntactic limit broke this.
+    let negations = format!("{}a", "-".repeat(MAX_DEPTH - 1));
+    let expr = parse(&negations).unwrap();
+    assert_eq!(parse(&expr.to_string()), Ok(expr));
+    assert!(
+        error(&format!("-{negations}"))
+            .1
+            .contains("nested too deeply")
+    );
+    let crash = "0---------------------------------------------------0";
+    let expr = parse(crash).unwrap();
+    assert_eq!(parse(&expr.to_string()), Ok(expr));
+    let calls = format!(
+        "{}a{}",
+        "abs(".repeat(MAX_DEPTH - 1),
+        ")".repeat(MAX_DEPTH - 1)
+    );
+    let expr = parse(&calls).unwrap();
+    assert_eq!(parse(&expr.to_string()), Ok(expr));
+    assert!(parse(&format!("{}a{}", "(".repeat(200), ")".repeat(200))).is_ok());
+    assert!(
+        error(&format!("{}a{}", "(".repeat(300), ")".repeat(300)))
+            .1
+            .contains("nested too deeply")
+    );
+    let chain = format!("{}a", "a - ".repeat(MAX_DEPTH - 1));
+    let expr = parse(&chain).unwrap();
+    assert_eq!(parse(&expr.to_string()), Ok(expr));
+    assert!(
+        error(&format!("a - {chain}"))
+            .1
+            .contains("nested too deeply")
+    );
     // Realistic nesting is far from the limit.
     let fine = format!("{}a{}", "(".repeat(40), ")".repeat(40));
     assert!(parse(&fine).is_ok());
@@ -292,4 +327,56 @@ fn equality_ignores_positions() {
     assert_ne!(parse("a+b").unwrap(), parse("b+a").unwrap());
     assert_ne!(parse("a[-1]").unwrap(), parse("a").unwrap());
     assert_ne!(parse("sum(a, 2)").unwrap(), parse("sum(a, 3)").unwrap());
+}
+
+#[test]
+fn the_deepest_formulas_parse_and_evaluate_on_a_small_stack() {
+    use std::collections::HashMap;
+
+    use crate::domain::modelling::formula::{MetricDef, ModelInput, evaluate};
+
+    let level = MAX_DEPTH - 1;
+    let sources = [
+        format!(
+            "{}a{}",
+            "(".repeat(2 * MAX_DEPTH),
+            ")".repeat(2 * MAX_DEPTH)
+        ),
+        format!("{}a{}", "abs(".repeat(level), ")".repeat(level)),
+        format!("{}a", "-".repeat(level)),
+        format!("{}a{}", "if(1 > 0, ".repeat(level), ", 1)".repeat(level)),
+        format!("{}a", "a - ".repeat(level)),
+    ];
+    // Debug builds have large frames; half of a tokio worker's 2 MiB must be enough.
+    std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(move || {
+            for src in sources {
+                let expr = parse(&src).unwrap();
+                let reparsed = parse(&expr.to_string()).unwrap();
+                assert_eq!(reparsed, expr);
+                let metrics = [
+                    MetricDef {
+                        key: "a".into(),
+                        formula: None,
+                    },
+                    MetricDef {
+                        key: "y".into(),
+                        formula: Some(expr),
+                    },
+                ];
+                let stored = [("a".to_owned(), vec![Some(rust_decimal::Decimal::ONE)])].into();
+                let out = evaluate(&ModelInput {
+                    period_count: 1,
+                    metrics: &metrics,
+                    parameters: &HashMap::new(),
+                    stored: &stored,
+                })
+                .unwrap();
+                assert!(out["y"][0].is_some(), "{src}");
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }
