@@ -1,6 +1,7 @@
 //! Financial modelling: models, scenarios, parameters, metrics, values and the formula engine.
 
 pub mod enums;
+pub mod formula;
 pub mod loaders;
 pub mod models;
 pub mod numbers;

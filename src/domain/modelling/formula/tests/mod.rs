@@ -1,0 +1,6 @@
+//! Tests of the formula engine: the parser, the analysis, a hand-computed model, and properties.
+
+mod analysis;
+mod model;
+mod parser;
+mod props;
