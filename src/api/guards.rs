@@ -18,7 +18,7 @@ use super::{
 use crate::{
     domain::{
         loader::{MembershipsOfUser, OrganizationById},
-        modelling::loaders::{ModelById, ScenarioById},
+        modelling::loaders::{MetricById, ModelById, ScenarioById},
         organizations::OrgRole,
     },
     error::AppError,
@@ -111,6 +111,8 @@ enum Scope {
     ModelInput { id: ID, field: &'static str },
     /// A scenario's global ID from the input: the role is checked in its model's organization.
     ScenarioInput { id: ID, field: &'static str },
+    /// A metric's global ID from the input: the role is checked in its model's organization.
+    MetricInput { id: ID, field: &'static str },
 }
 
 impl Scope {
@@ -119,6 +121,7 @@ impl Scope {
         match self {
             Scope::ModelInput { .. } => "model",
             Scope::ScenarioInput { .. } => "scenario",
+            Scope::MetricInput { .. } => "metric",
             _ => "organization",
         }
     }
@@ -145,6 +148,17 @@ impl OrgRoleGuard {
         Self {
             min,
             scope: Scope::OrganizationInput {
+                id: id.clone(),
+                field,
+            },
+        }
+    }
+
+    /// Guard an operation whose input names a metric by global ID.
+    pub fn metric_input(min: OrgRole, id: &ID, field: &'static str) -> Self {
+        Self {
+            min,
+            scope: Scope::MetricInput {
                 id: id.clone(),
                 field,
             },
@@ -192,6 +206,16 @@ impl OrgRoleGuard {
                 match loader(ctx).load_one(ScenarioById(scenario)).await? {
                     Some(s) => loader(ctx)
                         .load_one(ModelById(s.model_id))
+                        .await?
+                        .map(|m| m.organization_id),
+                    None => None,
+                }
+            }
+            Scope::MetricInput { id, field } => {
+                let metric = decode(id, NodeKind::Metric, field)?;
+                match loader(ctx).load_one(MetricById(metric)).await? {
+                    Some(m) => loader(ctx)
+                        .load_one(ModelById(m.model_id))
                         .await?
                         .map(|m| m.organization_id),
                     None => None,

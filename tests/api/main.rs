@@ -13,4 +13,5 @@ mod parameters;
 mod relay;
 mod scenarios;
 mod schema_export;
+mod series;
 mod smoke;

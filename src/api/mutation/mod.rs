@@ -2,6 +2,7 @@
 //! audit event (see `domain::audit::record`).
 
 mod accounts;
+mod metrics;
 mod models;
 mod organizations;
 mod parameters;
@@ -17,4 +18,5 @@ pub struct Mutation(
     models::ModelMutation,
     scenarios::ScenarioMutation,
     parameters::ParameterMutation,
+    metrics::MetricMutation,
 );

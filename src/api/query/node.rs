@@ -9,11 +9,13 @@ use crate::{
         errors::ApiResult,
         guards::{can_see_organization, can_see_user, visible_model, visible_scenario},
         relay::{NodeKind, decode_any},
-        types::{FinancialModel, Membership, Node, Organization, Parameter, Scenario, User},
+        types::{
+            FinancialModel, Membership, Metric, Node, Organization, Parameter, Scenario, User,
+        },
     },
     domain::{
         loader::{MembershipsOfOrganization, OrganizationById, UserById},
-        modelling::loaders::ParameterById,
+        modelling::loaders::{MetricById, ParameterById},
     },
     error::AppError,
 };
@@ -58,7 +60,12 @@ async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<No
             }
             _ => None,
         },
-        NodeKind::Metric => None,
+        NodeKind::Metric => match loader(ctx).load_one(MetricById(ids[0])).await? {
+            Some(m) if visible_model(ctx, m.model_id).await?.is_some() => {
+                Some(Node::Metric(Metric(m)))
+            }
+            _ => None,
+        },
         NodeKind::Membership => {
             if !can_see_organization(ctx, ids[0]).await? {
                 return Ok(None);

@@ -4,7 +4,8 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::{
-    ModelStatus, Organization, Parameter, PeriodGranularity, Scenario, ScenarioKind, User,
+    Metric, MetricKind, ModelStatus, Organization, Parameter, PeriodGranularity, Scenario,
+    ScenarioKind, User,
 };
 use crate::{
     api::{
@@ -18,7 +19,7 @@ use crate::{
         loader::{OrganizationById, UserById},
         modelling::{
             ModelRow, ScenarioKind as DomainKind,
-            loaders::{ParametersOfModel, ScenariosOfModel},
+            loaders::{MetricsOfModel, ParametersOfModel, ScenariosOfModel},
         },
     },
     error::AppError,
@@ -138,6 +139,20 @@ impl FinancialModel {
             .await?
             .unwrap_or_default();
         Ok(rows.into_iter().map(Parameter).collect())
+    }
+
+    /// The model's metrics in display order, optionally only INPUT or DERIVED ones.
+    async fn metrics(&self, ctx: &Context<'_>, kind: Option<MetricKind>) -> ApiResult<Vec<Metric>> {
+        let kind = kind.map(crate::domain::modelling::MetricKind::from);
+        let rows = loader(ctx)
+            .load_one(MetricsOfModel(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .filter(|m| kind.is_none_or(|k| m.kind == k))
+            .map(Metric)
+            .collect())
     }
 
     /// Creation time.

@@ -3,6 +3,7 @@
 pub mod auth_payload;
 pub mod financial_model;
 pub mod membership;
+pub mod metric;
 pub mod model_filter;
 pub mod modelling_enums;
 pub mod node;
@@ -10,11 +11,13 @@ pub mod organization;
 pub mod parameter;
 pub mod role;
 pub mod scenario;
+pub mod series;
 pub mod user;
 
 pub use auth_payload::AuthPayload;
 pub use financial_model::FinancialModel;
 pub use membership::Membership;
+pub use metric::Metric;
 pub use model_filter::{ModelFilter, ModelOrder, ModelOrderField};
 pub use modelling_enums::{
     MetricKind, MetricUnit, ModelStatus, PeriodGranularity, ScenarioKind, SortDirection,
@@ -24,4 +27,5 @@ pub use organization::Organization;
 pub use parameter::{Parameter, ParameterValue};
 pub use role::OrgRole;
 pub use scenario::Scenario;
+pub use series::{MetricComparison, MetricDelta, MetricPoint, MetricSeries};
 pub use user::User;

@@ -2,7 +2,7 @@
 
 use async_graphql::{ID, Interface};
 
-use super::{FinancialModel, Membership, Organization, Parameter, Scenario, User};
+use super::{FinancialModel, Membership, Metric, Organization, Parameter, Scenario, User};
 
 /// An object with a global ID, resolvable with `node(id:)`.
 #[derive(Interface)]
@@ -20,4 +20,6 @@ pub enum Node {
     Scenario(Scenario),
     /// A parameter.
     Parameter(Parameter),
+    /// A metric.
+    Metric(Metric),
 }

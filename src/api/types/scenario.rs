@@ -7,13 +7,18 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use super::{FinancialModel, ParameterValue, ScenarioKind, User};
+use super::{
+    FinancialModel, Metric, MetricComparison, MetricDelta, MetricPoint, MetricSeries,
+    ParameterValue, ScenarioKind, User,
+    series::{delta, evaluate, select},
+};
 use crate::{
     api::{
         context::loader,
         errors::ApiResult,
         guards::can_see_user,
-        relay::{NodeKind, global_id},
+        relay::{NodeKind, decode, global_id},
+        scalars::{Date, Decimal},
     },
     domain::{
         loader::UserById,
@@ -120,6 +125,92 @@ impl Scenario {
         Ok(effective(self.0.id, &parameters, &scenarios, &overrides)
             .into_iter()
             .map(ParameterValue)
+            .collect())
+    }
+
+    /// Metric series for a range of periods (`from`/`to` default to the model's timeline;
+    /// `metricKeys` null means every metric). INPUT values come from this scenario, else its
+    /// nearest base scenario that stores one; DERIVED values are computed from their formulas
+    /// (a stored value overrides the formula for its period). Values are rounded half-even to 6
+    /// places; `null` where they cannot be computed.
+    async fn series(
+        &self,
+        ctx: &Context<'_>,
+        metric_keys: Option<Vec<String>>,
+        from: Option<Date>,
+        to: Option<Date>,
+    ) -> ApiResult<Vec<MetricSeries>> {
+        let evaluated = evaluate(ctx, &self.0).await?;
+        let (metrics, periods, range) = select(&evaluated, metric_keys.as_deref(), from, to)?;
+        Ok(metrics
+            .into_iter()
+            .map(|m| {
+                let values = evaluated.values.get(&m.key);
+                let points = range
+                    .clone()
+                    .map(|i| MetricPoint {
+                        period: Date(periods[i]),
+                        value: values
+                            .and_then(|v| v.get(i).copied().flatten())
+                            .map(Decimal),
+                    })
+                    .collect();
+                MetricSeries {
+                    metric: Metric(m),
+                    points,
+                }
+            })
+            .collect())
+    }
+
+    /// Per-period deltas against another scenario of the same model: `delta = other − base`
+    /// (this scenario is the base), `deltaPercent = delta / |base| × 100`.
+    async fn compare(
+        &self,
+        ctx: &Context<'_>,
+        other_scenario_id: ID,
+        metric_keys: Option<Vec<String>>,
+        from: Option<Date>,
+        to: Option<Date>,
+    ) -> ApiResult<Vec<MetricComparison>> {
+        let other_id = decode(&other_scenario_id, NodeKind::Scenario, "otherScenarioId")?;
+        let other = loader(ctx)
+            .load_one(ScenarioById(other_id))
+            .await?
+            .filter(|o| o.model_id == self.0.model_id)
+            .ok_or_else(|| {
+                AppError::bad_input(
+                    "otherScenarioId",
+                    "compare with a scenario of the same model",
+                )
+            })?;
+        let (base, other) = futures_util::try_join!(evaluate(ctx, &self.0), evaluate(ctx, &other))?;
+        let (metrics, periods, range) = select(&base, metric_keys.as_deref(), from, to)?;
+        Ok(metrics
+            .into_iter()
+            .map(|m| {
+                let b = base.values.get(&m.key);
+                let o = other.values.get(&m.key);
+                let points = range
+                    .clone()
+                    .map(|i| {
+                        let bv = b.and_then(|v| v.get(i).copied().flatten());
+                        let ov = o.and_then(|v| v.get(i).copied().flatten());
+                        let (d, p) = delta(bv, ov);
+                        MetricDelta {
+                            period: Date(periods[i]),
+                            base: bv.map(Decimal),
+                            other: ov.map(Decimal),
+                            delta: d.map(Decimal),
+                            delta_percent: p.map(Decimal),
+                        }
+                    })
+                    .collect();
+                MetricComparison {
+                    metric: Metric(m),
+                    points,
+                }
+            })
             .collect())
     }
 

@@ -8,12 +8,17 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::{
+    metrics::{DependencyRow, MetricRow},
     models::ModelRow,
     parameters::{ParameterRow, ParameterValueRow},
     scenarios::ScenarioRow,
+    values::MetricValueRow,
 };
 use crate::{
-    db::schema::{financial_models, parameter_values, parameters, scenarios},
+    db::schema::{
+        financial_models, metric_dependencies, metric_values, metrics, parameter_values,
+        parameters, scenarios,
+    },
     domain::loader::{LoadError, PgLoader},
     error::AppError,
 };
@@ -216,6 +221,123 @@ impl Loader<ParameterValuesOfScenario> for PgLoader {
             keys.iter().map(|k| (*k, Vec::new())).collect();
         for row in rows {
             out.entry(ParameterValuesOfScenario(row.scenario_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(out)
+    }
+}
+
+/// Every metric of a model, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MetricsOfModel(pub Uuid);
+
+/// A metric by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MetricById(pub Uuid);
+
+/// The metrics a metric's formula reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DependenciesOfMetric(pub Uuid);
+
+/// The values stored on a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MetricValuesOfScenario(pub Uuid);
+
+impl Loader<MetricsOfModel> for PgLoader {
+    type Value = Vec<MetricRow>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[MetricsOfModel],
+    ) -> Result<HashMap<MetricsOfModel, Vec<MetricRow>>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<MetricRow> = metrics::table
+            .filter(metrics::model_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+            .order((metrics::model_id, metrics::display_order, metrics::key))
+            .select(MetricRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let mut out: HashMap<MetricsOfModel, Vec<MetricRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(MetricsOfModel(row.model_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<MetricById> for PgLoader {
+    type Value = MetricRow;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(&self, keys: &[MetricById]) -> Result<HashMap<MetricById, MetricRow>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<MetricRow> = metrics::table
+            .filter(metrics::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+            .select(MetricRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(|r| (MetricById(r.id), r)).collect())
+    }
+}
+
+impl Loader<DependenciesOfMetric> for PgLoader {
+    type Value = Vec<Uuid>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[DependenciesOfMetric],
+    ) -> Result<HashMap<DependenciesOfMetric, Vec<Uuid>>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<DependencyRow> = metric_dependencies::table
+            .filter(
+                metric_dependencies::metric_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()),
+            )
+            .select(DependencyRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let mut out: HashMap<DependenciesOfMetric, Vec<Uuid>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(DependenciesOfMetric(row.metric_id))
+                .or_default()
+                .push(row.depends_on_metric_id);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<MetricValuesOfScenario> for PgLoader {
+    type Value = Vec<MetricValueRow>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[MetricValuesOfScenario],
+    ) -> Result<HashMap<MetricValuesOfScenario, Vec<MetricValueRow>>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<MetricValueRow> = metric_values::table
+            .filter(metric_values::scenario_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+            .select(MetricValueRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let mut out: HashMap<MetricValuesOfScenario, Vec<MetricValueRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(MetricValuesOfScenario(row.scenario_id))
                 .or_default()
                 .push(row);
         }

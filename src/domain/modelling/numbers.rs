@@ -1,6 +1,6 @@
 //! Numbers as stored: `numeric(20,6)`; values leave the API rounded half-even to 6 places.
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 
 use crate::error::{AppError, AppResult};
 
@@ -24,16 +24,9 @@ pub fn check_stored(value: Decimal, field: &str) -> AppResult<Decimal> {
     Ok(normalized)
 }
 
-/// Round half-even to 6 places (banker's rounding, as the contract says).
-pub fn round_output(value: Decimal) -> Decimal {
-    value.round_dp_with_strategy(SCALE, RoundingStrategy::MidpointNearestEven)
-}
-
-/// The wire form: rounded, always 6 decimals (`"12.500000"`).
+/// The wire form: rounded half-even, always 6 decimals (`"12.500000"`), never `-0.000000`.
 pub fn format_output(value: Decimal) -> String {
-    let mut rounded = round_output(value);
-    rounded.rescale(SCALE);
-    rounded.to_string()
+    super::formula::round_output(value).to_string()
 }
 
 #[cfg(test)]
@@ -60,5 +53,6 @@ mod tests {
         assert_eq!(format_output(d("0.0000005")), "0.000000");
         assert_eq!(format_output(d("0.0000015")), "0.000002");
         assert_eq!(format_output(d("12.5")), "12.500000");
+        assert_eq!(format_output(d("-0.0000001")), "0.000000");
     }
 }

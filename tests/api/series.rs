@@ -1,0 +1,443 @@
+//! Metrics, formulas, values and series through the API, against values computed by hand.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Gql, TestApp, TestUser};
+
+fn id(res: &Gql, field: &str) -> String {
+    res.data()[field]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{:#}", res.body))
+        .to_owned()
+}
+
+/// A small monthly model (Jan–Apr 2026) with three scenarios: Base ← Mid ← Leaf.
+struct Fixture {
+    model: String,
+    base: String,
+    mid: String,
+    leaf: String,
+}
+
+async fn metric(
+    app: &TestApp,
+    user: &TestUser,
+    model: &str,
+    key: &str,
+    formula: Option<&str>,
+) -> Gql {
+    let kind = if formula.is_some() {
+        "DERIVED"
+    } else {
+        "INPUT"
+    };
+    app.gql(
+        Some(&user.token),
+        "mutation($i: DefineMetricInput!) { defineMetric(input: $i) { id key kind formula dependsOn { key } } }",
+        json!({"i": {"modelId": model, "key": key, "name": key, "unit": "NUMBER", "kind": kind, "formula": formula}}),
+    )
+    .await
+}
+
+async fn upsert(app: &TestApp, user: &TestUser, scenario: &str, values: Value) -> Gql {
+    app.gql(
+        Some(&user.token),
+        "mutation($i: UpsertMetricValuesInput!) { upsertMetricValues(input: $i) { upserted removed scenario { name } } }",
+        json!({"i": {"scenarioId": scenario, "values": values}}),
+    )
+    .await
+}
+
+async fn fixture(app: &TestApp, owner: &TestUser) -> Fixture {
+    let t = Some(owner.token.as_str());
+    let org = app.organization(owner, "acme").await;
+    let model = id(
+        &app.gql(t, "mutation($i: CreateModelInput!) { createModel(input: $i) { id } }", json!({"i": {"organizationId": org, "name": "P&L", "currency": "USD", "startPeriod": "2026-01-01", "endPeriod": "2026-04-01"}})).await,
+        "createModel",
+    );
+    let scenario = |name: &str, base: Option<String>| {
+        let vars = json!({"i": {"modelId": model, "name": name, "kind": "CUSTOM", "baseScenarioId": base}});
+        app.gql(
+            t,
+            "mutation($i: CreateScenarioInput!) { createScenario(input: $i) { id } }",
+            vars,
+        )
+    };
+    let base = id(&scenario("Base", None).await, "createScenario");
+    let mid = id(&scenario("Mid", Some(base.clone())).await, "createScenario");
+    let leaf = id(&scenario("Leaf", Some(mid.clone())).await, "createScenario");
+    app.gql(t, "mutation($i: DefineParameterInput!) { defineParameter(input: $i) { key } }", json!({"i": {"modelId": model, "key": "growth_rate", "name": "Growth", "unit": "PERCENT", "defaultValue": "0.1"}}))
+        .await
+        .data();
+    for (key, formula) in [
+        ("cogs", None),
+        ("units", None),
+        ("revenue", Some("revenue[-1] * (1 + growth_rate)")),
+        ("gross_margin", Some("(revenue - cogs) / revenue")),
+        ("revenue_growth", Some("revenue / revenue[-1] - 1")),
+        ("cost_per_unit", Some("cogs / units")),
+    ] {
+        metric(app, owner, &model, key, formula).await.data();
+    }
+    let v = |k: &str, p: &str, x: &str| json!({"metricKey": k, "period": p, "value": x});
+    upsert(
+        app,
+        owner,
+        &base,
+        json!([
+            v("revenue", "2026-01-01", "100"),
+            v("cogs", "2026-01-01", "40"),
+            v("cogs", "2026-02-01", "44"),
+            v("cogs", "2026-04-01", "50"),
+            v("units", "2026-01-01", "10"),
+            v("units", "2026-02-01", "0")
+        ]),
+    )
+    .await
+    .data();
+    app.gql(
+        t,
+        "mutation($i: SetParameterValueInput!) { setParameterValue(input: $i) { value } }",
+        json!({"i": {"scenarioId": mid, "parameterKey": "growth_rate", "value": "0.2"}}),
+    )
+    .await
+    .data();
+    upsert(app, owner, &mid, json!([v("cogs", "2026-02-01", "30")]))
+        .await
+        .data();
+    upsert(
+        app,
+        owner,
+        &leaf,
+        json!([v("revenue", "2026-03-01", "500")]),
+    )
+    .await
+    .data();
+    Fixture {
+        model,
+        base,
+        mid,
+        leaf,
+    }
+}
+
+const SERIES: &str = "query($id: ID!, $keys: [String!], $from: Date, $to: Date) { scenario(id: $id) { series(metricKeys: $keys, from: $from, to: $to) { metric { key } points { period value } } } }";
+
+fn values(res: &Gql) -> Value {
+    let mut out = serde_json::Map::new();
+    for s in res.data()["scenario"]["series"].as_array().unwrap() {
+        let points: Vec<Value> = s["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["value"].clone())
+            .collect();
+        out.insert(
+            s["metric"]["key"].as_str().unwrap().to_owned(),
+            Value::Array(points),
+        );
+    }
+    Value::Object(out)
+}
+
+#[tokio::test]
+async fn a_hand_computed_model_through_two_levels_of_inheritance() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let f = fixture(&app, &owner).await;
+    let t = Some(owner.token.as_str());
+
+    // Leaf: growth 0.2 from Mid; revenue seeded in Base, an actual of 500 stored on Leaf in March
+    // overrides the formula; cogs for February from Mid, not Base; March cogs missing.
+    let res = app.gql(t, SERIES, json!({"id": f.leaf})).await;
+    assert_eq!(
+        values(&res),
+        json!({
+            "cogs": ["40.000000", "30.000000", null, "50.000000"],
+            "units": ["10.000000", "0.000000", null, null],
+            "revenue": ["100.000000", "120.000000", "500.000000", "600.000000"],
+            "gross_margin": ["0.600000", "0.750000", null, "0.916667"],
+            "revenue_growth": [null, "0.200000", "3.166667", "0.200000"],
+            "cost_per_unit": ["4.000000", null, null, null],
+        })
+    );
+    // Base: the default growth rate.
+    let res = app
+        .gql(
+            t,
+            SERIES,
+            json!({"id": f.base, "keys": ["revenue", "gross_margin"], "from": "2026-02-01"}),
+        )
+        .await;
+    assert_eq!(
+        values(&res),
+        json!({"revenue": ["110.000000", "121.000000", "133.100000"], "gross_margin": ["0.600000", null, "0.624343"]})
+    );
+    // Offsets reach outside the requested range (but not the timeline).
+    let res = app.gql(t, SERIES, json!({"id": f.mid, "keys": ["revenue_growth"], "from": "2026-03-01", "to": "2026-03-01"})).await;
+    assert_eq!(values(&res), json!({"revenue_growth": ["0.200000"]}));
+    assert_eq!(
+        res.data()["scenario"]["series"][0]["points"][0]["period"],
+        "2026-03-01"
+    );
+
+    // Compare Base (the base of the comparison) with Leaf.
+    let q = "query($id: ID!, $other: ID!) { scenario(id: $id) { compare(otherScenarioId: $other, metricKeys: [\"revenue\", \"cost_per_unit\"]) { metric { key } points { period base other delta deltaPercent } } } }";
+    let res = app.gql(t, q, json!({"id": f.base, "other": f.leaf})).await;
+    let revenue = &res.data()["scenario"]["compare"][0]["points"];
+    assert_eq!(
+        revenue[0],
+        json!({"period": "2026-01-01", "base": "100.000000", "other": "100.000000", "delta": "0.000000", "deltaPercent": "0.000000"})
+    );
+    assert_eq!(revenue[1]["deltaPercent"], "9.090909");
+    assert_eq!(revenue[2]["delta"], "379.000000");
+    assert_eq!(revenue[2]["deltaPercent"], "313.223140");
+    assert_eq!(revenue[3]["deltaPercent"], "350.788881");
+    let per_unit = &res.data()["scenario"]["compare"][1]["points"];
+    assert_eq!(
+        per_unit[1],
+        json!({"period": "2026-02-01", "base": null, "other": null, "delta": null, "deltaPercent": null})
+    );
+
+    // Bad ranges and keys.
+    for (vars, field) in [
+        (json!({"id": f.base, "keys": ["nope"]}), "metricKeys"),
+        (json!({"id": f.base, "from": "2026-01-15"}), "from"),
+        (json!({"id": f.base, "to": "2027-01-01"}), "to"),
+    ] {
+        let res = app.gql(t, SERIES, vars).await;
+        assert_eq!(
+            (res.code(), res.field().as_deref()),
+            ("BAD_USER_INPUT".into(), Some(field))
+        );
+    }
+}
+
+#[tokio::test]
+async fn formulas_are_validated_on_save_and_dependencies_kept() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let f = fixture(&app, &owner).await;
+    let t = Some(owner.token.as_str());
+
+    let res = metric(
+        &app,
+        &owner,
+        &f.model,
+        "margin_2",
+        Some("(revenue - ) / revenue"),
+    )
+    .await;
+    assert_eq!(
+        (res.code(), res.field().as_deref()),
+        ("BAD_USER_INPUT".into(), Some("input.formula"))
+    );
+    assert!(
+        res.errors()[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("column"),
+        "{:#}",
+        res.body
+    );
+    let res = metric(&app, &owner, &f.model, "margin_2", Some("revenue - ebitda")).await;
+    assert!(
+        res.errors()[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ebitda"),
+        "{:#}",
+        res.body
+    );
+    let res = metric(&app, &owner, &f.model, "loop", Some("loop + 1")).await;
+    assert_eq!(res.code(), "BAD_USER_INPUT");
+    let res = metric(&app, &owner, &f.model, "cogs_2", None).await;
+    let cogs2 = id(&res, "defineMetric");
+    let res = metric(&app, &owner, &f.model, "a_metric", Some("cogs_2 * 2")).await;
+    assert_eq!(
+        res.data()["defineMetric"]["dependsOn"],
+        json!([{"key": "cogs_2"}])
+    );
+    let a = id(&res, "defineMetric");
+
+    // Turning cogs_2 into... it is INPUT: no formula allowed; a cycle through an update is refused.
+    let update = "mutation($i: UpdateMetricInput!) { updateMetric(input: $i) { formula version dependsOn { key } } }";
+    let res = app
+        .gql(
+            t,
+            update,
+            json!({"i": {"id": cogs2, "version": 1, "formula": "a_metric"}}),
+        )
+        .await;
+    assert_eq!(
+        (res.code(), res.field().as_deref()),
+        ("BAD_USER_INPUT".into(), Some("input.formula"))
+    );
+    let b = id(
+        &metric(&app, &owner, &f.model, "b_metric", Some("a_metric + 1")).await,
+        "defineMetric",
+    );
+    let res = app
+        .gql(
+            t,
+            update,
+            json!({"i": {"id": a, "version": 1, "formula": "b_metric * 2"}}),
+        )
+        .await;
+    assert_eq!(res.code(), "BAD_USER_INPUT");
+    assert!(
+        res.errors()[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a_metric → b_metric → a_metric"),
+        "{:#}",
+        res.body
+    );
+    let res = app
+        .gql(
+            t,
+            update,
+            json!({"i": {"id": a, "version": 1, "formula": "cogs_2 * 3 + units"}}),
+        )
+        .await;
+    assert_eq!(
+        res.data()["updateMetric"],
+        json!({"formula": "cogs_2 * 3 + units", "version": 2, "dependsOn": [{"key": "cogs_2"}, {"key": "units"}]})
+    );
+
+    // A metric another formula reads cannot be deleted.
+    let delete = "mutation($id: ID!) { deleteMetric(id: $id) }";
+    assert_eq!(
+        app.gql(t, delete, json!({"id": cogs2})).await.code(),
+        "CONFLICT"
+    );
+    assert_eq!(
+        app.gql(t, delete, json!({"id": b})).await.data()["deleteMetric"],
+        true
+    );
+    let q = "query($id: ID!) { model(id: $id) { metrics(kind: DERIVED) { key } } }";
+    let keys: Vec<String> = app.gql(t, q, json!({"id": f.model})).await.data()["model"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "revenue",
+            "gross_margin",
+            "revenue_growth",
+            "cost_per_unit",
+            "a_metric"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn upserts_are_all_or_nothing_and_bounded() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let f = fixture(&app, &owner).await;
+    let before = app.count_rows("metric_values").await;
+    let audit_before = app.audit_actions().await.len();
+    let v = |k: &str, p: &str, x: Value| json!({"metricKey": k, "period": p, "value": x});
+    for (values, field) in [
+        (
+            json!([
+                v("cogs", "2026-03-01", json!("1")),
+                v("nope", "2026-03-01", json!("1"))
+            ]),
+            "input.values.1.metricKey",
+        ),
+        (
+            json!([
+                v("cogs", "2026-03-01", json!("1")),
+                v("cogs", "2026-03-15", json!("1"))
+            ]),
+            "input.values.1.period",
+        ),
+        (
+            json!([
+                v("cogs", "2026-03-01", json!("1")),
+                v("cogs", "2026-05-01", json!("1"))
+            ]),
+            "input.values.1.period",
+        ),
+        (
+            json!([
+                v("cogs", "2026-03-01", json!("1")),
+                v("cogs", "2026-04-01", json!("1e20"))
+            ]),
+            "input.values.1.value",
+        ),
+        (
+            json!([
+                v("cogs", "2026-03-01", json!("1")),
+                v("cogs", "2026-03-01", json!("2"))
+            ]),
+            "input.values.1",
+        ),
+    ] {
+        let res = upsert(&app, &owner, &f.base, values.clone()).await;
+        assert_eq!(res.code(), "BAD_USER_INPUT", "{values}");
+        if res.field().is_some() {
+            assert_eq!(res.field().as_deref(), Some(field), "{values}");
+        }
+    }
+    assert_eq!(app.count_rows("metric_values").await, before);
+    assert_eq!(app.audit_actions().await.len(), audit_before);
+
+    // Update one, add one, remove one: one statement set, one audit event.
+    let res = upsert(
+        &app,
+        &owner,
+        &f.base,
+        json!([
+            v("cogs", "2026-01-01", json!("41")),
+            v("cogs", "2026-03-01", json!(42.5)),
+            v("units", "2026-02-01", Value::Null)
+        ]),
+    )
+    .await;
+    assert_eq!(
+        res.data()["upsertMetricValues"],
+        json!({"upserted": 2, "removed": 1, "scenario": {"name": "Base"}})
+    );
+    assert_eq!(app.count_rows("metric_values").await, before + 1 - 1);
+    let actions = app.audit_actions().await;
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some("metric_values.upsert")
+    );
+
+    // 10,001 values are refused; 10,000 are accepted (on a model long enough to hold them).
+    let too_many: Vec<Value> = (0..10_001)
+        .map(|_| v("cogs", "2026-01-01", json!("1")))
+        .collect();
+    let res = upsert(&app, &owner, &f.base, Value::Array(too_many)).await;
+    assert_eq!(
+        (res.code(), res.field().as_deref()),
+        ("BAD_USER_INPUT".into(), Some("input.values"))
+    );
+
+    // Locked scenarios refuse values.
+    app.gql(
+        Some(&owner.token),
+        "mutation($id: ID!) { lockScenario(id: $id, locked: true) { id } }",
+        json!({"id": f.leaf}),
+    )
+    .await
+    .data();
+    assert_eq!(
+        upsert(
+            &app,
+            &owner,
+            &f.leaf,
+            json!([v("cogs", "2026-01-01", json!("1"))])
+        )
+        .await
+        .code(),
+        "CONFLICT"
+    );
+}
