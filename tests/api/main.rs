@@ -4,6 +4,7 @@
 mod accounts;
 mod authorization;
 mod contract;
+mod demo;
 mod front_door;
 mod helpers;
 mod migrations;

@@ -1,9 +1,12 @@
-//! Demo data: the "Acme Corp" organization with one user per role, through the same domain
-//! operations (and audit events) as the API. Models arrive with the modelling domain.
+//! Demo data: the "Acme Corp" organization with one user per role and two models (a monthly SaaS
+//! P&L over 36 months, a quarterly retail model), built through the same domain operations (and
+//! audit events) as the API, so the demo exercises exactly what clients get.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use rand::Rng;
+
+mod demo_models;
 
 use crate::{
     db::schema::organizations,
@@ -89,6 +92,7 @@ pub async fn seed_demo(core: &Core) -> AppResult<Vec<DemoAccount>> {
     for account in created.iter().skip(1) {
         members::add(core, &owner, org.id, &account.email, account.role).await?;
     }
+    demo_models::seed(core, &owner, org.id).await?;
     println!(
         "Demo organization \"Acme Corp\" (slug `{DEMO_SLUG}`) created. Sign in with `login(email, password)`:"
     );
