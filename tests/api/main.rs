@@ -2,6 +2,7 @@
 //! against a real PostgreSQL (see `helpers`).
 
 mod accounts;
+mod audit_stream;
 mod authorization;
 mod contract;
 mod demo;

@@ -2,5 +2,6 @@
 
 pub mod chain;
 pub mod record;
+pub mod stream;
 
 pub use record::{AuditEntry, record};
