@@ -101,6 +101,9 @@ pub struct Config {
     /// Maximum request body in bytes.
     #[arg(long, env = "FV_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Seconds a WebSocket client has to send `connection_init` before it is closed (4408).
+    #[arg(long, env = "FV_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_init_timeout_secs: u64,
     /// Argon2 hashes computed at once (each takes 19 MiB); defaults to the number of cores.
     #[arg(long, env = "FV_MAX_CONCURRENT_HASHES")]
     pub max_concurrent_hashes: Option<usize>,

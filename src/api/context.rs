@@ -32,7 +32,13 @@ pub fn request_data(
             let parking = gate.clone();
             DataLoader::new(core.loader(), move |task| parking.park(task))
         }
-        None => DataLoader::new(core.loader(), tokio::spawn),
+        None => {
+            // A WebSocket connection keeps its data for hours: batch, but never serve a value
+            // loaded for an earlier operation or event.
+            let loader = DataLoader::new(core.loader(), tokio::spawn);
+            loader.enable_all_cache(false);
+            loader
+        }
     };
     (
         RequestState {

@@ -2,20 +2,13 @@
 //! introspection, error codes, operational endpoints, request ids, GraphiQL, the pool timeout
 //! and the WebSocket endpoint.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use axum::{
     body::Body,
     http::{HeaderMap, Request, StatusCode, header},
 };
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::{
-    Message, client::IntoClientRequest, http::HeaderValue as WsHeaderValue,
-};
 
 use crate::helpers::{Gql, PASSWORD, TestApp};
 
@@ -571,115 +564,4 @@ async fn an_exhausted_pool_fails_fast_without_detail_while_healthz_answers() {
     let (status, _, _) = get(&app, "/healthz").await;
     assert_eq!(status, StatusCode::OK);
     assert!(started.elapsed() < Duration::from_secs(1));
-}
-
-/// Serve the router on a real port; returns its address.
-async fn serve(app: &TestApp) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .expect("serve");
-    });
-    addr
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn ws_connect(addr: SocketAddr) -> Ws {
-    let mut request = format!("ws://{addr}/graphql/ws")
-        .into_client_request()
-        .expect("ws request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        WsHeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (ws, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
-    assert_eq!(
-        response.headers()["sec-websocket-protocol"],
-        "graphql-transport-ws"
-    );
-    ws
-}
-
-/// The next message within five seconds (`None` when the stream ended).
-async fn next_message(ws: &mut Ws) -> Option<Message> {
-    tokio::time::timeout(Duration::from_secs(5), ws.next())
-        .await
-        .expect("a message within 5 s")
-        .map(|m| m.expect("websocket error"))
-}
-
-async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        match next_message(ws).await.expect("a message") {
-            Message::Text(text) => return serde_json::from_str(text.as_str()).expect("json"),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("unexpected message {other:?}"),
-        }
-    }
-}
-
-#[tokio::test]
-async fn websocket_authenticates_in_connection_init_and_answers_queries() {
-    let app = TestApp::spawn().await;
-    let ann = app.user("ann").await;
-    let addr = serve(&app).await;
-
-    let mut ws = ws_connect(addr).await;
-    let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", ann.token)}});
-    ws.send(Message::text(init.to_string())).await.unwrap();
-    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
-    let subscribe =
-        json!({"id": "1", "type": "subscribe", "payload": {"query": "{ me { email } }"}});
-    ws.send(Message::text(subscribe.to_string())).await.unwrap();
-    let next = next_json(&mut ws).await;
-    assert_eq!(next["type"], "next", "{next:#}");
-    assert_eq!(next["id"], "1");
-    assert_eq!(next["payload"]["data"]["me"]["email"], ann.email.as_str());
-    let complete = next_json(&mut ws).await;
-    assert_eq!(complete, json!({"type": "complete", "id": "1"}));
-    ws.close(None).await.ok();
-
-    // The lower-case key of the contract works as well.
-    let mut ws = ws_connect(addr).await;
-    let init = json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {}", ann.token)}});
-    ws.send(Message::text(init.to_string())).await.unwrap();
-    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
-}
-
-#[tokio::test]
-async fn websocket_refuses_an_invalid_token() {
-    let app = TestApp::spawn().await;
-    let addr = serve(&app).await;
-    let mut ws = ws_connect(addr).await;
-    let init =
-        json!({"type": "connection_init", "payload": {"Authorization": "Bearer fvs_forged"}});
-    ws.send(Message::text(init.to_string())).await.unwrap();
-    // async-graphql closes graphql-transport-ws connections whose init is rejected (code 1002).
-    loop {
-        match next_message(&mut ws).await {
-            Some(Message::Close(frame)) => {
-                let frame = frame.expect("a close frame with a code");
-                assert_eq!(u16::from(frame.code), 1002, "{frame:?}");
-                break;
-            }
-            Some(Message::Text(text)) => {
-                assert!(!text.as_str().contains("connection_ack"), "{text}");
-                panic!("unexpected message {text}");
-            }
-            Some(_) => continue,
-            None => break,
-        }
-    }
 }

@@ -17,3 +17,4 @@ mod scenarios;
 mod schema_export;
 mod series;
 mod smoke;
+mod websocket;
