@@ -7,6 +7,8 @@ mod contract;
 mod front_door;
 mod helpers;
 mod migrations;
+mod modelling_roles;
+mod modelling_statements;
 mod models;
 mod organizations;
 mod parameters;
