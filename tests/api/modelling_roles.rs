@@ -227,18 +227,14 @@ static OPS: [Op; 15] = [
         min: Min::Analyst,
         action: "model.create",
         query: "mutation($i: CreateModelInput!) { createModel(input: $i) { id name } }",
-        vars: |o, tag| {
-            json!({"i": {"organizationId": o.org, "name": format!("new {tag}"), "currency": "EUR", "startPeriod": "2026-01-01", "endPeriod": "2026-12-01"}})
-        },
+        vars: |o, tag| json!({"i": {"organizationId": o.org, "name": format!("new {tag}"), "currency": "EUR", "startPeriod": "2026-01-01", "endPeriod": "2026-12-01"}}),
     },
     Op {
         name: "updateModel",
         min: Min::Analyst,
         action: "model.update",
         query: "mutation($i: UpdateModelInput!) { updateModel(input: $i) { id name version } }",
-        vars: |o, tag| {
-            json!({"i": {"id": o.model, "version": 1, "name": format!("renamed {tag}"), "description": "changed"}})
-        },
+        vars: |o, tag| json!({"i": {"id": o.model, "version": 1, "name": format!("renamed {tag}"), "description": "changed"}}),
     },
     Op {
         name: "archiveModel",
@@ -259,9 +255,7 @@ static OPS: [Op; 15] = [
         min: Min::Analyst,
         action: "scenario.create",
         query: "mutation($i: CreateScenarioInput!) { createScenario(input: $i) { id name } }",
-        vars: |o, _| {
-            json!({"i": {"modelId": o.model, "name": "Upside", "kind": "UPSIDE", "baseScenarioId": o.base}})
-        },
+        vars: |o, _| json!({"i": {"modelId": o.model, "name": "Upside", "kind": "UPSIDE", "baseScenarioId": o.base}}),
     },
     Op {
         name: "cloneScenario",
@@ -275,9 +269,7 @@ static OPS: [Op; 15] = [
         min: Min::Analyst,
         action: "scenario.update",
         query: "mutation($i: UpdateScenarioInput!) { updateScenario(input: $i) { id name version } }",
-        vars: |o, _| {
-            json!({"i": {"id": o.child, "version": 1, "name": "Renamed", "kind": "DOWNSIDE"}})
-        },
+        vars: |o, _| json!({"i": {"id": o.child, "version": 1, "name": "Renamed", "kind": "DOWNSIDE"}}),
     },
     Op {
         name: "lockScenario",
@@ -298,9 +290,7 @@ static OPS: [Op; 15] = [
         min: Min::Analyst,
         action: "parameter.define",
         query: "mutation($i: DefineParameterInput!) { defineParameter(input: $i) { id key } }",
-        vars: |o, _| {
-            json!({"i": {"modelId": o.model, "key": "tax_rate", "name": "Tax", "unit": "PERCENT", "defaultValue": "0.25"}})
-        },
+        vars: |o, _| json!({"i": {"modelId": o.model, "key": "tax_rate", "name": "Tax", "unit": "PERCENT", "defaultValue": "0.25"}}),
     },
     Op {
         name: "setParameterValue",
@@ -314,18 +304,14 @@ static OPS: [Op; 15] = [
         min: Min::Analyst,
         action: "metric.define",
         query: "mutation($i: DefineMetricInput!) { defineMetric(input: $i) { id key } }",
-        vars: |o, _| {
-            json!({"i": {"modelId": o.model, "key": "tripled", "name": "Tripled", "unit": "CURRENCY", "kind": "DERIVED", "formula": "revenue * 3"}})
-        },
+        vars: |o, _| json!({"i": {"modelId": o.model, "key": "tripled", "name": "Tripled", "unit": "CURRENCY", "kind": "DERIVED", "formula": "revenue * 3"}}),
     },
     Op {
         name: "updateMetric",
         min: Min::Analyst,
         action: "metric.update",
         query: "mutation($i: UpdateMetricInput!) { updateMetric(input: $i) { id name version } }",
-        vars: |o, _| {
-            json!({"i": {"id": o.doubled, "version": 1, "name": "Grown", "formula": "revenue * growth"}})
-        },
+        vars: |o, _| json!({"i": {"id": o.doubled, "version": 1, "name": "Grown", "formula": "revenue * growth"}}),
     },
     Op {
         name: "deleteMetric",
@@ -339,9 +325,7 @@ static OPS: [Op; 15] = [
         min: Min::Analyst,
         action: "metric_values.upsert",
         query: "mutation($i: UpsertMetricValuesInput!) { upsertMetricValues(input: $i) { upserted removed } }",
-        vars: |o, _| {
-            json!({"i": {"scenarioId": o.child, "values": [{"metricKey": "revenue", "period": "2026-02-01", "value": "250.5"}]}})
-        },
+        vars: |o, _| json!({"i": {"scenarioId": o.child, "values": [{"metricKey": "revenue", "period": "2026-02-01", "value": "250.5"}]}}),
     },
 ];
 
@@ -378,11 +362,7 @@ async fn guard(name: &str) {
             }
             Some(code) => {
                 assert_eq!(res.code(), code, "{tag}: {:#}", res.body);
-                assert!(
-                    res.body["data"].is_null(),
-                    "{tag}: no data: {:#}",
-                    res.body
-                );
+                assert!(res.body["data"].is_null(), "{tag}: no data: {:#}", res.body);
                 assert_eq!(
                     audit_after.len(),
                     audit_before.len(),
@@ -506,7 +486,7 @@ async fn modelling_reads_for_members_outsiders_and_anonymous() {
                 assert_eq!(data["scenario"]["name"], "Child", "{who:?}");
                 assert_eq!(
                     data["scenario"]["parameterValues"],
-                    json!([{"parameter": {"key": "growth"}, "value": "0.1"}]),
+                    json!([{"parameter": {"key": "growth"}, "value": "0.100000"}]),
                     "{who:?}"
                 );
                 // Revenue inherited from Base; doubled = revenue × (1 + growth).
@@ -543,7 +523,10 @@ async fn modelling_reads_for_members_outsiders_and_anonymous() {
                     .collect();
                 assert_eq!(
                     ids,
-                    [&o.model, &o.base, &o.child, &o.growth, &o.revenue, &o.doubled].map(String::as_str),
+                    [
+                        &o.model, &o.base, &o.child, &o.growth, &o.revenue, &o.doubled
+                    ]
+                    .map(String::as_str),
                     "{who:?}"
                 );
             }
@@ -573,8 +556,14 @@ async fn modelling_tenant_isolation() {
     let gone = objects(&app, &intruder, &mine, "Gone").await;
     let t = Some(intruder.token.as_str());
     for (query, id) in [
-        ("mutation($id: ID!) { deleteScenario(id: $id) }", &gone.child),
-        ("mutation($id: ID!) { deleteMetric(id: $id) }", &gone.doubled),
+        (
+            "mutation($id: ID!) { deleteScenario(id: $id) }",
+            &gone.child,
+        ),
+        (
+            "mutation($id: ID!) { deleteMetric(id: $id) }",
+            &gone.doubled,
+        ),
         ("mutation($id: ID!) { deleteModel(id: $id) }", &gone.model),
     ] {
         app.gql(t, query, json!({"id": id})).await.data();
@@ -656,7 +645,8 @@ async fn modelling_tenant_isolation() {
 }
 
 /// A global ID of the wrong kind is `BAD_USER_INPUT` on the field that carries it, for every
-/// operation, before anything is looked up (a stranger gets the same answer as the owner).
+/// operation. The ID a guard checks is decoded before anything is looked up, so a stranger gets
+/// the same answer as the owner; a second ID (a base scenario) only after the guard has passed.
 #[tokio::test]
 async fn modelling_ids_of_the_wrong_kind() {
     let app = TestApp::spawn().await;
@@ -756,11 +746,17 @@ async fn modelling_ids_of_the_wrong_kind() {
     for (query, vars, field) in &cases {
         for user in [&owner, &stranger] {
             let res = app.gql(Some(&user.token), query, vars.clone()).await;
-            let is_query = query.starts_with("query");
-            if is_query && user.email == stranger.email && field == &"otherScenarioId" {
-                // The stranger cannot see the scenario whose field takes the argument.
-                assert!(res.data()["scenario"].is_null(), "{:#}", res.body);
-                continue;
+            if user.email == stranger.email {
+                if *field == "otherScenarioId" {
+                    // The stranger cannot see the scenario whose field takes the argument.
+                    assert!(res.data()["scenario"].is_null(), "{:#}", res.body);
+                    continue;
+                }
+                if *field == "input.baseScenarioId" {
+                    // The guard, on the (valid) model or scenario ID, refuses first.
+                    assert_eq!(res.code(), "NOT_FOUND", "{vars}: {:#}", res.body);
+                    continue;
+                }
             }
             assert_eq!(
                 (res.code(), res.field()),

@@ -202,7 +202,9 @@ impl Builder<'_> {
         self.parameter_value(&mid, "growth", "0.2").await;
         self.upsert(
             &mid,
-            (0..12).map(|i| ("units", i, (200 + i).to_string())).collect(),
+            (0..12)
+                .map(|i| ("units", i, (200 + i).to_string()))
+                .collect(),
         )
         .await;
         self.upsert(
