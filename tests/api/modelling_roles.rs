@@ -601,6 +601,27 @@ async fn modelling_tenant_isolation() {
     for field in ["model", "scenario", "m", "s", "p", "x"] {
         assert!(res.data()[field].is_null(), "{field}: {:#}", res.body);
     }
+    assert_eq!(
+        res.data()["all"],
+        json!([null, null, null, null, null, null])
+    );
+    // So are the intruder's own objects of a deleted model, to the intruder.
+    let vars = json!({
+        "model": gone.model, "scenario": gone.base, "parameter": gone.growth, "metric": gone.revenue,
+        "ids": [gone.model, gone.base, gone.child, gone.growth, gone.revenue, gone.doubled],
+    });
+    let res = app.gql(t, READS, vars).await;
+    for field in ["model", "scenario", "m", "s", "p", "x"] {
+        assert!(
+            res.data()[field].is_null(),
+            "deleted {field}: {:#}",
+            res.body
+        );
+    }
+    assert_eq!(
+        res.data()["all"],
+        json!([null, null, null, null, null, null])
+    );
 
     // The intruder's own objects naming the victim's: refused like scenarios of another model.
     let cross: [(&str, Value, &str); 4] = [

@@ -454,6 +454,7 @@ async fn modelling_statement_counts_do_not_grow_with_rows() {
         "statements for the modelling tree: {small} (3 models, 11 scenarios, 20 metrics, {checked} values checked), \
          {large} (4 models, 18 scenarios, 20–22 metrics, {checked_large} values checked)"
     );
+    assert!(small <= 24, "modelling tree: {small} statements");
     assert_eq!(large, small, "the statement count grows with the rows");
 
     // One scenario's series vs ten scenarios' series (of four models) through `nodes`.
@@ -475,6 +476,7 @@ async fn modelling_statement_counts_do_not_grow_with_rows() {
         "statements for series: node(1 scenario) {one}, nodes(10 scenarios) {many}, nodes({} scenarios) {many_again}",
         scenarios.len()
     );
+    assert!(one <= 16, "one scenario's series: {one} statements");
     assert_eq!(many, one, "nodes(10) vs node(1)");
     assert_eq!(many_again, one, "nodes(all) vs node(1)");
 }
