@@ -9,6 +9,8 @@ mod demo;
 mod front_door;
 mod helpers;
 mod migrations;
+mod modelling_roles;
+mod modelling_statements;
 mod models;
 mod organizations;
 mod parameters;
