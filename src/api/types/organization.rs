@@ -178,7 +178,7 @@ impl Organization {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-        #[graphql(default = false)] include_revoked: Option<bool>,
+        #[graphql(default_with = "Some(false)")] include_revoked: Option<bool>,
     ) -> ApiResult<Conn<ApiKey>> {
         // An explicit `null` means the default too.
         let include_revoked = include_revoked.unwrap_or(false);
