@@ -20,9 +20,9 @@ use crate::{
     domain::{
         audit::history::AuditEventById,
         auth::api_keys::ApiKeyById,
-        organizations::OrgRole,
         loader::{MembershipsOfOrganization, OrganizationById, UserById},
         modelling::loaders::{MetricById, ParameterById},
+        organizations::OrgRole,
     },
     error::AppError,
 };

@@ -4,8 +4,8 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::{
-    AuditEvent, AuditEventFilter, Metric, MetricKind, ModelStatus, Organization, Parameter, PeriodGranularity, Scenario,
-    ScenarioKind, User,
+    AuditEvent, AuditEventFilter, Metric, MetricKind, ModelStatus, Organization, Parameter,
+    PeriodGranularity, Scenario, ScenarioKind, User,
 };
 use crate::{
     api::{
@@ -168,7 +168,9 @@ impl FinancialModel {
 
     /// The history of the model and of everything inside it (its scenarios, with their
     /// parameter overrides and values, its parameters and metrics), in sequence order (ADMIN+).
-    #[graphql(guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.organization_id)")]
+    #[graphql(
+        guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.organization_id)"
+    )]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

@@ -2,7 +2,9 @@
 
 use async_graphql::{ID, Interface};
 
-use super::{ApiKey, AuditEvent, FinancialModel, Membership, Metric, Organization, Parameter, Scenario, User};
+use super::{
+    ApiKey, AuditEvent, FinancialModel, Membership, Metric, Organization, Parameter, Scenario, User,
+};
 
 /// An object with a global ID, resolvable with `node(id:)`.
 #[derive(Interface)]

@@ -170,9 +170,7 @@ impl Organization {
 
     /// The organization's API keys, oldest first; revoked ones only with `includeRevoked`
     /// (ADMIN+).
-    #[graphql(
-        guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)"
-    )]
+    #[graphql(guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)")]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,
@@ -199,9 +197,7 @@ impl Organization {
 
     /// The organization's audit history in sequence order (`last: N`: the latest N); cursors
     /// are sequences (ADMIN+).
-    #[graphql(
-        guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)"
-    )]
+    #[graphql(guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

@@ -277,6 +277,9 @@ impl Loader<AuditEventById> for PgLoader {
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(|r| (AuditEventById(r.id), r)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (AuditEventById(r.id), r))
+            .collect())
     }
 }

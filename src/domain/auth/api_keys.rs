@@ -213,8 +213,7 @@ pub async fn revoke(core: &Core, caller: &Caller, id: Uuid) -> AppResult<ApiKeyR
 /// all `Unauthenticated` with the same message.
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(core: &Core, secret: &str) -> AppResult<Viewer> {
-    let invalid =
-        || AppError::Unauthenticated("the API key is invalid, expired or revoked".into());
+    let invalid = || AppError::Unauthenticated("the API key is invalid, expired or revoked".into());
     if !secret.starts_with(API_KEY_PREFIX) {
         return Err(invalid());
     }
