@@ -457,11 +457,30 @@ async fn verifying_the_chain_finds_an_edited_event() {
     create_model(&app, &other, &other_org, "Theirs").await;
     rename_model(&app, &owner, &model, 1, "Plan ü \"quoted\" 🚀").await;
     create_model(&app, &owner, &org, "Budget").await;
+    // An API key's act hashes its `actor_api_key_id` too.
+    let key = app
+        .gql(
+            Some(&owner.token),
+            "mutation($org: ID!) { createApiKey(input: {organizationId: $org, name: \"etl\", role: ANALYST}) { secret } }",
+            json!({"org": org}),
+        )
+        .await;
+    let secret = key.data()["createApiKey"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.gql(
+        Some(&secret),
+        "mutation($input: CreateModelInput!) { createModel(input: $input) { id } }",
+        json!({"input": {"organizationId": org, "name": "Feed", "currency": "EUR", "startPeriod": "2026-01-01", "endPeriod": "2026-03-01"}}),
+    )
+    .await
+    .data();
 
     let report = verify(&app, &owner, &org).await;
     assert_eq!(
         report,
-        json!({"organization": {"slug": "acme"}, "eventsChecked": 7, "valid": true, "firstBrokenSequence": null})
+        json!({"organization": {"slug": "acme"}, "eventsChecked": 9, "valid": true, "firstBrokenSequence": null})
     );
     let seqs = org_sequences(&app, &owner, &org).await;
     let victim = seqs[5];
@@ -474,7 +493,7 @@ async fn verifying_the_chain_finds_an_edited_event() {
     .await;
     let report = verify(&app, &owner, &org).await;
     assert_eq!(report["valid"], false);
-    assert_eq!(report["eventsChecked"], 7);
+    assert_eq!(report["eventsChecked"], 9);
     assert_eq!(report["firstBrokenSequence"], victim.to_string());
     // The other organization's chain is untouched.
     assert_eq!(verify(&app, &other, &other_org).await["valid"], true);
