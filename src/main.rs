@@ -82,6 +82,11 @@ async fn serve(config: Config, db: Db, seed_demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    // API key `last_used_at` is noted in memory and written in one statement per period.
+    let usage_flusher = tokio::spawn(finvision::domain::auth::api_keys::flush_usage_every(
+        app.core().clone(),
+        Duration::from_secs(30),
+    ));
     tracing::info!(address = %config.listen, "FinVision API ready: GraphiQL at http://{}/graphql", config.listen);
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let server = axum::serve(
@@ -101,6 +106,10 @@ async fn serve(config: Config, db: Db, seed_demo: bool) -> anyhow::Result<()> {
             let _ = stopping.changed().await;
             tokio::time::sleep(finvision::http::SHUTDOWN_GRACE).await;
         } => tracing::warn!("shutdown grace period elapsed with connections still open"),
+    }
+    usage_flusher.abort();
+    if let Err(err) = finvision::domain::auth::api_keys::flush_usage(app.core()).await {
+        tracing::warn!(error = %err, "flushing API key usage at shutdown failed");
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{
     domain::{
+        auth::{Viewer, api_keys::ApiKeyById},
         loader::{MembershipsOfUser, OrganizationById},
         modelling::loaders::{MetricById, ModelById, ScenarioById},
         organizations::OrgRole,
@@ -38,6 +39,9 @@ pub async fn viewer_role(
             .is_some();
         return Ok(exists.then_some(OrgRole::Owner));
     }
+    if let Some(role) = viewer.api_key_role(organization_id) {
+        return Ok(role);
+    }
     let Some(user_id) = viewer.user_id() else {
         return Ok(None);
     };
@@ -51,11 +55,15 @@ pub async fn viewer_role(
         .map(|m| m.role))
 }
 
-/// The caller's own membership role (no superadmin promotion): `Organization.viewerRole`.
+/// The caller's own membership role (no superadmin promotion; an API key's role in its own
+/// organization): `Organization.viewerRole`.
 pub async fn membership_role(
     ctx: &Context<'_>,
     organization_id: Uuid,
 ) -> Result<Option<OrgRole>, ApiError> {
+    if let Some(role) = state(ctx).caller.viewer.api_key_role(organization_id) {
+        return Ok(role);
+    }
     let Some(user_id) = state(ctx).caller.viewer.user_id() else {
         return Ok(None);
     };
@@ -77,12 +85,31 @@ pub async fn can_see_organization(
     Ok(viewer_role(ctx, organization_id).await?.is_some())
 }
 
-/// Whether the caller may see the user: self, a member of a shared organization, or superadmin.
-/// To anyone else the user does not exist.
+/// The organizations a user belongs to (live ones).
+async fn organizations_of(ctx: &Context<'_>, user_id: Uuid) -> Result<Vec<Uuid>, ApiError> {
+    Ok(loader(ctx)
+        .load_one(MembershipsOfUser(user_id))
+        .await?
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m.organization_id)
+        .collect())
+}
+
+/// Whether the caller may see the user: self, a member of a shared organization (for an API key:
+/// a member of its organization), or superadmin. To anyone else the user does not exist.
 pub async fn can_see_user(ctx: &Context<'_>, user_id: Uuid) -> Result<bool, ApiError> {
     let viewer = &state(ctx).caller.viewer;
     if viewer.is_superadmin() || viewer.user_id() == Some(user_id) {
         return Ok(true);
+    }
+    if let Viewer::ApiKey {
+        organization_id, ..
+    } = viewer
+    {
+        return Ok(organizations_of(ctx, user_id)
+            .await?
+            .contains(organization_id));
     }
     let Some(me) = viewer.user_id() else {
         return Ok(false);
@@ -113,6 +140,8 @@ enum Scope {
     ScenarioInput { id: ID, field: &'static str },
     /// A metric's global ID from the input: the role is checked in its model's organization.
     MetricInput { id: ID, field: &'static str },
+    /// An API key's global ID from the input: the role is checked in the key's organization.
+    ApiKeyInput { id: ID, field: &'static str },
 }
 
 impl Scope {
@@ -122,6 +151,7 @@ impl Scope {
             Scope::ModelInput { .. } => "model",
             Scope::ScenarioInput { .. } => "scenario",
             Scope::MetricInput { .. } => "metric",
+            Scope::ApiKeyInput { .. } => "API key",
             _ => "organization",
         }
     }
@@ -148,6 +178,17 @@ impl OrgRoleGuard {
         Self {
             min,
             scope: Scope::OrganizationInput {
+                id: id.clone(),
+                field,
+            },
+        }
+    }
+
+    /// Guard an operation whose input names an API key by global ID.
+    pub fn api_key_input(min: OrgRole, id: &ID, field: &'static str) -> Self {
+        Self {
+            min,
+            scope: Scope::ApiKeyInput {
                 id: id.clone(),
                 field,
             },
@@ -211,6 +252,13 @@ impl OrgRoleGuard {
                     None => None,
                 }
             }
+            Scope::ApiKeyInput { id, field } => {
+                let key = decode(id, NodeKind::ApiKey, field)?;
+                loader(ctx)
+                    .load_one(ApiKeyById(key))
+                    .await?
+                    .map(|k| k.organization_id)
+            }
             Scope::MetricInput { id, field } => {
                 let metric = decode(id, NodeKind::Metric, field)?;
                 match loader(ctx).load_one(MetricById(metric)).await? {
@@ -227,7 +275,7 @@ impl OrgRoleGuard {
 
 impl Guard for OrgRoleGuard {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        if state(ctx).caller.viewer.user_id().is_none() {
+        if state(ctx).caller.viewer.is_anonymous() {
             return Err(ApiError::from(AppError::Unauthenticated(
                 "sign in first: send `Authorization: Bearer <token>`".into(),
             ))
@@ -284,6 +332,18 @@ impl Guard for UserPrivateGuard {
         {
             return Ok(());
         }
+        if let Viewer::ApiKey {
+            organization_id,
+            role,
+            ..
+        } = viewer
+            && *role >= OrgRole::Admin
+            && organizations_of(ctx, self.user_id)
+                .await?
+                .contains(organization_id)
+        {
+            return Ok(());
+        }
         if let Some(me) = viewer.user_id() {
             let map = loader(ctx)
                 .load_many([MembershipsOfUser(me), MembershipsOfUser(self.user_id)])
@@ -306,6 +366,63 @@ impl Guard for UserPrivateGuard {
         }
         Err(ApiError::from(AppError::Forbidden(
             "only the user, an ADMIN of a shared organization or a superadmin can see this".into(),
+        ))
+        .into())
+    }
+}
+
+/// Refuses API keys (`FORBIDDEN`): account operations (`register`, `login`) belong to people.
+/// FORBIDDEN rather than UNAUTHENTICATED because the key itself is valid: an integration told
+/// "unauthenticated" would rotate a key that works.
+pub struct NotApiKey;
+
+impl Guard for NotApiKey {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        if matches!(state(ctx).caller.viewer, Viewer::ApiKey { .. }) {
+            return Err(ApiError::from(AppError::Forbidden(
+                "API keys cannot sign in or register: account operations need a person".into(),
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Whether the caller may read the audit history of `organization_id`: ADMIN+ there; platform
+/// events (no organization) only superadmins.
+pub async fn can_read_audit(
+    ctx: &Context<'_>,
+    organization_id: Option<Uuid>,
+) -> Result<bool, ApiError> {
+    Ok(match organization_id {
+        Some(org) => viewer_role(ctx, org)
+            .await?
+            .is_some_and(|role| role >= OrgRole::Admin),
+        None => state(ctx).caller.viewer.is_superadmin(),
+    })
+}
+
+/// Guards an audit event's private fields (`oldValues`, `newValues`, `ipAddress`, `userAgent`):
+/// ADMIN+ of its organization, superadmins for platform events. The event itself is already
+/// invisible to anyone else; the guard keeps the fields private wherever an event is reached.
+pub struct AuditPrivateGuard {
+    organization_id: Option<Uuid>,
+}
+
+impl AuditPrivateGuard {
+    /// Guard the private fields of an event of `organization_id`.
+    pub fn new(organization_id: Option<Uuid>) -> Self {
+        Self { organization_id }
+    }
+}
+
+impl Guard for AuditPrivateGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        if can_read_audit(ctx, self.organization_id).await? {
+            return Ok(());
+        }
+        Err(ApiError::from(AppError::Forbidden(
+            "only an ADMIN of the organization can see this".into(),
         ))
         .into())
     }

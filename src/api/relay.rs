@@ -26,6 +26,10 @@ pub enum NodeKind {
     Parameter,
     /// `Metric`
     Metric,
+    /// `ApiKey`
+    ApiKey,
+    /// `AuditEvent` (named by its sequence, not a uuid: see [`sequence_id`])
+    AuditEvent,
 }
 
 impl NodeKind {
@@ -38,6 +42,8 @@ impl NodeKind {
             NodeKind::Scenario => "Scenario",
             NodeKind::Parameter => "Parameter",
             NodeKind::Metric => "Metric",
+            NodeKind::ApiKey => "ApiKey",
+            NodeKind::AuditEvent => "AuditEvent",
         }
     }
 
@@ -50,6 +56,8 @@ impl NodeKind {
             "Scenario" => NodeKind::Scenario,
             "Parameter" => NodeKind::Parameter,
             "Metric" => NodeKind::Metric,
+            "ApiKey" => NodeKind::ApiKey,
+            "AuditEvent" => NodeKind::AuditEvent,
             _ => return None,
         })
     }
@@ -65,19 +73,47 @@ pub fn global_id(kind: NodeKind, ids: &[Uuid]) -> ID {
     ID(URL_SAFE_NO_PAD.encode(raw))
 }
 
-/// Decode any global ID; `field` names the input for `BAD_USER_INPUT`.
-pub fn decode_any(id: &str, field: &str) -> AppResult<(NodeKind, Vec<Uuid>)> {
+/// The global ID of an audit event: its sequence, since events have no uuid.
+pub fn sequence_id(kind: NodeKind, sequence: i64) -> ID {
+    ID(URL_SAFE_NO_PAD.encode(format!("{}:{sequence}", kind.name())))
+}
+
+/// The kind and the text after it of a global ID.
+fn decode_raw(id: &str, field: &str) -> AppResult<(NodeKind, String)> {
     let malformed = || AppError::bad_input(field, "not a valid ID");
     let raw = URL_SAFE_NO_PAD
         .decode(id.trim_end_matches('='))
         .map_err(|_| malformed())?;
     let raw = String::from_utf8(raw).map_err(|_| malformed())?;
-    let mut parts = raw.split(':');
-    let kind = parts
-        .next()
-        .and_then(NodeKind::parse)
-        .ok_or_else(malformed)?;
-    let ids = parts
+    let (kind, rest) = raw.split_once(':').ok_or_else(malformed)?;
+    let kind = NodeKind::parse(kind).ok_or_else(malformed)?;
+    Ok((kind, rest.to_owned()))
+}
+
+/// The sequence of an audit event's global ID.
+pub fn decode_sequence(id: &str, field: &str) -> AppResult<i64> {
+    match decode_raw(id, field)? {
+        (NodeKind::AuditEvent, rest) => rest
+            .parse::<i64>()
+            .map_err(|_| AppError::bad_input(field, "not a valid ID")),
+        _ => Err(AppError::bad_input(
+            field,
+            "expected the ID of an AuditEvent",
+        )),
+    }
+}
+
+/// Decode any global ID; `field` names the input for `BAD_USER_INPUT`. An audit event's ID
+/// decodes to no uuids: read its sequence with [`decode_sequence`].
+pub fn decode_any(id: &str, field: &str) -> AppResult<(NodeKind, Vec<Uuid>)> {
+    let malformed = || AppError::bad_input(field, "not a valid ID");
+    let (kind, rest) = decode_raw(id, field)?;
+    if kind == NodeKind::AuditEvent {
+        decode_sequence(id, field)?;
+        return Ok((kind, Vec::new()));
+    }
+    let ids = rest
+        .split(':')
         .map(Uuid::parse_str)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| malformed())?;
@@ -91,7 +127,10 @@ pub fn decode_any(id: &str, field: &str) -> AppResult<(NodeKind, Vec<Uuid>)> {
 /// Decode a global ID that must name a `kind`.
 pub fn decode(id: &ID, kind: NodeKind, field: &str) -> AppResult<Uuid> {
     match decode_any(id, field)? {
-        (k, ids) if k == kind => Ok(ids[0]),
+        (k, ids) if k == kind => ids
+            .first()
+            .copied()
+            .ok_or_else(|| AppError::bad_input(field, "not a valid ID")),
         _ => Err(AppError::bad_input(
             field,
             format!("expected the ID of a {}", kind.name()),
@@ -137,7 +176,8 @@ impl PageArgs {
         }
     }
 
-    fn size(value: Option<i32>, field: &str) -> AppResult<Option<usize>> {
+    /// A page size, checked against the limits; `None` when not given.
+    pub(crate) fn size(value: Option<i32>, field: &str) -> AppResult<Option<usize>> {
         match value {
             None => Ok(None),
             Some(n) if (0..=MAX_PAGE).contains(&n) => Ok(usize::try_from(n).ok()),

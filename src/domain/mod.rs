@@ -31,6 +31,8 @@ pub struct Core {
     pub(crate) db: Db,
     pub(crate) hasher: PasswordHasher,
     pub(crate) settings: Arc<CoreSettings>,
+    /// API key uses noted since the last flush (`auth::api_keys::flush_usage`).
+    pub(crate) api_key_usage: auth::api_keys::SharedKeyUsage,
 }
 
 impl Core {
@@ -46,6 +48,7 @@ impl Core {
                 registration: config.registration,
                 session_ttl: config.session_ttl(),
             }),
+            api_key_usage: Default::default(),
         }
     }
 

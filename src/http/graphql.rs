@@ -22,7 +22,11 @@ use super::{REQUEST_ID, graphiql};
 use crate::{
     api::{context::request_data, errors::code_of, idle_gate::IdleGate},
     app::App,
-    domain::auth::{Caller, RequestMeta, Viewer, sessions},
+    domain::auth::{
+        Caller, RequestMeta, Viewer,
+        api_keys::{self, API_KEY_PREFIX},
+        sessions,
+    },
     error::AppError,
 };
 
@@ -66,7 +70,12 @@ pub(crate) async fn authenticate(
             ));
         }
     };
-    sessions::authenticate(app.core(), token).await
+    // The prefix tells the credential kinds apart: one lookup, in the right table.
+    if token.starts_with(API_KEY_PREFIX) {
+        api_keys::authenticate(app.core(), token).await
+    } else {
+        sessions::authenticate(app.core(), token).await
+    }
 }
 
 /// The peer address, when the server was started with connect info (tests calling the router

@@ -2,6 +2,8 @@
 //! against a real PostgreSQL (see `helpers`).
 
 mod accounts;
+mod api_keys;
+mod audit;
 mod audit_stream;
 mod authorization;
 mod contract;

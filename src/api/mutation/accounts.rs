@@ -6,7 +6,7 @@ use crate::{
     api::{
         context::state,
         errors::{ApiResult, IntoApi},
-        guards::SignedIn,
+        guards::{NotApiKey, SignedIn},
         types::{AuthPayload, User},
     },
     domain::auth::accounts::{self, Registration},
@@ -38,6 +38,7 @@ pub struct AccountMutation;
 #[Object]
 impl AccountMutation {
     /// Create an account and sign in (when registration is enabled on this server).
+    #[graphql(guard = "NotApiKey")]
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> ApiResult<AuthPayload> {
         let st = state(ctx);
         let registration = Registration {
@@ -58,6 +59,7 @@ impl AccountMutation {
 
     /// Sign in. Failures say only "invalid email or password"; after 10 failures in 15 minutes
     /// an account is locked for the rest of the window (`RATE_LIMITED`).
+    #[graphql(guard = "NotApiKey")]
     async fn login(
         &self,
         ctx: &Context<'_>,

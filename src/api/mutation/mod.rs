@@ -2,6 +2,7 @@
 //! audit event (see `domain::audit::record`).
 
 mod accounts;
+mod api_keys;
 mod metrics;
 mod models;
 mod organizations;
@@ -15,6 +16,7 @@ use async_graphql::MergedObject;
 pub struct Mutation(
     accounts::AccountMutation,
     organizations::OrganizationMutation,
+    api_keys::ApiKeyMutation,
     models::ModelMutation,
     scenarios::ScenarioMutation,
     parameters::ParameterMutation,

@@ -1,6 +1,7 @@
 //! The query root: one part per domain, merged.
 
 mod accounts;
+mod audit;
 mod models;
 mod node;
 mod organizations;
@@ -14,4 +15,5 @@ pub struct Query(
     node::NodeQuery,
     organizations::OrganizationQuery,
     models::ModelQuery,
+    audit::AuditQuery,
 );

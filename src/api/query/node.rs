@@ -7,15 +7,22 @@ use crate::{
     api::{
         context::loader,
         errors::ApiResult,
-        guards::{can_see_organization, can_see_user, visible_model, visible_scenario},
-        relay::{NodeKind, decode_any},
+        guards::{
+            can_read_audit, can_see_organization, can_see_user, viewer_role, visible_model,
+            visible_scenario,
+        },
+        relay::{NodeKind, decode_any, decode_sequence},
         types::{
-            FinancialModel, Membership, Metric, Node, Organization, Parameter, Scenario, User,
+            ApiKey, AuditEvent, FinancialModel, Membership, Metric, Node, Organization, Parameter,
+            Scenario, User,
         },
     },
     domain::{
+        audit::history::AuditEventById,
+        auth::api_keys::ApiKeyById,
         loader::{MembershipsOfOrganization, OrganizationById, UserById},
         modelling::loaders::{MetricById, ParameterById},
+        organizations::OrgRole,
     },
     error::AppError,
 };
@@ -66,6 +73,26 @@ async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<No
             }
             _ => None,
         },
+        // Keys and history are ADMIN+ reading: to anyone else they do not exist.
+        NodeKind::ApiKey => match loader(ctx).load_one(ApiKeyById(ids[0])).await? {
+            Some(k)
+                if viewer_role(ctx, k.organization_id)
+                    .await?
+                    .is_some_and(|r| r >= OrgRole::Admin) =>
+            {
+                Some(Node::ApiKey(ApiKey(k)))
+            }
+            _ => None,
+        },
+        NodeKind::AuditEvent => {
+            let sequence = decode_sequence(id, field)?;
+            match loader(ctx).load_one(AuditEventById(sequence)).await? {
+                Some(e) if can_read_audit(ctx, e.organization_id).await? => {
+                    Some(Node::AuditEvent(AuditEvent(e)))
+                }
+                _ => None,
+            }
+        }
         NodeKind::Membership => {
             if !can_see_organization(ctx, ids[0]).await? {
                 return Ok(None);

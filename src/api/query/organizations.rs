@@ -10,7 +10,10 @@ use crate::{
         relay::{Conn, NodeKind, PageArgs, decode, paginate, time_key},
         types::Organization,
     },
-    domain::loader::{MembershipsOfUser, OrganizationById, OrganizationBySlug, all_organizations},
+    domain::{
+        auth::Viewer,
+        loader::{MembershipsOfUser, OrganizationById, OrganizationBySlug, all_organizations},
+    },
     error::AppError,
 };
 
@@ -63,6 +66,14 @@ impl OrganizationQuery {
                 |o| time_key(o.created_at, o.id),
                 Organization,
             )?);
+        }
+        // An API key's one organization.
+        if let Viewer::ApiKey {
+            organization_id, ..
+        } = st.caller.viewer
+        {
+            let page = paginate(vec![organization_id], &args, |id| id.to_string(), |id| id)?;
+            return Organization::load_connection(ctx, page).await;
         }
         // Anonymous callers have no organizations: an empty list, like a user with none.
         let memberships = match st.caller.viewer.user_id() {

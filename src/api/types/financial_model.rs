@@ -4,18 +4,19 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Metric, MetricKind, ModelStatus, Organization, Parameter, PeriodGranularity, Scenario,
-    ScenarioKind, User,
+    AuditEvent, AuditEventFilter, Metric, MetricKind, ModelStatus, Organization, Parameter,
+    PeriodGranularity, Scenario, ScenarioKind, User,
 };
 use crate::{
     api::{
         context::loader,
         errors::ApiResult,
-        guards::can_see_user,
+        guards::{OrgRoleGuard, can_see_user},
         relay::{Conn, NodeKind, PageArgs, global_id, paginate, time_key},
         scalars::Date,
     },
     domain::{
+        audit::history::HistoryScope,
         loader::{OrganizationById, UserById},
         modelling::{
             ModelRow, ScenarioKind as DomainKind,
@@ -163,5 +164,25 @@ impl FinancialModel {
     /// Last change.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+
+    /// The history of the model and of everything inside it (its scenarios, with their
+    /// parameter overrides and values, its parameters and metrics), in sequence order (ADMIN+).
+    #[graphql(
+        guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.organization_id)"
+    )]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<AuditEventFilter>,
+    ) -> ApiResult<Conn<AuditEvent>> {
+        let scope = HistoryScope::Model {
+            organization_id: self.0.organization_id,
+            model_id: self.0.id,
+        };
+        super::audit_event::audit_connection(ctx, scope, PageArgs::forward(first, after), filter)
+            .await
     }
 }

@@ -1,5 +1,10 @@
 //! One file per GraphQL type. Each wraps a domain row; rows are never GraphQL types themselves.
 
+pub mod actor;
+pub mod api_key;
+pub mod audit_chain_report;
+pub mod audit_event;
+pub mod audit_filter;
 pub mod auth_payload;
 pub mod financial_model;
 pub mod membership;
@@ -14,6 +19,11 @@ pub mod scenario;
 pub mod series;
 pub mod user;
 
+pub use actor::Actor;
+pub use api_key::ApiKey;
+pub use audit_chain_report::AuditChainReport;
+pub use audit_event::AuditEvent;
+pub use audit_filter::AuditEventFilter;
 pub use auth_payload::AuthPayload;
 pub use financial_model::FinancialModel;
 pub use membership::Membership;

@@ -2,7 +2,9 @@
 
 use async_graphql::{ID, Interface};
 
-use super::{FinancialModel, Membership, Metric, Organization, Parameter, Scenario, User};
+use super::{
+    ApiKey, AuditEvent, FinancialModel, Membership, Metric, Organization, Parameter, Scenario, User,
+};
 
 /// An object with a global ID, resolvable with `node(id:)`.
 #[derive(Interface)]
@@ -22,4 +24,8 @@ pub enum Node {
     Parameter(Parameter),
     /// A metric.
     Metric(Metric),
+    /// An API key.
+    ApiKey(ApiKey),
+    /// An audit event.
+    AuditEvent(AuditEvent),
 }

@@ -8,15 +8,20 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{FinancialModel, Membership, ModelFilter, ModelOrder, OrgRole, SortDirection};
+use super::{
+    ApiKey, AuditEvent, AuditEventFilter, FinancialModel, Membership, ModelFilter, ModelOrder,
+    OrgRole, SortDirection, audit_event::audit_connection,
+};
 use crate::{
     api::{
         context::loader,
         errors::ApiResult,
-        guards::membership_role,
+        guards::{OrgRoleGuard, membership_role},
         relay::{Conn, NodeKind, PageArgs, global_id, paginate, paginate_ordered, time_key},
     },
     domain::{
+        audit::history::HistoryScope,
+        auth::api_keys::ApiKeysOfOrganization,
         loader::{MembershipsOfOrganization, OrganizationById},
         modelling::loaders::ModelsOfOrganization,
         organizations::OrganizationRow,
@@ -161,5 +166,53 @@ impl Organization {
             |m| time_key(m.created_at, m.user_id),
             Membership,
         )?)
+    }
+
+    /// The organization's API keys, oldest first; revoked ones only with `includeRevoked`
+    /// (ADMIN+).
+    #[graphql(guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)")]
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default_with = "Some(false)")] include_revoked: Option<bool>,
+    ) -> ApiResult<Conn<ApiKey>> {
+        // An explicit `null` means the default too.
+        let include_revoked = include_revoked.unwrap_or(false);
+        let rows: Vec<_> = loader(ctx)
+            .load_one(ApiKeysOfOrganization(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|k| include_revoked || k.revoked_at.is_none())
+            .collect();
+        Ok(paginate(
+            rows,
+            &PageArgs::forward(first, after),
+            |k| time_key(k.created_at, k.id),
+            ApiKey,
+        )?)
+    }
+
+    /// The organization's audit history in sequence order (`last: N`: the latest N); cursors
+    /// are sequences (ADMIN+).
+    #[graphql(guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)")]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<AuditEventFilter>,
+    ) -> ApiResult<Conn<AuditEvent>> {
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        audit_connection(ctx, HistoryScope::Organization(self.0.id), args, filter).await
     }
 }

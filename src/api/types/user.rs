@@ -115,6 +115,16 @@ async fn visible_memberships(
     if viewer.is_superadmin() || viewer.user_id() == Some(user_id) {
         return Ok(theirs);
     }
+    // An API key sees its own organization only.
+    if let crate::domain::auth::Viewer::ApiKey {
+        organization_id, ..
+    } = viewer
+    {
+        return Ok(theirs
+            .into_iter()
+            .filter(|t| t.organization_id == *organization_id)
+            .collect());
+    }
     let Some(me) = viewer.user_id() else {
         return Ok(Vec::new());
     };

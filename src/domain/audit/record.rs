@@ -97,6 +97,7 @@ pub fn diff(old: Value, new: Value) -> (Value, Value) {
 struct NewAuditEventRow<'a> {
     organization_id: Option<Uuid>,
     actor_user_id: Option<Uuid>,
+    actor_api_key_id: Option<Uuid>,
     action: &'a str,
     entity_type: &'a str,
     entity_id: Option<Uuid>,
@@ -173,11 +174,17 @@ pub async fn record(
     let now = Utc::now();
     let created_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
     let actor_user_id = entry.actor_user_id.or_else(|| caller.viewer.user_id());
+    // An explicit user actor (a sign-in) is never an API key's act.
+    let actor_api_key_id = if entry.actor_user_id.is_some() {
+        None
+    } else {
+        caller.viewer.api_key_id()
+    };
     let ip_address = caller.meta.ip.map(IpNet::from);
     let document = hashed_document(
         entry.organization_id,
         actor_user_id,
-        None,
+        actor_api_key_id,
         entry.action,
         entry.entity_type,
         entry.entity_id,
@@ -192,6 +199,7 @@ pub async fn record(
     let row = NewAuditEventRow {
         organization_id: entry.organization_id,
         actor_user_id,
+        actor_api_key_id,
         action: entry.action,
         entity_type: entry.entity_type,
         entity_id: entry.entity_id,

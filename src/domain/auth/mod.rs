@@ -1,6 +1,7 @@
 //! Identity: users, passwords, sessions, the viewer.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod password;
 pub mod sessions;
 pub mod users;

@@ -4,6 +4,8 @@ use std::net::IpAddr;
 
 use uuid::Uuid;
 
+use crate::domain::organizations::OrgRole;
+
 /// The authenticated principal of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Viewer {
@@ -18,6 +20,16 @@ pub enum Viewer {
         /// Platform operator: every permission in every organization.
         is_superadmin: bool,
     },
+    /// An integration's API key: its role in its one organization, and nothing else (no user,
+    /// no account operations, no other organization).
+    ApiKey {
+        /// The key.
+        key_id: Uuid,
+        /// The only organization the key can see.
+        organization_id: Uuid,
+        /// The key's role there (never OWNER).
+        role: OrgRole,
+    },
 }
 
 impl Viewer {
@@ -25,7 +37,33 @@ impl Viewer {
     pub fn user_id(&self) -> Option<Uuid> {
         match self {
             Viewer::User { user_id, .. } => Some(*user_id),
-            Viewer::Anonymous => None,
+            Viewer::Anonymous | Viewer::ApiKey { .. } => None,
+        }
+    }
+
+    /// The API key behind the request, if any.
+    pub fn api_key_id(&self) -> Option<Uuid> {
+        match self {
+            Viewer::ApiKey { key_id, .. } => Some(*key_id),
+            _ => None,
+        }
+    }
+
+    /// Whether no credentials were presented.
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self, Viewer::Anonymous)
+    }
+
+    /// An API key's role in `organization_id`: `Some(Some(role))` in its own organization,
+    /// `Some(None)` in any other; `None` when the viewer is not an API key (ask the memberships).
+    pub fn api_key_role(&self, organization_id: Uuid) -> Option<Option<OrgRole>> {
+        match self {
+            Viewer::ApiKey {
+                organization_id: own,
+                role,
+                ..
+            } => Some((*own == organization_id).then_some(*role)),
+            _ => None,
         }
     }
 
@@ -62,12 +100,17 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The calling user, or `Unauthenticated`.
+    /// The calling user: `Unauthenticated` when anonymous, `Forbidden` for an API key (it is
+    /// authenticated, so "sign in" would mislead an integration into rotating a valid key).
     pub fn require_user(&self) -> crate::error::AppResult<Uuid> {
-        self.viewer.user_id().ok_or_else(|| {
-            crate::error::AppError::Unauthenticated(
+        match &self.viewer {
+            Viewer::User { user_id, .. } => Ok(*user_id),
+            Viewer::ApiKey { .. } => Err(crate::error::AppError::Forbidden(
+                "API keys cannot do this: it needs a signed-in user".into(),
+            )),
+            Viewer::Anonymous => Err(crate::error::AppError::Unauthenticated(
                 "sign in first: send `Authorization: Bearer <token>`".into(),
-            )
-        })
+            )),
+        }
     }
 }

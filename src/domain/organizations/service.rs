@@ -43,6 +43,10 @@ pub(crate) async fn caller_role(
     if caller.viewer.is_superadmin() {
         return Ok(Some(OrgRole::Owner));
     }
+    // An API key has its role in its own organization and none anywhere else.
+    if let Some(role) = caller.viewer.api_key_role(organization_id) {
+        return Ok(role);
+    }
     let Some(user_id) = caller.viewer.user_id() else {
         return Ok(None);
     };

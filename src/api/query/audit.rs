@@ -1,0 +1,73 @@
+//! `auditEvents`, `verifyAuditChain`: an organization's history (ADMIN+).
+
+use async_graphql::{Context, ID, Object};
+
+use crate::{
+    api::{
+        context::{loader, state},
+        errors::ApiResult,
+        guards::OrgRoleGuard,
+        relay::{Conn, NodeKind, PageArgs, decode},
+        types::{AuditChainReport, AuditEvent, AuditEventFilter, audit_event::audit_connection},
+    },
+    domain::{
+        audit::{history::HistoryScope, verify::verify_chain},
+        loader::OrganizationById,
+        organizations::OrgRole,
+    },
+    error::AppError,
+};
+
+#[derive(Default)]
+pub struct AuditQuery;
+
+#[Object]
+impl AuditQuery {
+    /// An organization's audit history in sequence order (`last: N`: the latest N); cursors are
+    /// sequences. Paged in the database: two statements per page whatever its size (ADMIN+).
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        guard = "OrgRoleGuard::org_input(OrgRole::Admin, &organization_id, \"organizationId\")"
+    )]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<AuditEventFilter>,
+    ) -> ApiResult<Conn<AuditEvent>> {
+        let org = decode(&organization_id, NodeKind::Organization, "organizationId")?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        audit_connection(ctx, HistoryScope::Organization(org), args, filter).await
+    }
+
+    /// Recompute the organization's hash chain from the stored events and report the first
+    /// event that was edited, or follows a removed one (ADMIN+).
+    #[graphql(
+        guard = "OrgRoleGuard::org_input(OrgRole::Admin, &organization_id, \"organizationId\")"
+    )]
+    async fn verify_audit_chain(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+    ) -> ApiResult<AuditChainReport> {
+        let org = decode(&organization_id, NodeKind::Organization, "organizationId")?;
+        let organization = loader(ctx)
+            .load_one(OrganizationById(org))
+            .await?
+            .ok_or(AppError::NotFound("organization"))?;
+        let report = verify_chain(state(ctx).core.db(), org).await?;
+        Ok(AuditChainReport {
+            organization,
+            report,
+        })
+    }
+}

@@ -1,0 +1,385 @@
+//! API keys: integration credentials scoped to one organization with one role (never OWNER).
+//! The secret (`fvk_` + 256 random bits) is shown once; only its SHA-256 is stored.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_graphql::dataloader::Loader;
+use chrono::{DateTime, Utc};
+use diesel::{
+    prelude::*,
+    sql_types::{Array, Timestamptz, Uuid as SqlUuid},
+};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    sessions::{new_token, token_hash},
+    viewer::{Caller, Viewer},
+};
+use crate::{
+    db::schema::{api_keys, organizations},
+    domain::{
+        Core,
+        audit::{AuditEntry, record},
+        loader::{LoadError, PgLoader},
+        organizations::{OrgRole, service::require_role},
+    },
+    error::{AppError, AppResult},
+};
+
+/// Prefix of API key secrets, so a leaked key is recognisable (and told apart from sessions).
+pub const API_KEY_PREFIX: &str = "fvk_";
+
+/// How many characters of the secret are kept as its `prefix`, for humans to tell keys apart:
+/// `fvk_` and 8 characters (48 bits) — too few to help guess the rest.
+const SHOWN_PREFIX_LEN: usize = 12;
+
+/// An API key, without its hash.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]
+pub struct ApiKeyRow {
+    /// Primary key.
+    pub id: Uuid,
+    /// The only organization the key can act in.
+    pub organization_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// First characters of the secret.
+    pub prefix: String,
+    /// The key's role (never OWNER).
+    pub role: OrgRole,
+    /// Who created it.
+    pub created_by: Option<Uuid>,
+    /// When it stops working.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last authenticated request (flushed from memory every ~30 s).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new key's settings.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    /// Display name.
+    pub name: String,
+    /// Role in the organization (ADMIN, ANALYST or VIEWER).
+    pub role: OrgRole,
+    /// Optional expiry, in the future.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = api_keys)]
+struct InsertApiKey<'a> {
+    organization_id: Uuid,
+    name: &'a str,
+    prefix: &'a str,
+    key_hash: &'a [u8],
+    role: OrgRole,
+    created_by: Option<Uuid>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// Create a key in an organization (ADMIN+, a signed-in user: keys cannot mint keys, or a leaked
+/// key could outlive its own revocation). Returns the row and the secret, which is not stored.
+pub async fn create(
+    core: &Core,
+    caller: &Caller,
+    organization_id: Uuid,
+    input: NewApiKey,
+) -> AppResult<(ApiKeyRow, String)> {
+    let name = input.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AppError::bad_input(
+            "input.name",
+            "the name must have 1 to 200 characters",
+        ));
+    }
+    if input.role == OrgRole::Owner {
+        return Err(AppError::bad_input(
+            "input.role",
+            "an API key cannot be OWNER: use ADMIN, ANALYST or VIEWER",
+        ));
+    }
+    if input.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(AppError::bad_input(
+            "input.expiresAt",
+            "the expiry must be in the future",
+        ));
+    }
+    let user_id = caller.require_user()?;
+    let (secret, hash) = new_token(API_KEY_PREFIX);
+    let prefix: String = secret.chars().take(SHOWN_PREFIX_LEN).collect();
+    let mut conn = core.db.conn().await?;
+    let row = conn
+        .transaction(async |conn| {
+            let own = require_role(conn, caller, organization_id, OrgRole::Admin).await?;
+            if input.role > own {
+                return Err(AppError::Forbidden(
+                    "you cannot create a key with a role above your own".into(),
+                ));
+            }
+            let row: ApiKeyRow = diesel::insert_into(api_keys::table)
+                .values(InsertApiKey {
+                    organization_id,
+                    name: &name,
+                    prefix: &prefix,
+                    key_hash: &hash,
+                    role: input.role,
+                    created_by: Some(user_id),
+                    expires_at: input.expires_at,
+                })
+                .returning(ApiKeyRow::as_returning())
+                .get_result(conn)
+                .await?;
+            record(
+                conn,
+                caller,
+                AuditEntry::new(
+                    Some(organization_id),
+                    "api_key.create",
+                    "ApiKey",
+                    Some(row.id),
+                )
+                // The prefix, never the secret: history is readable by every ADMIN.
+                .with_new(json!({
+                    "name": row.name,
+                    "prefix": row.prefix,
+                    "role": row.role.as_str(),
+                    "expiresAt": row.expires_at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+                })),
+            )
+            .await?;
+            Ok(row)
+        })
+        .await?;
+    Ok((row, secret))
+}
+
+/// Revoke a key (ADMIN+ of its organization). Idempotent: revoking a revoked key returns it
+/// unchanged and writes no second event.
+pub async fn revoke(core: &Core, caller: &Caller, id: Uuid) -> AppResult<ApiKeyRow> {
+    let mut conn = core.db.conn().await?;
+    conn.transaction(async |conn| {
+        let current: ApiKeyRow = api_keys::table
+            .find(id)
+            .select(ApiKeyRow::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(AppError::NotFound("API key"))?;
+        require_role(conn, caller, current.organization_id, OrgRole::Admin)
+            .await
+            .map_err(|e| match e {
+                AppError::NotFound(_) => AppError::NotFound("API key"),
+                other => other,
+            })?;
+        if current.revoked_at.is_some() {
+            return Ok(current);
+        }
+        let revoked: ApiKeyRow = diesel::update(api_keys::table.find(id))
+            .set(api_keys::revoked_at.eq(diesel::dsl::now))
+            .returning(ApiKeyRow::as_returning())
+            .get_result(conn)
+            .await?;
+        record(
+            conn,
+            caller,
+            AuditEntry::new(
+                Some(current.organization_id),
+                "api_key.revoke",
+                "ApiKey",
+                Some(id),
+            )
+            .with_new(json!({"name": current.name, "prefix": current.prefix})),
+        )
+        .await?;
+        Ok(revoked)
+    })
+    .await
+}
+
+/// Resolve an API key secret to its viewer: one statement, no write (use is noted in memory,
+/// see [`KeyUsage`]). Unknown, revoked and expired keys, and keys of deleted organizations, are
+/// all `Unauthenticated` with the same message.
+#[tracing::instrument(skip_all)]
+pub async fn authenticate(core: &Core, secret: &str) -> AppResult<Viewer> {
+    let invalid = || AppError::Unauthenticated("the API key is invalid, expired or revoked".into());
+    if !secret.starts_with(API_KEY_PREFIX) {
+        return Err(invalid());
+    }
+    let hash = token_hash(secret);
+    let mut conn = core.db.conn().await?;
+    let found: Option<(Uuid, Uuid, OrgRole)> = api_keys::table
+        .inner_join(organizations::table)
+        .filter(api_keys::key_hash.eq(&hash))
+        .filter(api_keys::revoked_at.is_null())
+        .filter(
+            api_keys::expires_at
+                .is_null()
+                .or(api_keys::expires_at.gt(diesel::dsl::now)),
+        )
+        .filter(organizations::deleted_at.is_null())
+        .select((api_keys::id, api_keys::organization_id, api_keys::role))
+        .first(&mut conn)
+        .await
+        .optional()?;
+    let (key_id, organization_id, role) = found.ok_or_else(invalid)?;
+    core.api_key_usage.touch(key_id, Utc::now());
+    Ok(Viewer::ApiKey {
+        key_id,
+        organization_id,
+        role,
+    })
+}
+
+/// `last_used_at` coalesced in memory: a busy integration would otherwise write its key's row on
+/// every request. [`flush_usage`] writes everything noted so far in one statement.
+#[derive(Debug, Default)]
+pub struct KeyUsage(Mutex<HashMap<Uuid, DateTime<Utc>>>);
+
+impl KeyUsage {
+    /// Note that `key_id` was used at `at` (the latest use wins).
+    pub fn touch(&self, key_id: Uuid, at: DateTime<Utc>) {
+        // A poisoned lock only means another thread panicked mid-insert: the map is still usable.
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(key_id).or_insert(at);
+        if *entry < at {
+            *entry = at;
+        }
+    }
+
+    fn take(&self) -> HashMap<Uuid, DateTime<Utc>> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Write the noted uses to `api_keys.last_used_at` with one `UPDATE … FROM unnest(…)`; returns
+/// how many keys were noted. On failure the uses are noted again for the next flush.
+#[tracing::instrument(skip_all)]
+pub async fn flush_usage(core: &Core) -> AppResult<usize> {
+    let noted = core.api_key_usage.take();
+    if noted.is_empty() {
+        return Ok(0);
+    }
+    let (ids, times): (Vec<Uuid>, Vec<DateTime<Utc>>) =
+        noted.iter().map(|(id, at)| (*id, *at)).unzip();
+    let result = async {
+        let mut conn = core.db.conn().await?;
+        diesel::sql_query(
+            "UPDATE api_keys SET last_used_at = GREATEST(api_keys.last_used_at, u.used_at) \
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, used_at) \
+             WHERE api_keys.id = u.id",
+        )
+        .bind::<Array<SqlUuid>, _>(&ids)
+        .bind::<Array<Timestamptz>, _>(&times)
+        .execute(&mut conn)
+        .await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    if let Err(err) = result {
+        for (id, at) in noted {
+            core.api_key_usage.touch(id, at);
+        }
+        return Err(err);
+    }
+    Ok(ids.len())
+}
+
+/// Flush key usage every `period` until the process ends (`main` flushes once more on shutdown).
+pub async fn flush_usage_every(core: Core, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(err) = flush_usage(&core).await {
+            tracing::warn!(error = %err, "flushing API key usage failed; retrying later");
+        }
+    }
+}
+
+/// A key by id, revoked or not (audit history names revoked keys too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ApiKeyById(pub Uuid);
+
+/// Every key of an organization, revoked ones included, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ApiKeysOfOrganization(pub Uuid);
+
+impl Loader<ApiKeyById> for PgLoader {
+    type Value = ApiKeyRow;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(&self, keys: &[ApiKeyById]) -> Result<HashMap<ApiKeyById, ApiKeyRow>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows: Vec<ApiKeyRow> = api_keys::table
+            .filter(api_keys::id.eq_any(ids))
+            .select(ApiKeyRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(|r| (ApiKeyById(r.id), r)).collect())
+    }
+}
+
+impl Loader<ApiKeysOfOrganization> for PgLoader {
+    type Value = Vec<ApiKeyRow>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[ApiKeysOfOrganization],
+    ) -> Result<HashMap<ApiKeysOfOrganization, Vec<ApiKeyRow>>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows: Vec<ApiKeyRow> = api_keys::table
+            .filter(api_keys::organization_id.eq_any(ids))
+            .order((api_keys::created_at, api_keys::id))
+            .select(ApiKeyRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let mut out: HashMap<ApiKeysOfOrganization, Vec<ApiKeyRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(ApiKeysOfOrganization(row.organization_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(out)
+    }
+}
+
+/// Shared so that every clone of the core notes uses in the same map.
+pub(crate) type SharedKeyUsage = Arc<KeyUsage>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_keeps_the_latest_time_per_key() {
+        let usage = KeyUsage::default();
+        let key = Uuid::new_v4();
+        let early = Utc::now();
+        let late = early + chrono::Duration::seconds(5);
+        usage.touch(key, late);
+        usage.touch(key, early);
+        let taken = usage.take();
+        assert_eq!(taken.get(&key), Some(&late));
+        assert!(usage.take().is_empty());
+    }
+}
