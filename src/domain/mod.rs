@@ -33,6 +33,8 @@ pub struct Core {
     pub(crate) settings: Arc<CoreSettings>,
     /// API key uses noted since the last flush (`auth::api_keys::flush_usage`).
     pub(crate) api_key_usage: auth::api_keys::SharedKeyUsage,
+    /// This instance's side of the audit fan-out (fed by `AuditStream::listen`).
+    pub(crate) audit_stream: audit::stream::AuditStream,
 }
 
 impl Core {
@@ -49,12 +51,18 @@ impl Core {
                 session_ttl: config.session_ttl(),
             }),
             api_key_usage: Default::default(),
+            audit_stream: audit::stream::AuditStream::new(),
         }
     }
 
     /// The database handle (for readiness checks and statement counts).
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The audit fan-out (start its listener with [`audit::stream::AuditStream::listen`]).
+    pub fn audit_stream(&self) -> &audit::stream::AuditStream {
+        &self.audit_stream
     }
 
     /// A fresh loader source; the GraphQL face wraps it in one `DataLoader` per request.

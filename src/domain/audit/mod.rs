@@ -2,6 +2,7 @@
 
 pub mod chain;
 pub mod history;
+pub mod live;
 pub mod record;
 pub mod stream;
 pub mod verify;

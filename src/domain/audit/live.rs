@@ -1,0 +1,196 @@
+//! The live audit stream of one subscriber: replay from `after`, then follow new events, with no
+//! gap and no duplicate at the seam, whatever happens to notices.
+//!
+//! The subscriber listens for notices *before* it reads anything, then always reads the table by
+//! sequence (`id > last delivered`); a notice only says when to look. Within an organization the
+//! chain lock makes sequence order commit order, so reading "everything after the last one" can
+//! never skip an event that commits later with a smaller sequence. Lost notices (a reconnecting
+//! listener, a lagging subscriber) are covered by a resync and a periodic look. Before anything
+//! new is delivered the subscriber's right to read is checked again, so a revoked session, a
+//! revoked key or a demoted member stops receiving events.
+
+use std::{collections::VecDeque, time::Duration};
+
+use diesel::{prelude::*, sql_types::Bool};
+use diesel_async::RunQueryDsl;
+use futures_util::Stream;
+use tokio::sync::broadcast::{self, error::RecvError};
+use uuid::Uuid;
+
+use super::{
+    history::{self, AuditEventRow, AuditFilter, HistoryScope, PageRequest},
+    stream::AuditNotice,
+};
+use crate::{
+    db::schema::audit_events,
+    domain::{Core, auth::Viewer},
+    error::{AppError, AppResult},
+};
+
+/// Events read per statement while catching up.
+const BATCH: usize = 200;
+/// How often a quiet subscriber looks anyway (and re-checks its rights).
+const QUIET_LOOK: Duration = Duration::from_secs(10);
+/// Reads retried before the subscriber is closed with an error (it resumes with `after`).
+const READ_RETRIES: u32 = 5;
+
+/// Whether `viewer` may still read the organization's audit history (ADMIN+): one statement.
+pub async fn may_read(core: &Core, viewer: &Viewer, organization_id: Uuid) -> AppResult<bool> {
+    let sql = match viewer {
+        Viewer::Anonymous => return Ok(false),
+        Viewer::User { .. } => {
+            "SELECT EXISTS (SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
+               WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
+                 AND u.is_active AND u.deleted_at IS NULL
+                 AND EXISTS (SELECT 1 FROM organizations o WHERE o.id = $2 AND o.deleted_at IS NULL)
+                 AND (u.is_superadmin OR EXISTS (SELECT 1 FROM memberships m
+                       WHERE m.user_id = u.id AND m.organization_id = $2 AND m.role IN ('ADMIN', 'OWNER')))) AS ok"
+        }
+        Viewer::ApiKey { .. } => {
+            "SELECT EXISTS (SELECT 1 FROM api_keys k JOIN organizations o ON o.id = k.organization_id
+               WHERE k.id = $1 AND k.organization_id = $2 AND k.revoked_at IS NULL
+                 AND (k.expires_at IS NULL OR k.expires_at > now())
+                 AND k.role IN ('ADMIN', 'OWNER') AND o.deleted_at IS NULL) AS ok"
+        }
+    };
+    let principal = match viewer {
+        Viewer::User { session_id, .. } => *session_id,
+        Viewer::ApiKey { key_id, .. } => *key_id,
+        Viewer::Anonymous => return Ok(false),
+    };
+    #[derive(QueryableByName)]
+    struct Ok_ {
+        #[diesel(sql_type = Bool)]
+        ok: bool,
+    }
+    let mut conn = core.db.conn().await?;
+    let row: Ok_ = diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Uuid, _>(principal)
+        .bind::<diesel::sql_types::Uuid, _>(organization_id)
+        .get_result(&mut conn)
+        .await?;
+    Ok(row.ok)
+}
+
+/// The newest sequence of an organization (0 when it has none): where a subscription without
+/// `after` starts.
+async fn head(core: &Core, organization_id: Uuid) -> AppResult<i64> {
+    let mut conn = core.db.conn().await?;
+    let max: Option<i64> = audit_events::table
+        .filter(audit_events::organization_id.eq(organization_id))
+        .select(diesel::dsl::max(audit_events::id))
+        .first(&mut conn)
+        .await?;
+    Ok(max.unwrap_or(0))
+}
+
+struct Subscriber {
+    core: Core,
+    viewer: Viewer,
+    organization_id: Uuid,
+    filter: AuditFilter,
+    after: Option<i64>,
+    last: Option<i64>,
+    buffer: VecDeque<AuditEventRow>,
+    notices: broadcast::Receiver<AuditNotice>,
+    done: bool,
+}
+
+impl Subscriber {
+    async fn read_after(&self, last: i64) -> AppResult<Vec<AuditEventRow>> {
+        let request = PageRequest { first: Some(BATCH), after: Some(last), last: None, before: None };
+        let mut attempt = 0;
+        loop {
+            match history::page(&self.core.db, HistoryScope::Organization(self.organization_id), &self.filter, request, BATCH).await {
+                Ok(page) => return Ok(page.rows),
+                Err(error) if attempt < READ_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(%error, attempt, "reading the audit stream failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(_) => return Err(AppError::Unavailable),
+            }
+        }
+    }
+
+    /// Wait until there may be something new for this organization.
+    async fn wait(&mut self) -> bool {
+        let deadline = tokio::time::sleep(QUIET_LOOK);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                notice = self.notices.recv() => match notice {
+                    Ok(AuditNotice::Event { organization_id: Some(org), .. }) if org == self.organization_id => return true,
+                    Ok(AuditNotice::Event { .. }) => continue,
+                    // Missed notices: look.
+                    Ok(AuditNotice::Resync) | Err(RecvError::Lagged(_)) => return true,
+                    Err(RecvError::Closed) => return false,
+                },
+                () = &mut deadline => return true,
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Option<AppResult<AuditEventRow>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(row) = self.buffer.pop_front() {
+                self.last = Some(row.id);
+                return Some(Ok(row));
+            }
+            let last = match self.last {
+                Some(last) => last,
+                None => {
+                    let start = match self.after {
+                        Some(after) => Ok(after),
+                        None => head(&self.core, self.organization_id).await,
+                    };
+                    match start {
+                        Ok(start) => *self.last.insert(start),
+                        Err(error) => {
+                            self.done = true;
+                            return Some(Err(error));
+                        }
+                    }
+                }
+            };
+            match self.read_after(last).await {
+                Ok(rows) if !rows.is_empty() => {
+                    self.buffer.extend(rows);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            }
+            if !self.wait().await {
+                return None;
+            }
+            match may_read(&self.core, &self.viewer, self.organization_id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    return Some(Err(AppError::Forbidden("you may no longer read this audit history".into())));
+                }
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            }
+        }
+    }
+}
+
+/// Every event of the organization (matching `filter`) with a sequence greater than `after`, in
+/// order, then every new one as it commits. Without `after` it starts at the current head.
+/// The caller checked the viewer's right to read when subscribing.
+pub fn follow(core: Core, viewer: Viewer, organization_id: Uuid, after: Option<i64>, filter: AuditFilter) -> impl Stream<Item = AppResult<AuditEventRow>> {
+    // Listen before reading anything, so nothing committed in between is missed.
+    let notices = core.audit_stream.subscribe();
+    let subscriber = Subscriber { core, viewer, organization_id, filter, after, last: None, buffer: VecDeque::new(), notices, done: false };
+    futures_util::stream::unfold(subscriber, |mut s| async move { s.next().await.map(|item| (item, s)) })
+}
