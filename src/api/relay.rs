@@ -26,6 +26,8 @@ pub enum NodeKind {
     Parameter,
     /// `Metric`
     Metric,
+    /// `ModelFile`
+    ModelFile,
 }
 
 impl NodeKind {
@@ -38,6 +40,7 @@ impl NodeKind {
             NodeKind::Scenario => "Scenario",
             NodeKind::Parameter => "Parameter",
             NodeKind::Metric => "Metric",
+            NodeKind::ModelFile => "ModelFile",
         }
     }
 
@@ -50,6 +53,7 @@ impl NodeKind {
             "Scenario" => NodeKind::Scenario,
             "Parameter" => NodeKind::Parameter,
             "Metric" => NodeKind::Metric,
+            "ModelFile" => NodeKind::ModelFile,
             _ => return None,
         })
     }

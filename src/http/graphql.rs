@@ -89,7 +89,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
     }
 }
 
-async fn caller_of(
+/// The request's caller; an invalid token is a ready response (401, or 503 when the database
+/// cannot say).
+pub(crate) async fn caller_of(
     app: &App,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
@@ -285,7 +287,9 @@ pub(crate) async fn post_graphql(
         {
             Ok(batch) => batch.into_inner(),
             Err(rejection) => {
-                let status = if rejection.0.to_string().contains("too large") {
+                // "length limit exceeded" is the body limit cutting off a chunked body.
+                let reason = rejection.0.to_string();
+                let status = if reason.contains("too large") || reason.contains("length limit") {
                     StatusCode::PAYLOAD_TOO_LARGE
                 } else {
                     StatusCode::BAD_REQUEST

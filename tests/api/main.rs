@@ -4,6 +4,7 @@
 mod accounts;
 mod authorization;
 mod contract;
+mod files;
 mod front_door;
 mod helpers;
 mod migrations;

@@ -2,6 +2,7 @@
 //! audit event (see `domain::audit::record`).
 
 mod accounts;
+mod files;
 mod metrics;
 mod models;
 mod organizations;
@@ -19,4 +20,5 @@ pub struct Mutation(
     scenarios::ScenarioMutation,
     parameters::ParameterMutation,
     metrics::MetricMutation,
+    files::ModelFileMutation,
 );

@@ -10,12 +10,13 @@ use crate::{
         guards::{can_see_organization, can_see_user, visible_model, visible_scenario},
         relay::{NodeKind, decode_any},
         types::{
-            FinancialModel, Membership, Metric, Node, Organization, Parameter, Scenario, User,
+            FinancialModel, Membership, Metric, ModelFile, Node, Organization, Parameter, Scenario,
+            User,
         },
     },
     domain::{
         loader::{MembershipsOfOrganization, OrganizationById, UserById},
-        modelling::loaders::{MetricById, ParameterById},
+        modelling::loaders::{FileById, MetricById, ParameterById},
     },
     error::AppError,
 };
@@ -63,6 +64,12 @@ async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<No
         NodeKind::Metric => match loader(ctx).load_one(MetricById(ids[0])).await? {
             Some(m) if visible_model(ctx, m.model_id).await?.is_some() => {
                 Some(Node::Metric(Metric(m)))
+            }
+            _ => None,
+        },
+        NodeKind::ModelFile => match loader(ctx).load_one(FileById(ids[0])).await? {
+            Some(f) if visible_model(ctx, f.model_id).await?.is_some() => {
+                Some(Node::ModelFile(ModelFile(f)))
             }
             _ => None,
         },

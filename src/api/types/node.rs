@@ -2,7 +2,9 @@
 
 use async_graphql::{ID, Interface};
 
-use super::{FinancialModel, Membership, Metric, Organization, Parameter, Scenario, User};
+use super::{
+    FinancialModel, Membership, Metric, ModelFile, Organization, Parameter, Scenario, User,
+};
 
 /// An object with a global ID, resolvable with `node(id:)`.
 #[derive(Interface)]
@@ -22,4 +24,6 @@ pub enum Node {
     Parameter(Parameter),
     /// A metric.
     Metric(Metric),
+    /// An uploaded file version.
+    ModelFile(ModelFile),
 }
