@@ -260,6 +260,25 @@ fn csrf_safe(headers: &HeaderMap) -> bool {
             || headers.contains_key("x-fv-preflight"))
 }
 
+/// Whether a body was refused for its size: async-graphql's own limit, or the body limit
+/// (`http::body_limit`) cutting off a chunked body, which surfaces as a read error ("length limit
+/// exceeded"), for multipart bodies nested inside multer's error.
+fn too_large(err: &async_graphql::ParseRequestError) -> bool {
+    use async_graphql::ParseRequestError;
+    let mut texts = vec![err.to_string()];
+    if let ParseRequestError::InvalidMultipart(inner) = err {
+        let mut source: Option<&dyn std::error::Error> = Some(inner);
+        while let Some(e) = source {
+            texts.push(e.to_string());
+            source = e.source();
+        }
+    }
+    matches!(err, ParseRequestError::PayloadTooLarge)
+        || texts
+            .iter()
+            .any(|t| t.contains("too large") || t.contains("length limit"))
+}
+
 /// `POST /graphql`.
 pub(crate) async fn post_graphql(
     State(app): State<App>,
@@ -287,9 +306,7 @@ pub(crate) async fn post_graphql(
         {
             Ok(batch) => batch.into_inner(),
             Err(rejection) => {
-                // "length limit exceeded" is the body limit cutting off a chunked body.
-                let reason = rejection.0.to_string();
-                let status = if reason.contains("too large") || reason.contains("length limit") {
+                let status = if too_large(&rejection.0) {
                     StatusCode::PAYLOAD_TOO_LARGE
                 } else {
                     StatusCode::BAD_REQUEST

@@ -248,7 +248,7 @@ async fn downloads_return_the_same_bytes_with_safe_headers() {
         &analyst,
         &model,
         &Part {
-            name: "Prévision \"2027\".xlsx",
+            name: "Prévision 2027 (v2).xlsx",
             content_type: "application/vnd.ms-excel",
             bytes: &binary,
         },
@@ -265,7 +265,7 @@ async fn downloads_return_the_same_bytes_with_safe_headers() {
         assert_eq!(headers[header::CONTENT_LENGTH], "3000");
         assert_eq!(
             headers[header::CONTENT_DISPOSITION],
-            "attachment; filename=\"Pr_vision _2027_.xlsx\"; filename*=UTF-8''Pr%C3%A9vision%20%222027%22.xlsx"
+            "attachment; filename=\"Pr_vision 2027 (v2).xlsx\"; filename*=UTF-8''Pr%C3%A9vision%202027%20%28v2%29.xlsx"
         );
         assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         assert_eq!(headers[header::CACHE_CONTROL], "private, no-store");
