@@ -120,7 +120,11 @@ impl FileStore {
             Err(e) => Err(e),
         };
         if let Err(AppError::Internal(cause)) = result {
-            tracing::warn!(key, error = format!("{cause:#}"), "could not remove an orphaned upload");
+            tracing::warn!(
+                key,
+                error = format!("{cause:#}"),
+                "could not remove an orphaned upload"
+            );
         }
     }
 }

@@ -17,7 +17,11 @@ pub(crate) fn is_multipart(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
 }
 
 /// The largest body `request` may have. An upload's operations and map are bounded like any
@@ -28,7 +32,9 @@ fn limit_for(config: &Config, request: &Request) -> usize {
         && request.uri().path() == "/graphql"
         && is_multipart(request.headers())
     {
-        config.max_upload_bytes.saturating_add(config.max_body_bytes)
+        config
+            .max_upload_bytes
+            .saturating_add(config.max_body_bytes)
     } else {
         config.max_body_bytes
     }

@@ -74,10 +74,9 @@ pub(crate) async fn download(
             "UNAUTHENTICATED",
             "sign in first: send `Authorization: Bearer <token>`",
         );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer"),
-        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
     // A malformed ID names nothing: the same 404 as an unknown one.
@@ -110,7 +109,10 @@ pub(crate) async fn download(
         [
             (header::CONTENT_TYPE, content_type),
             (header::CONTENT_DISPOSITION, disposition),
-            (header::CONTENT_LENGTH, HeaderValue::from(opened.bytes.len())),
+            (
+                header::CONTENT_LENGTH,
+                HeaderValue::from(opened.bytes.len()),
+            ),
             (header::ETAG, etag),
             (
                 header::X_CONTENT_TYPE_OPTIONS,

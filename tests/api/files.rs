@@ -82,7 +82,8 @@ async fn post_multipart(
 
 /// `uploadModelFile` for `model` as `user`.
 async fn upload(app: &TestApp, user: &TestUser, model: &str, part: &Part<'_>) -> Gql {
-    let operations = json!({"query": UPLOAD, "variables": {"input": {"modelId": model, "file": null}}});
+    let operations =
+        json!({"query": UPLOAD, "variables": {"input": {"modelId": model, "file": null}}});
     let (status, body) = post_multipart(
         app,
         Some(&user.token),
@@ -94,12 +95,17 @@ async fn upload(app: &TestApp, user: &TestUser, model: &str, part: &Part<'_>) ->
 }
 
 /// `GET` a download URL with an optional token.
-async fn download(app: &TestApp, token: Option<&str>, url: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+async fn download(
+    app: &TestApp,
+    token: Option<&str>,
+    url: &str,
+) -> (StatusCode, HeaderMap, Vec<u8>) {
     let mut request = Request::get(url);
     if let Some(token) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
     }
-    app.send(request.body(Body::empty()).expect("request")).await
+    app.send(request.body(Body::empty()).expect("request"))
+        .await
 }
 
 /// An organization with an owner, an analyst, a viewer, and one model; returns the model's id.
@@ -324,7 +330,11 @@ async fn viewers_download_but_cannot_upload_and_strangers_see_nothing() {
     let stranger = app.user("stranger").await;
     let res = upload(&app, &stranger, &model, &part).await;
     assert_eq!(res.code(), "NOT_FOUND");
-    assert_eq!(app.count_rows("model_files").await, 1, "refused uploads store nothing");
+    assert_eq!(
+        app.count_rows("model_files").await,
+        1,
+        "refused uploads store nothing"
+    );
     assert_eq!(upload_events(&app).await.len(), 1);
 
     // A stranger cannot tell an existing file from a missing one.
@@ -332,7 +342,10 @@ async fn viewers_download_but_cannot_upload_and_strangers_see_nothing() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let missing = download(&app, Some(&stranger.token), "/files/bm9wZQ").await;
     assert_eq!(missing.0, StatusCode::NOT_FOUND);
-    assert_eq!(body, missing.2, "the same answer for a file that exists and one that does not");
+    assert_eq!(
+        body, missing.2,
+        "the same answer for a file that exists and one that does not"
+    );
     let res = app
         .gql(
             Some(&stranger.token),
@@ -350,7 +363,8 @@ async fn viewers_download_but_cannot_upload_and_strangers_see_nothing() {
             assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
         }
     }
-    let operations = json!({"query": UPLOAD, "variables": {"input": {"modelId": model, "file": null}}});
+    let operations =
+        json!({"query": UPLOAD, "variables": {"input": {"modelId": model, "file": null}}});
     let (_, body) = post_multipart(&app, None, multipart_body(&operations, &part), NORMAL).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
 
@@ -411,7 +425,8 @@ async fn files_over_the_limit_are_refused_and_nothing_is_stored() {
     // Far past the limit (file + the JSON allowance) the body is not even read: 413, declared
     // or chunked.
     let huge = vec![b'x'; 1024 + 1024 * 1024 + 1];
-    let operations = json!({"query": UPLOAD, "variables": {"input": {"modelId": model, "file": null}}});
+    let operations =
+        json!({"query": UPLOAD, "variables": {"input": {"modelId": model, "file": null}}});
     let body = multipart_body(
         &operations,
         &Part {
@@ -471,7 +486,8 @@ async fn uploads_may_exceed_the_json_body_limit_but_json_may_not() {
 async fn multipart_without_the_preflight_header_is_refused() {
     let app = TestApp::spawn().await;
     let (model, _, analyst, _) = team(&app).await;
-    let operations = json!({"query": UPLOAD, "variables": {"input": {"modelId": model, "file": null}}});
+    let operations =
+        json!({"query": UPLOAD, "variables": {"input": {"modelId": model, "file": null}}});
     let body = multipart_body(
         &operations,
         &Part {

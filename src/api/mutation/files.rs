@@ -43,10 +43,9 @@ impl ModelFileMutation {
     ) -> ApiResult<ModelFile> {
         let st = state(ctx);
         let model = decode(&input.model_id, NodeKind::FinancialModel, "input.modelId")?;
-        let upload = input
-            .file
-            .value(ctx)
-            .map_err(|_| AppError::bad_input("input.file", "the upload is missing or unreadable"))?;
+        let upload = input.file.value(ctx).map_err(|_| {
+            AppError::bad_input("input.file", "the upload is missing or unreadable")
+        })?;
         let file_name = upload.filename.clone();
         let content_type = upload.content_type.clone();
         // async-graphql spooled the part to a temporary file: read it without blocking the

@@ -286,7 +286,13 @@ mod tests {
             clean_content_type(Some("text/csv; charset=utf-8")),
             "text/csv; charset=utf-8"
         );
-        for bad in [None, Some(""), Some("csv"), Some("text/"), Some("a/b\r\nX: y")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("csv"),
+            Some("text/"),
+            Some("a/b\r\nX: y"),
+        ] {
             assert_eq!(clean_content_type(bad), DEFAULT_CONTENT_TYPE, "{bad:?}");
         }
     }
