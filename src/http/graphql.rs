@@ -289,7 +289,7 @@ pub(crate) async fn post_graphql(
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_USER_INPUT",
-            "send GraphQL requests as application/json (multipart uploads need an `apollo-require-preflight` header)",
+            "send GraphQL requests as application/json (multipart uploads need an `apollo-require-preflight` or `x-fv-preflight` header)",
         );
     }
     let headers = request.headers().clone();
