@@ -44,9 +44,10 @@ fn metrics_handle() -> PrometheusHandle {
 }
 
 impl App {
-    /// Build the application over a connected database.
-    pub fn new(config: Config, db: Db) -> Self {
-        let core = Core::new(db, &config);
+    /// Build the application over a connected database; fails when the file store cannot be
+    /// opened (a misconfiguration stops start-up, not the first upload).
+    pub fn new(config: Config, db: Db) -> anyhow::Result<Self> {
+        let core = Core::new(db, &config)?;
         let schema = build_schema(&SchemaOptions {
             max_depth: Some(config.max_depth),
             max_complexity: Some(config.max_complexity),
@@ -59,7 +60,7 @@ impl App {
                 introspection: true,
             })
         });
-        Self {
+        Ok(Self {
             inner: Arc::new(AppInner {
                 config,
                 core,
@@ -67,7 +68,7 @@ impl App {
                 introspection_schema,
                 metrics: metrics_handle(),
             }),
-        }
+        })
     }
 
     /// The core (domain operations).

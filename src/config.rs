@@ -62,7 +62,7 @@ pub struct Config {
     /// Address the HTTP server listens on.
     #[arg(long, env = "FV_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Where the embedded PostgreSQL cluster (and later uploaded files) live.
+    /// Where the embedded PostgreSQL cluster and (by default) uploaded files live.
     #[arg(long, env = "FV_DATA_DIR", default_value = "./.finvision")]
     pub data_dir: PathBuf,
     /// Log filter (tracing EnvFilter syntax).
@@ -104,6 +104,16 @@ pub struct Config {
     /// Seconds a WebSocket client has to send `connection_init` before it is closed (4408).
     #[arg(long, env = "FV_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_init_timeout_secs: u64,
+    /// Largest uploaded file in bytes (`uploadModelFile`); a multipart request may carry this
+    /// much more than FV_MAX_BODY_BYTES, which still bounds every other body.
+    #[arg(long, env = "FV_MAX_UPLOAD_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
+    /// Where uploaded files live. Unset: the local filesystem under `<FV_DATA_DIR>/files`;
+    /// `memory://` keeps them in memory (lost at exit: tests, demos); `file:///abs/dir`,
+    /// `s3://bucket/prefix`, `az://container/prefix` and `gs://bucket/prefix` name other stores
+    /// (credentials from the usual AWS_*, AZURE_*, GOOGLE_* variables).
+    #[arg(long, env = "FV_OBJECT_STORE_URL")]
+    pub object_store_url: Option<String>,
     /// Argon2 hashes computed at once (each takes 19 MiB); defaults to the number of cores.
     #[arg(long, env = "FV_MAX_CONCURRENT_HASHES")]
     pub max_concurrent_hashes: Option<usize>,

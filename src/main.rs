@@ -73,7 +73,7 @@ async fn shutdown_signal() {
 }
 
 async fn serve(config: Config, db: Db, seed_demo: bool) -> anyhow::Result<()> {
-    let app = App::new(config.clone(), db);
+    let app = App::new(config.clone(), db)?;
     if seed_demo {
         finvision::domain::seed::seed_demo_if_empty(app.core())
             .await
@@ -143,7 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Migrate { .. } | Command::Schema => Ok(()),
             Command::Seed { demo } => {
                 anyhow::ensure!(demo, "nothing to seed: pass --demo");
-                finvision::domain::seed::seed_demo(&Core::new(db, &config))
+                finvision::domain::seed::seed_demo(&Core::new(db, &config)?)
                     .await
                     .map_err(|e| anyhow::anyhow!("seeding the demo data failed: {e}"))?;
                 Ok(())
@@ -159,7 +159,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 let name = display_name
                     .unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_owned());
-                let core = Core::new(db, &config);
+                let core = Core::new(db, &config)?;
                 let user = accounts::create_user(&core, &email, &name, &password, superadmin)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -30,6 +30,8 @@ pub enum NodeKind {
     ApiKey,
     /// `AuditEvent` (named by its sequence, not a uuid: see [`sequence_id`])
     AuditEvent,
+    /// `ModelFile`
+    ModelFile,
 }
 
 impl NodeKind {
@@ -44,6 +46,7 @@ impl NodeKind {
             NodeKind::Metric => "Metric",
             NodeKind::ApiKey => "ApiKey",
             NodeKind::AuditEvent => "AuditEvent",
+            NodeKind::ModelFile => "ModelFile",
         }
     }
 
@@ -58,6 +61,7 @@ impl NodeKind {
             "Metric" => NodeKind::Metric,
             "ApiKey" => NodeKind::ApiKey,
             "AuditEvent" => NodeKind::AuditEvent,
+            "ModelFile" => NodeKind::ModelFile,
             _ => return None,
         })
     }

@@ -6,6 +6,7 @@ pub mod loader;
 pub mod modelling;
 pub mod organizations;
 pub mod seed;
+pub mod storage;
 pub(crate) mod text_enum;
 
 use std::{sync::Arc, time::Duration};
@@ -14,6 +15,7 @@ use crate::{config::Config, db::Db};
 
 pub use auth::password::PasswordHasher;
 pub use loader::PgLoader;
+pub use storage::FileStore;
 
 /// Settings the core's rules depend on.
 #[derive(Debug, Clone)]
@@ -24,7 +26,8 @@ pub struct CoreSettings {
     pub session_ttl: Duration,
 }
 
-/// Everything a domain operation needs: the database, the password hasher, the settings.
+/// Everything a domain operation needs: the database, the password hasher, the file store, the
+/// settings.
 /// Cheap to clone; one per process.
 #[derive(Clone)]
 pub struct Core {
@@ -35,15 +38,16 @@ pub struct Core {
     pub(crate) api_key_usage: auth::api_keys::SharedKeyUsage,
     /// This instance's side of the audit fan-out (fed by `AuditStream::listen`).
     pub(crate) audit_stream: audit::stream::AuditStream,
+    pub(crate) files: FileStore,
 }
 
 impl Core {
-    /// Build the core over a database handle.
-    pub fn new(db: Db, config: &Config) -> Self {
+    /// Build the core over a database handle; fails when the file store cannot be opened.
+    pub fn new(db: Db, config: &Config) -> anyhow::Result<Self> {
         let permits = config.max_concurrent_hashes.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
-        Self {
+        Ok(Self {
             db,
             hasher: PasswordHasher::new(permits),
             settings: Arc::new(CoreSettings {
@@ -52,7 +56,8 @@ impl Core {
             }),
             api_key_usage: Default::default(),
             audit_stream: audit::stream::AuditStream::new(),
-        }
+            files: FileStore::open(config)?,
+        })
     }
 
     /// The database handle (for readiness checks and statement counts).

@@ -98,7 +98,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
     }
 }
 
-async fn caller_of(
+/// The request's caller; an invalid token is a ready response (401, or 503 when the database
+/// cannot say).
+pub(crate) async fn caller_of(
     app: &App,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
@@ -267,6 +269,25 @@ fn csrf_safe(headers: &HeaderMap) -> bool {
             || headers.contains_key("x-fv-preflight"))
 }
 
+/// Whether a body was refused for its size: async-graphql's own limit, or the body limit
+/// (`http::body_limit`) cutting off a chunked body, which surfaces as a read error ("length limit
+/// exceeded"), for multipart bodies nested inside multer's error.
+fn too_large(err: &async_graphql::ParseRequestError) -> bool {
+    use async_graphql::ParseRequestError;
+    let mut texts = vec![err.to_string()];
+    if let ParseRequestError::InvalidMultipart(inner) = err {
+        let mut source: Option<&dyn std::error::Error> = Some(inner);
+        while let Some(e) = source {
+            texts.push(e.to_string());
+            source = e.source();
+        }
+    }
+    matches!(err, ParseRequestError::PayloadTooLarge)
+        || texts
+            .iter()
+            .any(|t| t.contains("too large") || t.contains("length limit"))
+}
+
 /// `POST /graphql`.
 pub(crate) async fn post_graphql(
     State(app): State<App>,
@@ -277,7 +298,7 @@ pub(crate) async fn post_graphql(
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_USER_INPUT",
-            "send GraphQL requests as application/json (multipart uploads need an `apollo-require-preflight` header)",
+            "send GraphQL requests as application/json (multipart uploads need an `apollo-require-preflight` or `x-fv-preflight` header)",
         );
     }
     let headers = request.headers().clone();
@@ -294,7 +315,7 @@ pub(crate) async fn post_graphql(
         {
             Ok(batch) => batch.into_inner(),
             Err(rejection) => {
-                let status = if rejection.0.to_string().contains("too large") {
+                let status = if too_large(&rejection.0) {
                     StatusCode::PAYLOAD_TOO_LARGE
                 } else {
                     StatusCode::BAD_REQUEST

@@ -1,5 +1,8 @@
-//! The axum router: `/graphql` (POST, GET, GraphiQL), `/graphql/ws`, `/healthz`, `/readyz`, `/metrics`.
+//! The axum router: `/graphql` (POST, GET, GraphiQL), `/graphql/ws`, `/files/{id}`, `/healthz`,
+//! `/readyz`, `/metrics`.
 
+mod body_limit;
+mod files;
 pub mod graphiql;
 mod graphql;
 mod ops;
@@ -10,7 +13,6 @@ use std::time::Duration;
 use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, routing::get};
 use tower_http::{
     catch_panic::CatchPanicLayer,
-    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
@@ -26,12 +28,13 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
         .route("/graphql/ws", get(ws::graphql_ws))
+        .route("/files/{id}", get(files::download))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(graphiql::routes())
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), body_limit::limit_body))
         .layer(axum::middleware::from_fn(ops::record_metrics))
         .layer(CatchPanicLayer::custom(ops::panic_response))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

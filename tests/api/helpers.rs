@@ -270,6 +270,8 @@ impl TestApp {
         let db = TestDb::new().await;
         let mut config = Config::for_database(&db.url);
         config.db_pool_size = 8;
+        // Uploads stay in memory unless a test chooses a store: nothing is written to the disk.
+        config.object_store_url = Some("memory://".into());
         configure(&mut config);
         let pool = Db::connect(
             &db.url,
@@ -280,7 +282,7 @@ impl TestApp {
         )
         .await
         .expect("pool");
-        let app = App::new(config, pool);
+        let app = App::new(config, pool).expect("app");
         let router = app.router();
         Self { app, router, db }
     }

@@ -8,6 +8,7 @@ mod audit_stream;
 mod authorization;
 mod contract;
 mod demo;
+mod files;
 mod front_door;
 mod helpers;
 mod migrations;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api_keys;
+mod files;
 mod metrics;
 mod models;
 mod organizations;
@@ -21,4 +22,5 @@ pub struct Mutation(
     scenarios::ScenarioMutation,
     parameters::ParameterMutation,
     metrics::MetricMutation,
+    files::ModelFileMutation,
 );

@@ -13,15 +13,15 @@ use crate::{
         },
         relay::{NodeKind, decode_any, decode_sequence},
         types::{
-            ApiKey, AuditEvent, FinancialModel, Membership, Metric, Node, Organization, Parameter,
-            Scenario, User,
+            ApiKey, AuditEvent, FinancialModel, Membership, Metric, ModelFile, Node, Organization,
+            Parameter, Scenario, User,
         },
     },
     domain::{
         audit::history::AuditEventById,
         auth::api_keys::ApiKeyById,
         loader::{MembershipsOfOrganization, OrganizationById, UserById},
-        modelling::loaders::{MetricById, ParameterById},
+        modelling::loaders::{FileById, MetricById, ParameterById},
         organizations::OrgRole,
     },
     error::AppError,
@@ -93,6 +93,12 @@ async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<No
                 _ => None,
             }
         }
+        NodeKind::ModelFile => match loader(ctx).load_one(FileById(ids[0])).await? {
+            Some(f) if visible_model(ctx, f.model_id).await?.is_some() => {
+                Some(Node::ModelFile(ModelFile(f)))
+            }
+            _ => None,
+        },
         NodeKind::Membership => {
             if !can_see_organization(ctx, ids[0]).await? {
                 return Ok(None);

@@ -38,6 +38,7 @@ fn entity_kind(entity_type: &str) -> Option<NodeKind> {
         "Parameter" => NodeKind::Parameter,
         "Metric" => NodeKind::Metric,
         "ApiKey" => NodeKind::ApiKey,
+        "ModelFile" => NodeKind::ModelFile,
         _ => return None,
     })
 }

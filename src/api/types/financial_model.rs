@@ -4,15 +4,15 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::{
-    AuditEvent, AuditEventFilter, Metric, MetricKind, ModelStatus, Organization, Parameter,
-    PeriodGranularity, Scenario, ScenarioKind, User,
+    AuditEvent, AuditEventFilter, Metric, MetricKind, ModelFile, ModelStatus, Organization,
+    Parameter, PeriodGranularity, Scenario, ScenarioKind, User,
 };
 use crate::{
     api::{
         context::loader,
         errors::ApiResult,
         guards::{OrgRoleGuard, can_see_user},
-        relay::{Conn, NodeKind, PageArgs, global_id, paginate, time_key},
+        relay::{Conn, NodeKind, PageArgs, global_id, paginate, paginate_ordered, time_key},
         scalars::Date,
     },
     domain::{
@@ -20,7 +20,7 @@ use crate::{
         loader::{OrganizationById, UserById},
         modelling::{
             ModelRow, ScenarioKind as DomainKind,
-            loaders::{MetricsOfModel, ParametersOfModel, ScenariosOfModel},
+            loaders::{FilesOfModel, MetricsOfModel, ParametersOfModel, ScenariosOfModel},
         },
     },
     error::AppError,
@@ -154,6 +154,27 @@ impl FinancialModel {
             .filter(|m| kind.is_none_or(|k| m.kind == k))
             .map(Metric)
             .collect())
+    }
+
+    /// The uploaded versions of the model's file, newest first (`uploadModelFile` adds one).
+    async fn files(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Conn<ModelFile>> {
+        let rows = loader(ctx)
+            .load_one(FilesOfModel(self.0.id))
+            .await?
+            .unwrap_or_default();
+        // Zero-padded so that the text order of the keys is the numeric order of versions.
+        Ok(paginate_ordered(
+            rows,
+            &PageArgs::forward(first, after),
+            |f| format!("{:010}", f.version_number),
+            ModelFile,
+            true,
+        )?)
     }
 
     /// Creation time.

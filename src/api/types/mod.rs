@@ -9,6 +9,7 @@ pub mod auth_payload;
 pub mod financial_model;
 pub mod membership;
 pub mod metric;
+pub mod model_file;
 pub mod model_filter;
 pub mod modelling_enums;
 pub mod node;
@@ -28,6 +29,7 @@ pub use auth_payload::AuthPayload;
 pub use financial_model::FinancialModel;
 pub use membership::Membership;
 pub use metric::Metric;
+pub use model_file::ModelFile;
 pub use model_filter::{ModelFilter, ModelOrder, ModelOrderField};
 pub use modelling_enums::{
     MetricKind, MetricUnit, ModelStatus, PeriodGranularity, ScenarioKind, SortDirection,

@@ -3,7 +3,8 @@
 use async_graphql::{ID, Interface};
 
 use super::{
-    ApiKey, AuditEvent, FinancialModel, Membership, Metric, Organization, Parameter, Scenario, User,
+    ApiKey, AuditEvent, FinancialModel, Membership, Metric, ModelFile, Organization, Parameter,
+    Scenario, User,
 };
 
 /// An object with a global ID, resolvable with `node(id:)`.
@@ -28,4 +29,6 @@ pub enum Node {
     ApiKey(ApiKey),
     /// An audit event.
     AuditEvent(AuditEvent),
+    /// An uploaded file version.
+    ModelFile(ModelFile),
 }

@@ -98,10 +98,23 @@ struct Subscriber {
 
 impl Subscriber {
     async fn read_after(&self, last: i64) -> AppResult<Vec<AuditEventRow>> {
-        let request = PageRequest { first: Some(BATCH), after: Some(last), last: None, before: None };
+        let request = PageRequest {
+            first: Some(BATCH),
+            after: Some(last),
+            last: None,
+            before: None,
+        };
         let mut attempt = 0;
         loop {
-            match history::page(&self.core.db, HistoryScope::Organization(self.organization_id), &self.filter, request, BATCH).await {
+            match history::page(
+                &self.core.db,
+                HistoryScope::Organization(self.organization_id),
+                &self.filter,
+                request,
+                BATCH,
+            )
+            .await
+            {
                 Ok(page) => return Ok(page.rows),
                 Err(error) if attempt < READ_RETRIES => {
                     attempt += 1;
@@ -174,7 +187,9 @@ impl Subscriber {
                 Ok(true) => {}
                 Ok(false) => {
                     self.done = true;
-                    return Some(Err(AppError::Forbidden("you may no longer read this audit history".into())));
+                    return Some(Err(AppError::Forbidden(
+                        "you may no longer read this audit history".into(),
+                    )));
                 }
                 Err(error) => {
                     self.done = true;
@@ -188,9 +203,27 @@ impl Subscriber {
 /// Every event of the organization (matching `filter`) with a sequence greater than `after`, in
 /// order, then every new one as it commits. Without `after` it starts at the current head.
 /// The caller checked the viewer's right to read when subscribing.
-pub fn follow(core: Core, viewer: Viewer, organization_id: Uuid, after: Option<i64>, filter: AuditFilter) -> impl Stream<Item = AppResult<AuditEventRow>> {
+pub fn follow(
+    core: Core,
+    viewer: Viewer,
+    organization_id: Uuid,
+    after: Option<i64>,
+    filter: AuditFilter,
+) -> impl Stream<Item = AppResult<AuditEventRow>> {
     // Listen before reading anything, so nothing committed in between is missed.
     let notices = core.audit_stream.subscribe();
-    let subscriber = Subscriber { core, viewer, organization_id, filter, after, last: None, buffer: VecDeque::new(), notices, done: false };
-    futures_util::stream::unfold(subscriber, |mut s| async move { s.next().await.map(|item| (item, s)) })
+    let subscriber = Subscriber {
+        core,
+        viewer,
+        organization_id,
+        filter,
+        after,
+        last: None,
+        buffer: VecDeque::new(),
+        notices,
+        done: false,
+    };
+    futures_util::stream::unfold(subscriber, |mut s| async move {
+        s.next().await.map(|item| (item, s))
+    })
 }

@@ -8,6 +8,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::{
+    files::ModelFileRow,
     metrics::{DependencyRow, MetricRow},
     models::ModelRow,
     parameters::{ParameterRow, ParameterValueRow},
@@ -16,8 +17,8 @@ use super::{
 };
 use crate::{
     db::schema::{
-        financial_models, metric_dependencies, metric_values, metrics, parameter_values,
-        parameters, scenarios,
+        financial_models, metric_dependencies, metric_values, metrics, model_files,
+        parameter_values, parameters, scenarios,
     },
     domain::loader::{LoadError, PgLoader},
     error::AppError,
@@ -342,5 +343,56 @@ impl Loader<MetricValuesOfScenario> for PgLoader {
                 .push(row);
         }
         Ok(out)
+    }
+}
+
+/// Every file version of a model, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FilesOfModel(pub Uuid);
+
+/// A file version by id (whatever its model's state: callers check visibility through the model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileById(pub Uuid);
+
+impl Loader<FilesOfModel> for PgLoader {
+    type Value = Vec<ModelFileRow>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[FilesOfModel],
+    ) -> Result<HashMap<FilesOfModel, Vec<ModelFileRow>>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<ModelFileRow> = model_files::table
+            .filter(model_files::model_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+            .order((model_files::model_id, model_files::version_number.desc()))
+            .select(ModelFileRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let mut out: HashMap<FilesOfModel, Vec<ModelFileRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(FilesOfModel(row.model_id)).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<FileById> for PgLoader {
+    type Value = ModelFileRow;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(&self, keys: &[FileById]) -> Result<HashMap<FileById, ModelFileRow>, LoadError> {
+        let mut conn = self.db().conn().await?;
+        let rows: Vec<ModelFileRow> = model_files::table
+            .filter(model_files::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+            .select(ModelFileRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(|r| (FileById(r.id), r)).collect())
     }
 }
