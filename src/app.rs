@@ -27,6 +27,16 @@ pub(crate) struct AppInner {
     /// select nothing but introspection (GraphiQL's standard query is deeper than 12).
     pub(crate) introspection_schema: Option<AppSchema>,
     pub(crate) metrics: PrometheusHandle,
+    /// The audit LISTEN task, stopped with the app.
+    audit_listener: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for AppInner {
+    fn drop(&mut self) {
+        if let Some(listener) = &self.audit_listener {
+            listener.abort();
+        }
+    }
 }
 
 /// One Prometheus recorder per process (a global), shared by every `App` (tests build many).
@@ -60,6 +70,11 @@ impl App {
                 introspection: true,
             })
         });
+        // One LISTEN connection per instance feeds the audit subscriptions (outside the pool).
+        let audit_listener = config
+            .database_url
+            .clone()
+            .map(|url| core.audit_stream().listen(url).abort_handle());
         Ok(Self {
             inner: Arc::new(AppInner {
                 config,
@@ -67,6 +82,7 @@ impl App {
                 schema,
                 introspection_schema,
                 metrics: metrics_handle(),
+                audit_listener,
             }),
         })
     }

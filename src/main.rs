@@ -138,6 +138,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         migrate::run(&database.url, migrate::Direction::Up).await?;
         let db = connect(&config, &database.url).await?;
+        // The embedded cluster's URL too: the audit listener opens its own connection.
+        let mut config = config.clone();
+        config.database_url = Some(database.url.clone());
         match command {
             Command::Serve { seed_demo } => serve(config.clone(), db, seed_demo).await,
             Command::Migrate { .. } | Command::Schema => Ok(()),

@@ -11,6 +11,7 @@ pub mod query;
 pub mod relay;
 pub mod scalars;
 pub mod schema;
+pub mod subscription;
 pub mod types;
 
 pub use schema::{AppSchema, SchemaOptions, build_schema};

@@ -1,11 +1,13 @@
 //! Builds the schema: merged roots, limits, extensions.
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 
-use super::{error_codes::ErrorCodes, mutation::Mutation, query::Query};
+use super::{
+    error_codes::ErrorCodes, mutation::Mutation, query::Query, subscription::Subscription,
+};
 
 /// The schema type.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// The limits a schema enforces.
 #[derive(Debug, Clone)]
@@ -33,10 +35,14 @@ const MAX_DIRECTIVES: usize = 16;
 
 /// Build the schema with `options`.
 pub fn build_schema(options: &SchemaOptions) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .extension(ErrorCodes)
-        .limit_directives(MAX_DIRECTIVES)
-        .limit_recursive_depth(64);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .extension(ErrorCodes)
+    .limit_directives(MAX_DIRECTIVES)
+    .limit_recursive_depth(64);
     if let Some(depth) = options.max_depth {
         builder = builder.limit_depth(depth);
     }

@@ -22,4 +22,5 @@ mod scenarios;
 mod schema_export;
 mod series;
 mod smoke;
+mod subscription;
 mod websocket;

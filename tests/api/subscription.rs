@@ -1,0 +1,323 @@
+//! `Subscription.auditEvents` end to end: live delivery, resuming with `after`, two server
+//! instances on one database, a killed LISTEN connection, revocation, and a real third-party
+//! client (the `graphql-ws` npm package).
+
+use std::{net::SocketAddr, process::Stdio, time::Duration};
+
+use finvision::{
+    App,
+    config::Config,
+    db::{Db, PoolOptions},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{TestApp, TestUser},
+    websocket::{Ws, close_code, next_json, send, serve, ws_connect},
+};
+
+const SUBSCRIBE: &str = "subscription($org: ID!, $after: String, $filter: AuditEventFilter) { auditEvents(organizationId: $org, after: $after, filter: $filter) { sequence action entityType } }";
+
+async fn connect_admin(addr: SocketAddr, user: &TestUser) -> Ws {
+    let mut ws = ws_connect(addr).await;
+    send(&mut ws, json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {}", user.token)}})).await;
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+    ws
+}
+
+async fn subscribe(ws: &mut Ws, id: &str, org: &str, after: Option<&str>) {
+    send(ws, json!({"id": id, "type": "subscribe", "payload": {"query": SUBSCRIBE, "variables": {"org": org, "after": after}}})).await;
+}
+
+/// The next `next` payload's event (skipping nothing else: the server sends nothing else).
+async fn next_event(ws: &mut Ws) -> Value {
+    let message = next_json(ws).await;
+    assert_eq!(message["type"], "next", "{message:#}");
+    assert!(message["payload"]["errors"].is_null(), "{message:#}");
+    message["payload"]["data"]["auditEvents"].clone()
+}
+
+/// Write `n` audit events in the organization (one model each).
+async fn write_events(app: &TestApp, user: &TestUser, org: &str, prefix: &str, n: usize) {
+    for i in 0..n {
+        let input = json!({"organizationId": org, "name": format!("{prefix} {i}"), "currency": "USD", "startPeriod": "2026-01-01", "endPeriod": "2026-03-01"});
+        app.gql(
+            Some(&user.token),
+            "mutation($i: CreateModelInput!) { createModel(input: $i) { id } }",
+            json!({"i": input}),
+        )
+        .await
+        .data();
+    }
+}
+
+/// A second server instance over the same database.
+async fn second_instance(app: &TestApp) -> App {
+    let config = Config::for_database(&app.db.url);
+    let pool = Db::connect(
+        &app.db.url,
+        &PoolOptions {
+            max_size: 4,
+            connection_timeout: Duration::from_secs(3),
+        },
+    )
+    .await
+    .expect("pool");
+    App::new(config, pool).expect("second instance")
+}
+
+async fn serve_app(app: App) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.router()
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve");
+    });
+    addr
+}
+
+#[tokio::test]
+async fn live_events_reach_subscribers_on_another_instance() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let org = app.organization(&owner, "acme").await;
+    let b = serve_app(second_instance(&app).await).await;
+    // Let both instances' listeners connect.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut ws = connect_admin(b, &owner).await;
+    subscribe(&mut ws, "s1", &org, None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The mutation goes through instance A (the test app's router).
+    write_events(&app, &owner, &org, "Live", 2).await;
+    let first = next_event(&mut ws).await;
+    let second = next_event(&mut ws).await;
+    assert_eq!(
+        (first["action"].as_str(), first["entityType"].as_str()),
+        (Some("model.create"), Some("FinancialModel"))
+    );
+    let (a, b): (i64, i64) = (
+        first["sequence"].as_str().unwrap().parse().unwrap(),
+        second["sequence"].as_str().unwrap().parse().unwrap(),
+    );
+    assert!(b > a);
+
+    // A duplicate operation id while the first is active is a protocol error.
+    subscribe(&mut ws, "s1", &org, None).await;
+    assert_eq!(close_code(&mut ws).await.0, 4409);
+}
+
+#[tokio::test]
+async fn a_reconnecting_subscriber_resumes_with_after_and_misses_nothing() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let org = app.organization(&owner, "acme").await;
+    let addr = serve(&app).await;
+
+    let mut ws = connect_admin(addr, &owner).await;
+    subscribe(&mut ws, "1", &org, Some("0")).await;
+    // Replay from the start: the organization's creation.
+    let created = next_event(&mut ws).await;
+    assert_eq!(created["action"], "organization.create");
+    let last_seen = created["sequence"].as_str().unwrap().to_owned();
+    drop(ws);
+
+    // 50 events while disconnected.
+    write_events(&app, &owner, &org, "Offline", 50).await;
+
+    let mut ws = connect_admin(addr, &owner).await;
+    subscribe(&mut ws, "2", &org, Some(&last_seen)).await;
+    let mut sequences = Vec::new();
+    for _ in 0..50 {
+        let event = next_event(&mut ws).await;
+        assert_eq!(event["action"], "model.create");
+        sequences.push(event["sequence"].as_str().unwrap().parse::<i64>().unwrap());
+    }
+    assert!(
+        sequences.windows(2).all(|w| w[0] < w[1]),
+        "in order: {sequences:?}"
+    );
+    assert!(sequences[0] > last_seen.parse::<i64>().unwrap());
+    // Then live, with nothing repeated at the seam.
+    write_events(&app, &owner, &org, "Online", 1).await;
+    let live = next_event(&mut ws).await;
+    assert!(
+        live["sequence"].as_str().unwrap().parse::<i64>().unwrap() > *sequences.last().unwrap()
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), next_json(&mut ws))
+            .await
+            .is_err(),
+        "no duplicate"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_listen_connection_loses_nothing() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let org = app.organization(&owner, "acme").await;
+    let addr = serve(&app).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ws = connect_admin(addr, &owner).await;
+    subscribe(&mut ws, "1", &org, None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Kill the LISTEN connection (and the pool's: they reconnect), then write while it is down.
+    app.sql_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").await;
+    for attempt in 0.. {
+        // The pool hands out a killed connection once; retry until the database is back.
+        let res = app
+            .gql(Some(&owner.token), "mutation($i: CreateModelInput!) { createModel(input: $i) { id } }", json!({"i": {"organizationId": org, "name": "During", "currency": "USD", "startPeriod": "2026-01-01", "endPeriod": "2026-03-01"}}))
+            .await;
+        if res.errors().is_empty() {
+            break;
+        }
+        assert!(attempt < 10, "{:#}", res.body);
+    }
+    write_events(&app, &owner, &org, "After", 3).await;
+    let mut names = Vec::new();
+    for _ in 0..4 {
+        names.push(
+            next_event(&mut ws).await["action"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(names, ["model.create"; 4]);
+}
+
+#[tokio::test]
+async fn only_admins_subscribe_and_revocation_ends_the_stream() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let org = app.organization(&owner, "acme").await;
+    let admin = app.user("admin").await;
+    let viewer = app.user("viewer").await;
+    app.add_member(&owner, &org, &admin, "ADMIN").await;
+    app.add_member(&owner, &org, &viewer, "VIEWER").await;
+    let addr = serve(&app).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut ws = connect_admin(addr, &viewer).await;
+    subscribe(&mut ws, "v", &org, None).await;
+    // Refused before it starts: an `error` message for the operation.
+    let refused = next_json(&mut ws).await;
+    assert_eq!(refused["type"], "error", "{refused:#}");
+    assert_eq!(refused["payload"][0]["extensions"]["code"], "FORBIDDEN");
+
+    let mut ws = connect_admin(addr, &admin).await;
+    subscribe(&mut ws, "a", &org, None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    write_events(&app, &owner, &org, "Seen", 1).await;
+    assert_eq!(next_event(&mut ws).await["action"], "model.create");
+    // Demoted: the next event is not delivered; the stream ends with FORBIDDEN.
+    let demote = "mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { role } }";
+    app.gql(
+        Some(&owner.token),
+        demote,
+        json!({"i": {"organizationId": org, "userId": admin.id, "role": "VIEWER"}}),
+    )
+    .await
+    .data();
+    let ended = next_json(&mut ws).await;
+    assert_eq!(
+        ended["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{ended:#}"
+    );
+    assert_eq!(
+        next_json(&mut ws).await,
+        json!({"type": "complete", "id": "a"})
+    );
+}
+
+#[tokio::test]
+async fn the_graphql_ws_npm_client_receives_the_stream() {
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED: Node.js is not installed, so the graphql-ws npm client test cannot run"
+        );
+        return;
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
+    if !std::path::Path::new(dir)
+        .join("node_modules/graphql-ws")
+        .exists()
+    {
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir)
+            .status()
+            .expect("npm runs");
+        assert!(status.success(), "npm ci in tests/node failed");
+    }
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let org = app.organization(&owner, "acme").await;
+    write_events(&app, &owner, &org, "Before", 2).await;
+    let addr = serve(&app).await;
+
+    let child = tokio::process::Command::new("node")
+        .args([
+            "subscribe.mjs",
+            &format!("ws://{addr}/graphql/ws"),
+            &owner.token,
+            &org,
+            "0",
+            "5",
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    // Replayed: organization.create and two models; then two live events.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    write_events(&app, &owner, &org, "Live", 2).await;
+    let output = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+        .await
+        .expect("node finishes")
+        .expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "node failed: {stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events: Vec<Value> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "organization.create",
+            "model.create",
+            "model.create",
+            "model.create",
+            "model.create"
+        ]
+    );
+    let sequences: Vec<i64> = events
+        .iter()
+        .map(|e| e["sequence"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]));
+}
