@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod loader;
 pub mod modelling;
+pub mod names;
 pub mod organizations;
 pub mod seed;
 pub mod storage;

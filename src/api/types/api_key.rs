@@ -8,13 +8,9 @@ use crate::{
     api::{
         context::loader,
         errors::ApiResult,
-        guards::can_see_user,
         relay::{NodeKind, global_id},
     },
-    domain::{
-        auth::api_keys::ApiKeyRow,
-        loader::{OrganizationById, UserById},
-    },
+    domain::{auth::api_keys::ApiKeyRow, loader::OrganizationById},
     error::AppError,
 };
 
@@ -55,13 +51,7 @@ impl ApiKey {
 
     /// Who created the key; `null` when that user is no longer visible to you.
     async fn created_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
-        let Some(id) = self.0.created_by else {
-            return Ok(None);
-        };
-        if !can_see_user(ctx, id).await? {
-            return Ok(None);
-        }
-        Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+        User::visible(ctx, self.0.created_by).await
     }
 
     /// When the key stops working; `null`: never.

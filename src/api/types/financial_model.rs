@@ -11,13 +11,13 @@ use crate::{
     api::{
         context::loader,
         errors::ApiResult,
-        guards::{OrgRoleGuard, can_see_user},
+        guards::OrgRoleGuard,
         relay::{Conn, NodeKind, PageArgs, global_id, paginate, paginate_ordered, time_key},
         scalars::Date,
     },
     domain::{
         audit::history::HistoryScope,
-        loader::{OrganizationById, UserById},
+        loader::OrganizationById,
         modelling::{
             ModelRow, ScenarioKind as DomainKind,
             loaders::{FilesOfModel, MetricsOfModel, ParametersOfModel, ScenariosOfModel},
@@ -92,13 +92,7 @@ impl FinancialModel {
 
     /// Who created the model; `null` when that user is no longer visible to you.
     async fn created_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
-        let Some(id) = self.0.created_by else {
-            return Ok(None);
-        };
-        if !can_see_user(ctx, id).await? {
-            return Ok(None);
-        }
-        Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+        User::visible(ctx, self.0.created_by).await
     }
 
     /// The model's scenarios, oldest first, optionally only those of the given kinds.

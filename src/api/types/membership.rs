@@ -8,7 +8,6 @@ use crate::{
     api::{
         context::loader,
         errors::ApiResult,
-        guards::can_see_user,
         relay::{NodeKind, global_id},
     },
     domain::{
@@ -56,13 +55,7 @@ impl Membership {
 
     /// Who added the member; `null` for the founder, or when that user is no longer visible to you.
     async fn invited_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
-        let Some(id) = self.0.invited_by else {
-            return Ok(None);
-        };
-        if !can_see_user(ctx, id).await? {
-            return Ok(None);
-        }
-        Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+        User::visible(ctx, self.0.invited_by).await
     }
 
     /// When the member joined.

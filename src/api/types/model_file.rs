@@ -8,13 +8,9 @@ use crate::{
     api::{
         context::loader,
         errors::ApiResult,
-        guards::can_see_user,
         relay::{NodeKind, global_id},
     },
-    domain::{
-        loader::UserById,
-        modelling::{files::ModelFileRow, loaders::ModelById},
-    },
+    domain::modelling::{files::ModelFileRow, loaders::ModelById},
     error::AppError,
 };
 
@@ -65,13 +61,7 @@ impl ModelFile {
 
     /// Who uploaded it; `null` when that user is no longer visible to you.
     async fn uploaded_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
-        let Some(id) = self.0.uploaded_by else {
-            return Ok(None);
-        };
-        if !can_see_user(ctx, id).await? {
-            return Ok(None);
-        }
-        Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+        User::visible(ctx, self.0.uploaded_by).await
     }
 
     /// Upload time.

@@ -16,20 +16,15 @@ use crate::{
     api::{
         context::loader,
         errors::ApiResult,
-        guards::can_see_user,
         relay::{NodeKind, decode, global_id},
         scalars::{Date, Decimal},
     },
-    domain::{
-        loader::UserById,
-        modelling::{
-            loaders::{
-                ModelById, ParameterValuesOfScenario, ParametersOfModel, ScenarioById,
-                ScenariosOfModel,
-            },
-            parameters::{ParameterValueRow, effective},
-            scenarios::{ScenarioRow, chain_of},
+    domain::modelling::{
+        loaders::{
+            ModelById, ParameterValuesOfScenario, ParametersOfModel, ScenarioById, ScenariosOfModel,
         },
+        parameters::{ParameterValueRow, effective},
+        scenarios::{ScenarioRow, chain_of},
     },
     error::AppError,
 };
@@ -92,13 +87,7 @@ impl Scenario {
 
     /// Who created the scenario; `null` when that user is no longer visible to you.
     async fn created_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
-        let Some(id) = self.0.created_by else {
-            return Ok(None);
-        };
-        if !can_see_user(ctx, id).await? {
-            return Ok(None);
-        }
-        Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+        User::visible(ctx, self.0.created_by).await
     }
 
     /// Every parameter of the model as this scenario sees it: its own override, else the

@@ -11,12 +11,29 @@ use crate::{
         guards::UserPrivateGuard,
         relay::{Conn, NodeKind, PageArgs, global_id, paginate, time_key},
     },
-    domain::{auth::users::UserRow, loader::MembershipsOfUser},
+    domain::{
+        auth::users::UserRow,
+        loader::{MembershipsOfUser, UserById},
+    },
 };
 
 /// A person who can sign in. Visible only to themself, members of an organization they share,
 /// and superadmins.
 pub struct User(pub UserRow);
+
+impl User {
+    /// The user `id` names (a creator, an inviter, an uploader), or `None` when there is none or
+    /// the caller may not see them: such references never reveal a user.
+    pub async fn visible(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> ApiResult<Option<User>> {
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        if !crate::api::guards::can_see_user(ctx, id).await? {
+            return Ok(None);
+        }
+        Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+    }
+}
 
 #[Object]
 impl User {

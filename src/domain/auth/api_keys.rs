@@ -96,13 +96,7 @@ pub async fn create(
     organization_id: Uuid,
     input: NewApiKey,
 ) -> AppResult<(ApiKeyRow, String)> {
-    let name = input.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(AppError::bad_input(
-            "input.name",
-            "the name must have 1 to 200 characters",
-        ));
-    }
+    let name = crate::domain::names::validate_name(&input.name, "input.name")?;
     if input.role == OrgRole::Owner {
         return Err(AppError::bad_input(
             "input.role",

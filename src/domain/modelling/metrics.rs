@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{
     db::schema::{metric_dependencies, metrics, parameters},
+    domain::names::{stale_version, validate_name},
     domain::{
         Core,
         audit::{AuditEntry, record},
@@ -209,17 +210,6 @@ struct InsertMetric<'a> {
     display_order: i32,
 }
 
-fn validate_name(raw: &str) -> AppResult<String> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(AppError::bad_input(
-            "input.name",
-            "the name must have 1 to 200 characters",
-        ));
-    }
-    Ok(name.to_owned())
-}
-
 fn formula_for_kind(kind: MetricKind, formula: Option<&str>) -> AppResult<Option<String>> {
     let formula = formula.map(str::trim).filter(|f| !f.is_empty());
     match (kind, formula) {
@@ -243,7 +233,7 @@ pub async fn define(
     input: NewMetric,
 ) -> AppResult<MetricRow> {
     let key = validate_key(&input.key, "input.key")?;
-    let name = validate_name(&input.name)?;
+    let name = validate_name(&input.name, "input.name")?;
     let formula = formula_for_kind(input.kind, input.formula.as_deref())?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
@@ -343,15 +333,16 @@ pub async fn update(
     version: i32,
     changes: MetricChanges,
 ) -> AppResult<MetricRow> {
-    let name = changes.name.as_deref().map(validate_name).transpose()?;
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| validate_name(n, "input.name"))
+        .transpose()?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         let (current, model) = lock_metric(conn, caller, id).await?;
         if current.version != version {
-            return Err(AppError::Conflict(format!(
-                "the metric was changed by someone else (now at version {}): reload it and retry",
-                current.version
-            )));
+            return Err(stale_version("metric", current.version));
         }
         let formula = match &changes.formula {
             Some(f) => formula_for_kind(current.kind, Some(f))?,

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{
     db::schema::{financial_models, metric_values, scenarios},
+    domain::names::{stale_version, validate_name},
     domain::{
         Core,
         audit::{AuditEntry, record},
@@ -70,18 +71,6 @@ impl ModelRow {
             "status": self.status.as_str(),
         })
     }
-}
-
-/// Check a model name: 1–200 characters after trimming.
-fn validate_name(raw: &str, field: &str) -> AppResult<String> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(AppError::bad_input(
-            field,
-            "the name must have 1 to 200 characters",
-        ));
-    }
-    Ok(name.to_owned())
 }
 
 /// Check an ISO 4217 code: three capital letters naming a currency.
@@ -249,10 +238,7 @@ pub async fn update(
     conn.transaction(async |conn| {
         let current = lock_model(conn, caller, id, OrgRole::Analyst).await?;
         if current.version != version {
-            return Err(AppError::Conflict(format!(
-                "the model was changed by someone else (now at version {}): reload it and retry",
-                current.version
-            )));
+            return Err(stale_version("model", current.version));
         }
         let start = changes.start_period.unwrap_or(current.start_period);
         let end = changes.end_period.unwrap_or(current.end_period);

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{
     db::schema::{metrics, parameter_values, parameters},
+    domain::names::validate_name,
     domain::{
         Core,
         audit::{AuditEntry, record},
@@ -191,13 +192,7 @@ pub async fn define(
     input: NewParameter,
 ) -> AppResult<ParameterRow> {
     let key = validate_key(&input.key, "input.key")?;
-    let name = input.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(AppError::bad_input(
-            "input.name",
-            "the name must have 1 to 200 characters",
-        ));
-    }
+    let name = validate_name(&input.name, "input.name")?;
     let default_value = check_stored(input.default_value, "input.defaultValue")?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {

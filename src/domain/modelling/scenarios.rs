@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{enums::ScenarioKind, models::lock_model};
 use crate::{
     db::schema::{metric_values, parameter_values, scenarios},
+    domain::names::{stale_version, validate_name},
     domain::{
         Core,
         audit::{AuditEntry, record},
@@ -86,17 +87,6 @@ async fn model_scenarios(
         .load(conn)
         .await?;
     Ok(rows.into_iter().map(|s| (s.id, s)).collect())
-}
-
-fn validate_name(raw: &str, field: &str) -> AppResult<String> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(AppError::bad_input(
-            field,
-            "the name must have 1 to 200 characters",
-        ));
-    }
-    Ok(name.to_owned())
 }
 
 /// Find a live scenario and lock its model (every scenario edit of a model serialises on the
@@ -374,10 +364,7 @@ pub async fn update(
         } = lock_scenario(conn, caller, id, OrgRole::Analyst).await?;
         ensure_unlocked(&current)?;
         if current.version != version {
-            return Err(AppError::Conflict(format!(
-                "the scenario was changed by someone else (now at version {}): reload it and retry",
-                current.version
-            )));
+            return Err(stale_version("scenario", current.version));
         }
         let base = changes.base_scenario_id.unwrap_or(current.base_scenario_id);
         if let Some(base) = base

@@ -86,18 +86,6 @@ pub fn validate_slug(raw: &str, field: &str) -> crate::error::AppResult<String> 
     }
 }
 
-/// Check an organization name: 1–200 characters after trimming.
-pub fn validate_name(raw: &str, field: &str) -> crate::error::AppResult<String> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(crate::error::AppError::bad_input(
-            field,
-            "the name must have 1 to 200 characters",
-        ));
-    }
-    Ok(name.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

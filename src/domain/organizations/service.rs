@@ -5,9 +5,10 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::rows::{MembershipRow, OrgRole, OrganizationRow, validate_name, validate_slug};
+use super::rows::{MembershipRow, OrgRole, OrganizationRow, validate_slug};
 use crate::{
     db::schema::{memberships, organizations},
+    domain::names::{stale_version, validate_name},
     domain::{
         Core,
         audit::{AuditEntry, record},
@@ -73,12 +74,6 @@ pub(crate) async fn require_role(
         ))),
         Some(role) => Ok(role),
     }
-}
-
-fn stale(entity: &str, current: i32) -> AppError {
-    AppError::Conflict(format!(
-        "the {entity} was changed by someone else (now at version {current}): reload it and retry"
-    ))
 }
 
 #[derive(Insertable)]
@@ -198,7 +193,7 @@ pub async fn update(
             ));
         }
         if current.version != version {
-            return Err(stale("organization", current.version));
+            return Err(stale_version("organization", current.version));
         }
         let updated: OrganizationRow = diesel::update(organizations::table.find(id))
             .set((
