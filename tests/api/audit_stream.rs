@@ -22,7 +22,13 @@ async fn committed_events_are_announced_and_a_lost_connection_resyncs() {
     let mut rx = stream.subscribe();
     let listener = stream.listen(app.db.url.clone());
     // Let the listener connect before anything happens.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..200 {
+        if stream.is_listening() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stream.is_listening());
 
     let owner = app.user("owner").await;
     assert!(matches!(

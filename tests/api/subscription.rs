@@ -51,6 +51,27 @@ async fn write_events(app: &TestApp, user: &TestUser, org: &str, prefix: &str, n
     }
 }
 
+/// Wait until an instance's LISTEN connection is up.
+pub async fn wait_listening(app: &App) {
+    for _ in 0..200 {
+        if app.core().audit_stream().is_listening() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the audit listener did not connect within 10 s");
+}
+
+/// The next event whose action is `action`, skipping earlier ones (replays start at 0).
+async fn next_event_with(ws: &mut Ws, action: &str) -> Value {
+    loop {
+        let event = next_event(ws).await;
+        if event["action"] == action {
+            return event;
+        }
+    }
+}
+
 /// A second server instance over the same database.
 async fn second_instance(app: &TestApp) -> App {
     let config = Config::for_database(&app.db.url);
@@ -88,13 +109,14 @@ async fn live_events_reach_subscribers_on_another_instance() {
     let app = TestApp::spawn().await;
     let owner = app.user("owner").await;
     let org = app.organization(&owner, "acme").await;
-    let b = serve_app(second_instance(&app).await).await;
-    // Let both instances' listeners connect.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = second_instance(&app).await;
+    wait_listening(&second).await;
+    let b = serve_app(second).await;
 
+    // Replay from 0 (deterministic whatever the timing), then live.
     let mut ws = connect_admin(b, &owner).await;
-    subscribe(&mut ws, "s1", &org, None).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    subscribe(&mut ws, "s1", &org, Some("0")).await;
+    assert_eq!(next_event(&mut ws).await["action"], "organization.create");
     // The mutation goes through instance A (the test app's router).
     write_events(&app, &owner, &org, "Live", 2).await;
     let first = next_event(&mut ws).await;
@@ -165,10 +187,10 @@ async fn a_killed_listen_connection_loses_nothing() {
     let owner = app.user("owner").await;
     let org = app.organization(&owner, "acme").await;
     let addr = serve(&app).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_listening(&app.app).await;
     let mut ws = connect_admin(addr, &owner).await;
-    subscribe(&mut ws, "1", &org, None).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    subscribe(&mut ws, "1", &org, Some("0")).await;
+    assert_eq!(next_event(&mut ws).await["action"], "organization.create");
 
     // Kill the LISTEN connection (and the pool's: they reconnect), then write while it is down.
     app.sql_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").await;
@@ -205,7 +227,7 @@ async fn only_admins_subscribe_and_revocation_ends_the_stream() {
     app.add_member(&owner, &org, &admin, "ADMIN").await;
     app.add_member(&owner, &org, &viewer, "VIEWER").await;
     let addr = serve(&app).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_listening(&app.app).await;
 
     let mut ws = connect_admin(addr, &viewer).await;
     subscribe(&mut ws, "v", &org, None).await;
@@ -215,10 +237,9 @@ async fn only_admins_subscribe_and_revocation_ends_the_stream() {
     assert_eq!(refused["payload"][0]["extensions"]["code"], "FORBIDDEN");
 
     let mut ws = connect_admin(addr, &admin).await;
-    subscribe(&mut ws, "a", &org, None).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    subscribe(&mut ws, "a", &org, Some("0")).await;
     write_events(&app, &owner, &org, "Seen", 1).await;
-    assert_eq!(next_event(&mut ws).await["action"], "model.create");
+    next_event_with(&mut ws, "model.create").await;
     // Demoted: the next event is not delivered; the stream ends with FORBIDDEN.
     let demote = "mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { role } }";
     app.gql(

@@ -6,7 +6,14 @@
 //! event: after a reconnect the instance broadcasts [`AuditNotice::Resync`] and every subscriber
 //! catches up from the last sequence it delivered.
 
-use std::{pin::pin, time::Duration};
+use std::{
+    pin::pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
@@ -51,6 +58,8 @@ pub fn parse_payload(payload: &str) -> Option<AuditNotice> {
 #[derive(Clone)]
 pub struct AuditStream {
     tx: broadcast::Sender<AuditNotice>,
+    /// Whether the LISTEN connection is up (readiness, tests).
+    listening: Arc<AtomicBool>,
 }
 
 impl Default for AuditStream {
@@ -65,7 +74,15 @@ impl AuditStream {
         // A subscriber that lags past this many notices gets `Lagged` and resynchronises from
         // the table: memory stays bounded and nothing is lost.
         let (tx, _) = broadcast::channel(1024);
-        Self { tx }
+        Self {
+            tx,
+            listening: Arc::default(),
+        }
+    }
+
+    /// Whether this instance currently listens for notices.
+    pub fn is_listening(&self) -> bool {
+        AtomicBool::load(&self.listening, Ordering::SeqCst)
     }
 
     /// Receive notices from now on.
@@ -77,11 +94,15 @@ impl AuditStream {
     /// `LISTEN`, rebroadcast; on any failure reconnect with backoff and announce a resync.
     pub fn listen(&self, database_url: String) -> tokio::task::JoinHandle<()> {
         let tx = self.tx.clone();
+        let listening = self.listening.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             let mut connected_before = false;
             loop {
-                match listen_once(&database_url, &tx, &mut connected_before).await {
+                let result =
+                    listen_once(&database_url, &tx, &mut connected_before, &listening).await;
+                listening.store(false, Ordering::SeqCst);
+                match result {
                     Ok(()) => backoff = Duration::from_millis(100),
                     Err(error) => tracing::warn!(%error, "audit LISTEN connection failed"),
                 }
@@ -97,11 +118,13 @@ async fn listen_once(
     url: &str,
     tx: &broadcast::Sender<AuditNotice>,
     connected_before: &mut bool,
+    listening: &AtomicBool,
 ) -> anyhow::Result<()> {
     let mut conn = AsyncPgConnection::establish(url).await?;
     diesel::sql_query(format!("LISTEN {CHANNEL}"))
         .execute(&mut conn)
         .await?;
+    listening.store(true, Ordering::SeqCst);
     if *connected_before {
         tracing::info!("audit LISTEN connection re-established: subscribers resynchronise");
         let _ = tx.send(AuditNotice::Resync);
