@@ -85,46 +85,53 @@ pub async fn can_see_organization(
     Ok(viewer_role(ctx, organization_id).await?.is_some())
 }
 
-/// The organizations a user belongs to (live ones).
-async fn organizations_of(ctx: &Context<'_>, user_id: Uuid) -> Result<Vec<Uuid>, ApiError> {
-    Ok(loader(ctx)
-        .load_one(MembershipsOfUser(user_id))
-        .await?
-        .unwrap_or_default()
+/// The caller's standing towards a user: OWNER for the user themself and for superadmins,
+/// otherwise the highest role the caller holds in an organization the user belongs to (an API
+/// key: its role, when the user is a member of its organization); `None` when they share none.
+/// One rule behind both user visibility and the user's private fields.
+async fn standing_towards(ctx: &Context<'_>, user_id: Uuid) -> Result<Option<OrgRole>, ApiError> {
+    let viewer = &state(ctx).caller.viewer;
+    if viewer.is_superadmin() || viewer.user_id() == Some(user_id) {
+        return Ok(Some(OrgRole::Owner));
+    }
+    let (me, key) = match viewer {
+        Viewer::User { user_id: me, .. } => (*me, None),
+        Viewer::ApiKey {
+            organization_id,
+            role,
+            ..
+        } => (user_id, Some((*organization_id, *role))),
+        Viewer::Anonymous => return Ok(None),
+    };
+    let map = loader(ctx)
+        .load_many([MembershipsOfUser(me), MembershipsOfUser(user_id)])
+        .await?;
+    let theirs = map
+        .get(&MembershipsOfUser(user_id))
+        .cloned()
+        .unwrap_or_default();
+    if let Some((organization_id, role)) = key {
+        return Ok(theirs
+            .iter()
+            .any(|t| t.organization_id == organization_id)
+            .then_some(role));
+    }
+    let mine = map.get(&MembershipsOfUser(me)).cloned().unwrap_or_default();
+    Ok(mine
         .iter()
-        .map(|m| m.organization_id)
-        .collect())
+        .filter(|m| {
+            theirs
+                .iter()
+                .any(|t| t.organization_id == m.organization_id)
+        })
+        .map(|m| m.role)
+        .max())
 }
 
 /// Whether the caller may see the user: self, a member of a shared organization (for an API key:
 /// a member of its organization), or superadmin. To anyone else the user does not exist.
 pub async fn can_see_user(ctx: &Context<'_>, user_id: Uuid) -> Result<bool, ApiError> {
-    let viewer = &state(ctx).caller.viewer;
-    if viewer.is_superadmin() || viewer.user_id() == Some(user_id) {
-        return Ok(true);
-    }
-    if let Viewer::ApiKey {
-        organization_id, ..
-    } = viewer
-    {
-        return Ok(organizations_of(ctx, user_id)
-            .await?
-            .contains(organization_id));
-    }
-    let Some(me) = viewer.user_id() else {
-        return Ok(false);
-    };
-    let map = loader(ctx)
-        .load_many([MembershipsOfUser(me), MembershipsOfUser(user_id)])
-        .await?;
-    let mine = map.get(&MembershipsOfUser(me)).cloned().unwrap_or_default();
-    let theirs = map
-        .get(&MembershipsOfUser(user_id))
-        .cloned()
-        .unwrap_or_default();
-    Ok(theirs
-        .iter()
-        .any(|t| mine.iter().any(|m| m.organization_id == t.organization_id)))
+    Ok(standing_towards(ctx, user_id).await?.is_some())
 }
 
 /// Where a guard finds the organization whose role it checks.
@@ -325,44 +332,10 @@ impl UserPrivateGuard {
 
 impl Guard for UserPrivateGuard {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        let viewer = &state(ctx).caller.viewer;
-        if viewer.is_superadmin()
-            || viewer.user_id() == Some(self.user_id)
-            || state(ctx).signed_in.get() == Some(&self.user_id)
+        if state(ctx).signed_in.get() == Some(&self.user_id)
+            || standing_towards(ctx, self.user_id).await? >= Some(OrgRole::Admin)
         {
             return Ok(());
-        }
-        if let Viewer::ApiKey {
-            organization_id,
-            role,
-            ..
-        } = viewer
-            && *role >= OrgRole::Admin
-            && organizations_of(ctx, self.user_id)
-                .await?
-                .contains(organization_id)
-        {
-            return Ok(());
-        }
-        if let Some(me) = viewer.user_id() {
-            let map = loader(ctx)
-                .load_many([MembershipsOfUser(me), MembershipsOfUser(self.user_id)])
-                .await
-                .map_err(ApiError::from)?;
-            let mine = map.get(&MembershipsOfUser(me)).cloned().unwrap_or_default();
-            let theirs = map
-                .get(&MembershipsOfUser(self.user_id))
-                .cloned()
-                .unwrap_or_default();
-            let admin_of_theirs = mine.iter().any(|m| {
-                m.role >= OrgRole::Admin
-                    && theirs
-                        .iter()
-                        .any(|t| t.organization_id == m.organization_id)
-            });
-            if admin_of_theirs {
-                return Ok(());
-            }
         }
         Err(ApiError::from(AppError::Forbidden(
             "only the user, an ADMIN of a shared organization or a superadmin can see this".into(),
