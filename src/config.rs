@@ -117,6 +117,69 @@ pub struct Config {
     /// Argon2 hashes computed at once (each takes 19 MiB); defaults to the number of cores.
     #[arg(long, env = "FV_MAX_CONCURRENT_HASHES")]
     pub max_concurrent_hashes: Option<usize>,
+
+    // ── The request guard (parsed document, before validation) ──────────────────────────────
+    /// Maximum field selections in one operation after expanding fragment spreads.
+    #[arg(long, env = "FV_MAX_SELECTIONS", default_value_t = 2_000)]
+    pub max_selections: usize,
+    /// Maximum fragment definitions in one document.
+    #[arg(long, env = "FV_MAX_FRAGMENTS", default_value_t = 100)]
+    pub max_fragments: usize,
+    /// Maximum depth of an introspection-only query (GraphiQL's, Apollo's and graphql-codegen's
+    /// standard queries fit).
+    #[arg(long, env = "FV_MAX_INTROSPECTION_DEPTH", default_value_t = 15)]
+    pub max_introspection_depth: usize,
+    /// Maximum estimated size (values produced) of an introspection-only query.
+    #[arg(long, env = "FV_MAX_INTROSPECTION_COST", default_value_t = 200_000)]
+    pub max_introspection_cost: usize,
+
+    // ── Formulas ─────────────────────────────────────────────────────────────────────────────
+    /// Maximum length of a metric formula, in characters.
+    #[arg(long, env = "FV_MAX_FORMULA_LENGTH", default_value_t = 2_000)]
+    pub max_formula_length: usize,
+    /// Maximum syntax-tree nodes of a metric formula.
+    #[arg(long, env = "FV_MAX_FORMULA_NODES", default_value_t = 500)]
+    pub max_formula_nodes: usize,
+    /// Maximum arguments of one function call in a formula.
+    #[arg(long, env = "FV_MAX_FORMULA_ARGS", default_value_t = 64)]
+    pub max_formula_args: usize,
+    /// Evaluation budget of one request: cells computed × formula nodes per cell.
+    #[arg(long, env = "FV_EVAL_BUDGET", default_value_t = 5_000_000)]
+    pub eval_budget: u64,
+    /// Model evaluations running at once (off the async workers); defaults to the number of cores.
+    #[arg(long, env = "FV_MAX_CONCURRENT_EVALUATIONS")]
+    pub max_concurrent_evaluations: Option<usize>,
+
+    // ── Abuse limits ─────────────────────────────────────────────────────────────────────────
+    /// Proxies whose `X-Forwarded-For` is believed (comma-separated CIDRs); the client is the
+    /// right-most address not in this list.
+    #[arg(long, env = "FV_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Accounts one client address (an IPv6 /64) may register per hour.
+    #[arg(long, env = "FV_REGISTER_PER_ADDRESS_PER_HOUR", default_value_t = 20)]
+    pub register_per_address_per_hour: u32,
+    /// Sessions unused for this many hours stop working (unset: only the lifetime applies).
+    #[arg(long, env = "FV_SESSION_IDLE_HOURS")]
+    pub session_idle_hours: Option<u32>,
+
+    // ── Bounded I/O ──────────────────────────────────────────────────────────────────────────
+    /// Seconds one HTTP request may take before it is answered with 503.
+    #[arg(long, env = "FV_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// PostgreSQL `statement_timeout` of every pooled connection, in milliseconds (0: none).
+    #[arg(long, env = "FV_STATEMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub statement_timeout_ms: u64,
+
+    // ── WebSocket ────────────────────────────────────────────────────────────────────────────
+    /// Largest WebSocket message a client may send, in bytes.
+    #[arg(long, env = "FV_WS_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
+    pub ws_max_message_bytes: usize,
+    /// Operations (queries, mutations, subscriptions) one WebSocket may have in flight.
+    #[arg(long, env = "FV_WS_MAX_OPERATIONS", default_value_t = 32)]
+    pub ws_max_operations: usize,
+    /// Seconds between re-checks of a WebSocket's credential while a subscription runs.
+    #[arg(long, env = "FV_WS_REVALIDATE_SECS", default_value_t = 30)]
+    pub ws_revalidate_secs: u64,
 }
 
 impl Config {

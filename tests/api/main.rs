@@ -11,6 +11,7 @@ mod demo;
 mod files;
 mod front_door;
 mod helpers;
+mod hostile;
 mod migrations;
 mod modelling_roles;
 mod modelling_statements;
