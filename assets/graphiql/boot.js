@@ -74,8 +74,9 @@
     "#",
     "# Headers go with every query and mutation,",
     "# and are the connection_init payload of",
-    "# subscriptions. They are saved in this",
-    "# browser: clear them when you are done.",
+    "# subscriptions. They stay in this tab only:",
+    "# to keep them in this browser, turn on",
+    "# \"Persist headers\" in Settings (the gear).",
     "#",
     "# Ctrl-Enter (Cmd-Enter) runs the operation.",
     "",
@@ -90,7 +91,10 @@
       fetcher: fetcher,
       defaultQuery: defaultQuery,
       isHeadersEditorEnabled: true,
-      shouldPersistHeaders: true,
+      // A token in localStorage outlives the tab and is readable by any script on this origin:
+      // headers are kept only when the user opts in with Settings → "Persist headers" (left
+      // undefined, GraphiQL starts with persistence off and shows that switch).
+      showPersistHeadersSettings: true,
       defaultEditorToolsVisibility: "headers",
     })
   );

@@ -422,3 +422,20 @@ pub async fn visible_scenario(
         _ => Ok(None),
     }
 }
+
+/// Requires a signed-in caller (a session or an API key). Anonymous callers reach only `login`,
+/// `register` and the schema (API.md): an organization-scoped read is `UNAUTHENTICATED` for them,
+/// not a `null` that reads as "does not exist".
+pub struct Authenticated;
+
+impl Guard for Authenticated {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        if state(ctx).caller.viewer.is_anonymous() {
+            return Err(ApiError::from(AppError::Unauthenticated(
+                "sign in first: send `Authorization: Bearer <token>`".into(),
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}

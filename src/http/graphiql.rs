@@ -188,7 +188,8 @@ fn escape_attribute(value: &str) -> String {
 /// The page has no inline script or style: it loads its assets from
 /// [`ASSET_PREFIX`] (served by [`routes`]), and `boot.js` reads both
 /// endpoints from the `data-` attributes of `#graphiql`, where they are
-/// HTML-escaped. The headers pane is enabled and persisted; its content (for
+/// HTML-escaped. The headers pane is enabled, kept in localStorage only when the user turns on
+/// "Persist headers" in GraphiQL's settings; its content (for
 /// example `{"Authorization": "Bearer <token>"}`) is sent as HTTP headers
 /// and, verbatim, as the `connection_init` payload of subscriptions.
 pub fn graphiql_html(endpoint: &str, subscription_endpoint: &str) -> String {

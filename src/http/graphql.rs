@@ -10,7 +10,7 @@ use async_graphql::{
         types::{DocumentOperations, OperationType, Selection, SelectionSet},
     },
 };
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLBatchRequest;
 use axum::{
     extract::{ConnectInfo, FromRequest, Request, State},
     http::{HeaderMap, StatusCode, header},
@@ -18,7 +18,7 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{REQUEST_ID, graphiql};
+use super::{REQUEST_ID, graphiql, response::graphql_response};
 use crate::{
     api::{context::request_data, errors::code_of, idle_gate::IdleGate},
     app::App,
@@ -224,7 +224,12 @@ async fn execute_one(app: &App, caller: &Caller, request: GqlRequest) -> GqlResp
     }
 }
 
-async fn execute_batch(app: &App, caller: &Caller, batch: BatchRequest) -> Response {
+async fn execute_batch(
+    app: &App,
+    caller: &Caller,
+    headers: &HeaderMap,
+    batch: BatchRequest,
+) -> Response {
     let response = match batch {
         BatchRequest::Single(request) => {
             BatchResponse::Single(execute_one(app, caller, request).await)
@@ -247,7 +252,7 @@ async fn execute_batch(app: &App, caller: &Caller, batch: BatchRequest) -> Respo
             BatchResponse::Batch(responses)
         }
     };
-    GraphQLResponse::from(response).into_response()
+    graphql_response(headers, response)
 }
 
 /// Whether a POST body may be a GraphQL request. JSON bodies force a CORS preflight from
@@ -327,7 +332,7 @@ pub(crate) async fn post_graphql(
                 );
             }
         };
-    execute_batch(&app, &caller, batch).await
+    execute_batch(&app, &caller, &headers, batch).await
 }
 
 /// `GET /graphql`: GraphiQL for browsers, otherwise a query from the URL. Mutations are refused
@@ -376,5 +381,8 @@ pub(crate) async fn get_graphql(
         );
         return response;
     }
-    GraphQLResponse::from(execute_one(&app, &caller, gql_request).await).into_response()
+    graphql_response(
+        &headers,
+        BatchResponse::Single(execute_one(&app, &caller, gql_request).await),
+    )
 }

@@ -28,6 +28,7 @@ use crate::{
     api::{context::request_data, error_codes::ensure_code},
     app::App,
     domain::auth::{Caller, RequestMeta},
+    error::AppError,
 };
 
 /// Messages buffered for one connection before its subscriptions wait for the client.
@@ -101,7 +102,11 @@ pub(crate) async fn graphql_ws(
 ) -> Response {
     let meta = request_meta(&headers, peer);
     let protocol = Protocol::from_headers(&headers);
+    // The frame limit refuses an oversized frame from its header, before its payload is read.
+    let max_message = app.config().ws_max_message_bytes;
     upgrade
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
         .protocols([protocol.name()])
         .on_upgrade(move |socket| {
             Connection {
@@ -117,6 +122,33 @@ struct Connection {
     app: App,
     meta: RequestMeta,
     protocol: Protocol,
+}
+
+/// What `connection_init` established: the caller, and the credential to check again.
+#[derive(Default)]
+struct Session {
+    caller: Option<Caller>,
+    /// The `authorization` value as sent; kept only in memory, for re-validation.
+    credential: Option<String>,
+}
+
+/// Whether a read failed because the client sent more than the message or frame limit.
+fn too_big(err: &axum::Error) -> bool {
+    // tungstenite's capacity errors ("Space limit exceeded: Message too long …"); axum does not
+    // re-export its error type.
+    let text = err.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+}
+
+/// An `error` message refusing operation `id` before it runs.
+fn refusal(id: &str, code: &str, message: &str, legacy: bool) -> Value {
+    let errors = json!([{"message": message, "extensions": {"code": code}}]);
+    let payload = if legacy {
+        json!({"errors": errors})
+    } else {
+        errors
+    };
+    json!({"type": "error", "id": id, "payload": payload})
 }
 
 /// The loop's verdict on one client message.
@@ -148,7 +180,7 @@ impl Connection {
             let _ = sink.close().await;
         });
 
-        let mut caller: Option<Caller> = None;
+        let mut session = Session::default();
         let mut subscriptions: HashMap<String, AbortHandle> = HashMap::new();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
         let (slow_tx, mut slow_rx) = mpsc::unbounded_channel::<()>();
@@ -156,10 +188,15 @@ impl Connection {
             tokio::time::sleep(Duration::from_secs(self.app.config().ws_init_timeout_secs));
         tokio::pin!(init_deadline);
         let mut keepalive = tokio::time::interval(LEGACY_KEEPALIVE);
+        let revalidate_every = Duration::from_secs(self.app.config().ws_revalidate_secs.max(1));
+        let mut revalidate = tokio::time::interval_at(
+            tokio::time::Instant::now() + revalidate_every,
+            revalidate_every,
+        );
 
         let close = loop {
             tokio::select! {
-                () = &mut init_deadline, if caller.is_none() => {
+                () = &mut init_deadline, if session.caller.is_none() => {
                     break Some((4408, "Connection initialisation timeout".to_owned()));
                 }
                 Some(id) = done_rx.recv() => {
@@ -168,18 +205,29 @@ impl Connection {
                 Some(()) = slow_rx.recv() => {
                     break Some((1013, "the client reads too slowly".to_owned()));
                 }
-                _ = keepalive.tick(), if self.protocol == Protocol::LegacyWs && caller.is_some() => {
+                _ = keepalive.tick(), if self.protocol == Protocol::LegacyWs && session.caller.is_some() => {
                     let _ = out_tx.send(Outgoing::Json(json!({"type": "ka"}))).await;
+                }
+                // A running subscription must not outlive its credential (logout, expiry,
+                // revocation, a superadmin flag taken away).
+                _ = revalidate.tick(), if !subscriptions.is_empty() => {
+                    if let Err(close) = self.revalidate(&mut session).await {
+                        break Some(close);
+                    }
                 }
                 message = incoming.next() => {
                     let text = match message {
+                        Some(Err(err)) if too_big(&err) => break Some((1009, format!(
+                            "a message may be at most {} bytes",
+                            self.app.config().ws_max_message_bytes
+                        ))),
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Binary(_))) => break Some((4400, "binary messages are not part of the protocol".to_owned())),
                         Some(Ok(_)) => continue,
                     };
                     let step = self
-                        .handle(text.as_str(), &mut caller, &mut subscriptions, &out_tx, &done_tx, &slow_tx)
+                        .handle(text.as_str(), &mut session, &mut subscriptions, &out_tx, &done_tx, &slow_tx)
                         .await;
                     if let Step::Close(code, reason) = step {
                         break Some((code, reason));
@@ -200,7 +248,7 @@ impl Connection {
     async fn handle(
         &self,
         text: &str,
-        caller: &mut Option<Caller>,
+        session: &mut Session,
         subscriptions: &mut HashMap<String, AbortHandle>,
         out: &mpsc::Sender<Outgoing>,
         done: &mpsc::UnboundedSender<String>,
@@ -218,15 +266,17 @@ impl Connection {
         let legacy = self.protocol == Protocol::LegacyWs;
         match kind {
             "connection_init" => {
-                if caller.is_some() {
+                if session.caller.is_some() {
                     return Step::Close(4429, "Too many initialisation requests".into());
                 }
-                match authenticate(&self.app, authorization(&payload).as_deref()).await {
+                let credential = authorization(&payload);
+                match authenticate(&self.app, credential.as_deref()).await {
                     Ok(viewer) => {
-                        *caller = Some(Caller {
+                        session.caller = Some(Caller {
                             viewer,
                             meta: self.meta.clone(),
                         });
+                        session.credential = credential;
                         let _ = out
                             .send(Outgoing::Json(json!({"type": "connection_ack"})))
                             .await;
@@ -248,9 +298,9 @@ impl Connection {
             }
             "pong" if !legacy => Step::Continue,
             "subscribe" | "start" if (kind == "start") == legacy => {
-                let Some(caller) = caller.as_ref() else {
+                if session.caller.is_none() {
                     return Step::Close(4401, "Unauthorized".into());
-                };
+                }
                 let Some(id) = id else {
                     return Step::Close(
                         4400,
@@ -266,10 +316,32 @@ impl Connection {
                         "Invalid message received: the payload is not a GraphQL request".into(),
                     );
                 };
+                let running = subscriptions.values().filter(|h| !h.is_finished()).count();
+                if running >= self.app.config().ws_max_operations {
+                    let message = format!(
+                        "too many operations in flight on this connection: at most {}",
+                        self.app.config().ws_max_operations
+                    );
+                    let _ = out
+                        .send(Outgoing::Json(refusal(
+                            &id,
+                            "RATE_LIMITED",
+                            &message,
+                            legacy,
+                        )))
+                        .await;
+                    return Step::Continue;
+                }
+                // Every operation runs with the credential as it stands now, not as it stood at
+                // `connection_init`.
+                let caller = match self.revalidate(session).await {
+                    Ok(caller) => caller,
+                    Err((code, reason)) => return Step::Close(code, reason),
+                };
                 let handle = self.spawn_operation(
                     id.clone(),
                     request,
-                    caller.clone(),
+                    caller,
                     out.clone(),
                     done.clone(),
                     slow.clone(),
@@ -288,6 +360,43 @@ impl Connection {
                 4400,
                 format!("Invalid message received: unexpected type {kind:?}"),
             ),
+        }
+    }
+
+    /// Check the connection's credential again and return the caller as it stands now. A logged
+    /// out, expired or revoked credential, or a superadmin flag taken away, closes the socket
+    /// with 4403. When the database cannot answer, the last known caller stands: the operation
+    /// then fails on its own, and the next check decides.
+    async fn revalidate(&self, session: &mut Session) -> Result<Caller, (u16, String)> {
+        let Some(current) = session.caller.clone() else {
+            return Err((4401, "Unauthorized".into()));
+        };
+        if current.viewer.is_anonymous() {
+            return Ok(current);
+        }
+        match authenticate(&self.app, session.credential.as_deref()).await {
+            Ok(viewer) => {
+                let same_principal = viewer.user_id() == current.viewer.user_id()
+                    && viewer.api_key_id() == current.viewer.api_key_id();
+                let lost_superadmin = current.viewer.is_superadmin() && !viewer.is_superadmin();
+                if !same_principal || lost_superadmin {
+                    return Err((4403, "Forbidden: the credential's rights changed".into()));
+                }
+                let caller = Caller {
+                    viewer,
+                    meta: current.meta,
+                };
+                session.caller = Some(caller.clone());
+                Ok(caller)
+            }
+            Err(AppError::Unauthenticated(_)) => Err((
+                4403,
+                "Forbidden: the session or API key is no longer valid".into(),
+            )),
+            Err(err) => {
+                tracing::warn!(error = %err, "WebSocket credential check skipped");
+                Ok(current)
+            }
         }
     }
 

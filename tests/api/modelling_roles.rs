@@ -475,6 +475,19 @@ async fn modelling_reads_for_members_outsiders_and_anonymous() {
     });
     for who in EVERYONE {
         let res = app.gql(cast.token(who), READS, vars.clone()).await;
+        if who == Who::Anonymous {
+            // Organization-scoped reads are not for anonymous callers; `nodes` is non-null, so
+            // its refusal nulls `data` (GraphQL spec, "Handling Field Errors").
+            assert_eq!(res.body["data"], Value::Null, "{:#}", res.body);
+            assert!(
+                res.errors()
+                    .iter()
+                    .all(|e| e["extensions"]["code"] == "UNAUTHENTICATED"),
+                "{:#}",
+                res.body
+            );
+            continue;
+        }
         let data = res.data();
         match who {
             Who::Viewer | Who::Analyst | Who::Admin | Who::Owner | Who::Superadmin => {

@@ -8,8 +8,8 @@ use crate::{
         context::loader,
         errors::ApiResult,
         guards::{
-            can_read_audit, can_see_organization, can_see_user, viewer_role, visible_model,
-            visible_scenario,
+            Authenticated, can_read_audit, can_see_organization, can_see_user, viewer_role,
+            visible_model, visible_scenario,
         },
         relay::{NodeKind, decode_any, decode_sequence},
         types::{
@@ -118,12 +118,14 @@ async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<No
 #[Object]
 impl NodeQuery {
     /// Any object by its global ID; `null` when it does not exist or is not visible to you.
+    #[graphql(guard = "Authenticated")]
     async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Node>> {
         resolve(ctx, &id, "id").await
     }
 
     /// Several objects by global ID (at most 100), in the order given; `null` for each one that
     /// does not exist or is not visible to you.
+    #[graphql(guard = "Authenticated")]
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<Vec<Option<Node>>> {
         if ids.len() > MAX_NODES {
             return Err(AppError::bad_input("ids", format!("at most {MAX_NODES} ids")).into());

@@ -6,7 +6,7 @@ use crate::{
     api::{
         context::{loader, state},
         errors::{ApiResult, IntoApi},
-        guards::can_see_organization,
+        guards::{Authenticated, can_see_organization},
         relay::{Conn, NodeKind, PageArgs, decode, paginate, time_key},
         types::Organization,
     },
@@ -24,6 +24,7 @@ pub struct OrganizationQuery;
 impl OrganizationQuery {
     /// One organization by `id` or by `slug` (exactly one of them); `null` when it does not
     /// exist or you are not a member.
+    #[graphql(guard = "Authenticated")]
     async fn organization(
         &self,
         ctx: &Context<'_>,
@@ -50,6 +51,7 @@ impl OrganizationQuery {
 
     /// Your organizations, in the order you joined them (a superadmin's: every organization,
     /// oldest first).
+    #[graphql(guard = "Authenticated")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
