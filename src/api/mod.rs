@@ -9,6 +9,7 @@ pub mod idle_gate;
 pub mod mutation;
 pub mod query;
 pub mod relay;
+pub(crate) mod request_guard;
 pub mod scalars;
 pub mod schema;
 pub mod subscription;
