@@ -142,4 +142,24 @@ mod tests {
         assert!(nesting_exceeds("{ a { b { c } } }", 2));
         assert!(nesting_exceeds(&"[".repeat(1 << 20), 128));
     }
+
+    /// What the cap leaves through must parse on a small stack (tokio's workers have 2 MiB; the
+    /// test thread gets less than a debug build would need for deeper input).
+    #[test]
+    fn the_parser_survives_input_at_the_cap() {
+        let n = super::MAX_NESTING - 2;
+        let list = format!("{{ a(x: {}1{}) }}", "[".repeat(n), "]".repeat(n));
+        let object = format!("{{ a(x: {}1{}) }}", "{b: ".repeat(n), "}".repeat(n));
+        let fields = format!("{}b{}", "{a".repeat(n), "}".repeat(n));
+        let handle = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                for text in [list, object, fields] {
+                    // A syntax or recursion-limit error is fine: the point is not overflowing.
+                    let _ = async_graphql::parser::parse_query(&text);
+                }
+            })
+            .expect("spawn");
+        assert!(handle.join().is_ok());
+    }
 }

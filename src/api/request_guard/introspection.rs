@@ -196,15 +196,14 @@ impl CostWalk<'_> {
             self.steps = self.steps.saturating_add(1);
             let add = match &item.node {
                 Selection::Field(f) => {
-                    let ctx = match f.node.name.node.as_str() {
-                        "__schema" => Ctx::Schema,
-                        "__type" => Ctx::Type,
+                    // The one schema is every schema: its lists hold each type once. A type
+                    // named by `__type` is any type.
+                    let (ctx, every) = match f.node.name.node.as_str() {
+                        "__schema" => (Ctx::Schema, true),
+                        "__type" => (Ctx::Type, false),
                         _ => continue,
                     };
-                    let one = Parents {
-                        count: 1,
-                        every: false,
-                    };
+                    let one = Parents { count: 1, every };
                     self.set(&f.node.selection_set.node, ctx, one, 2)
                         .saturating_add(1)
                 }
