@@ -1,6 +1,7 @@
 //! The GraphQL face: types, roots, guards, relay, scalars. It calls the core (`domain`) and never
 //! the pool.
 
+pub(crate) mod complexity;
 pub mod context;
 pub mod error_codes;
 pub mod errors;

@@ -50,6 +50,7 @@ impl OrganizationQuery {
 
     /// Your organizations, in the order you joined them (a superadmin's: every organization,
     /// oldest first).
+    #[graphql(complexity = "crate::api::complexity::page(first, None, child_complexity)")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
