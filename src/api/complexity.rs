@@ -12,11 +12,10 @@ use async_graphql::ID;
 use super::relay::{DEFAULT_PAGE, MAX_PAGE};
 
 /// One evaluation of a scenario's model (`series`, and each side of `compare`): every metric
-/// over every period, whatever the selection. Sized so that about thirty `series` fit in one
-/// request and a hundred do not.
+/// over every period, whatever the selection (`FV_EVAL_BUDGET` bounds the cells at run time).
+/// Sized so that a hundred `series { points { value } }` (53 each with their scenario) are
+/// refused, and a page of 100 models each with a page of 100 scenarios' series is not.
 pub(crate) const EVALUATION: usize = 50;
-/// Metrics assumed when `metricKeys` is null (every metric of the model).
-pub(crate) const DEFAULT_METRICS: usize = 20;
 /// Recomputing an organization's whole audit hash chain (`verifyAuditChain`).
 pub(crate) const VERIFY_AUDIT_CHAIN: usize = 500;
 /// Reading audit history: two statements over the largest table, before paging.
@@ -30,10 +29,28 @@ fn page_size(first: Option<i32>, last: Option<i32>) -> usize {
     })
 }
 
-/// A connection: its items' cost times its page size (at least one item: `first: 0` still
-/// resolves `pageInfo` and `totalCount`).
+/// Items of a page counted in full; past them a page weighs one more item per doubling.
+const FULL_ITEMS: usize = 4;
+
+/// What a page's items weigh: the first [`FULL_ITEMS`] in full, then one per doubling (20 items
+/// weigh 6, 100 weigh 8). A page is one statement whatever its size and its items resolve in
+/// batches, so its cost grows far slower than its size; weighing items in full would refuse the
+/// plain `models(first: 100) { nodes { scenarios(first: 100) { nodes { series … } } } }` that
+/// dashboards ask for, while three pages of 100 nested with a full selection still weigh
+/// 8³ × the selection and are refused.
+fn page_weight(size: usize) -> usize {
+    if size <= FULL_ITEMS {
+        size
+    } else {
+        let doublings = (size / FULL_ITEMS).ilog2();
+        FULL_ITEMS + usize::try_from(doublings).unwrap_or(usize::MAX)
+    }
+}
+
+/// A connection: its items' cost times the page's weight (at least one item: `first: 0` still
+/// resolves `pageInfo` and `totalCount`), + 1.
 pub(crate) fn page(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
-    page_size(first, last)
+    page_weight(page_size(first, last))
         .max(1)
         .saturating_mul(child_complexity)
         .saturating_add(1)
@@ -44,12 +61,10 @@ pub(crate) fn audit_page(first: Option<i32>, last: Option<i32>, child_complexity
     page(first, last, child_complexity).saturating_add(AUDIT_HISTORY)
 }
 
-/// `series`: one evaluation, then one series per metric selected.
+/// `series`: one evaluation, then one series per metric key asked for. Without keys every
+/// metric is returned, but the evaluation computed them all anyway: counted once.
 pub(crate) fn series(metric_keys: &Option<Vec<String>>, child_complexity: usize) -> usize {
-    let metrics = metric_keys
-        .as_ref()
-        .map_or(DEFAULT_METRICS, Vec::len)
-        .max(1);
+    let metrics = metric_keys.as_ref().map_or(1, Vec::len).max(1);
     metrics
         .saturating_mul(child_complexity)
         .saturating_add(EVALUATION)
@@ -74,14 +89,16 @@ mod tests {
 
     #[test]
     fn weights() {
-        assert_eq!(page(None, None, 3), 61);
-        assert_eq!(page(Some(100), None, 3), 301);
-        assert_eq!(page(None, Some(5), 3), 16);
+        let weights: Vec<usize> = [0, 1, 4, 5, 8, 16, 20, 64, 100].map(page_weight).into();
+        assert_eq!(weights, [0, 1, 4, 4, 5, 6, 6, 8, 8]);
+        assert_eq!(page(None, None, 3), 19);
+        assert_eq!(page(Some(100), None, 3), 25);
+        assert_eq!(page(None, Some(2), 3), 7);
         assert_eq!(page(Some(-7), None, 3), 4);
         assert_eq!(page(Some(i32::MAX), None, usize::MAX), usize::MAX);
-        assert_eq!(series(&None, 5), 150);
-        assert_eq!(series(&Some(vec!["revenue".into()]), 5), 55);
-        assert_eq!(compare(&None, 5), 200);
+        assert_eq!(series(&None, 2), 52);
+        assert_eq!(series(&Some(vec!["a".into(), "b".into()]), 5), 60);
+        assert_eq!(compare(&None, 5), 105);
         assert_eq!(nodes(&[ID::from("a"), ID::from("b")], 4), 9);
     }
 }

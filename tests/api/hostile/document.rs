@@ -235,10 +235,12 @@ async fn nested_pages_cost_their_sizes() {
     let app = TestApp::spawn().await;
     let user = app.user("owner").await;
     app.organization(&user, "acme").await;
+    // Every scalar of a scenario, in a page of scenarios, of models, of organizations.
     let query = |first: u32| {
         format!(
             "{{ me {{ organizations(first: {first}) {{ edges {{ node {{ models(first: {first}) {{ \
-             edges {{ node {{ scenarios(first: {first}) {{ edges {{ node {{ id }} }} }} }} }} }} }} }} }} }} }}"
+             edges {{ node {{ scenarios(first: {first}) {{ edges {{ node {{ id name kind description \
+             isLocked version createdAt updatedAt baseScenario {{ id }} }} }} }} }} }} }} }} }} }} }} }}"
         )
     };
     refused(&app.gql(Some(&user.token), &query(100), json!({})).await);
