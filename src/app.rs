@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::{
-    api::{AppSchema, SchemaOptions, build_schema},
+    api::{AppSchema, SchemaOptions, build_schema, request_guard::SchemaBounds},
     config::Config,
     db::Db,
     domain::Core,
@@ -23,9 +23,12 @@ pub(crate) struct AppInner {
     pub(crate) core: Core,
     /// The schema with every limit.
     pub(crate) schema: AppSchema,
-    /// The same schema without depth and complexity limits, used only for operations that
-    /// select nothing but introspection (GraphiQL's standard query is deeper than 12).
+    /// The same schema with the introspection depth and no complexity limit, used only for
+    /// operations that select nothing but introspection (GraphiQL's standard query is 15 deep).
+    /// The request guard bounds their response size first (`api::request_guard`).
     pub(crate) introspection_schema: Option<AppSchema>,
+    /// The sizes of the schema's introspection lists, for the request guard's estimate.
+    pub(crate) schema_bounds: SchemaBounds,
     pub(crate) metrics: PrometheusHandle,
     /// The audit LISTEN task, stopped with the app.
     audit_listener: Option<tokio::task::AbortHandle>,
@@ -65,11 +68,12 @@ impl App {
         });
         let introspection_schema = config.introspection.then(|| {
             build_schema(&SchemaOptions {
-                max_depth: None,
+                max_depth: Some(config.max_introspection_depth),
                 max_complexity: None,
                 introspection: true,
             })
         });
+        let schema_bounds = SchemaBounds::from_sdl(&schema.sdl());
         // One LISTEN connection per instance feeds the audit subscriptions (outside the pool).
         let audit_listener = config
             .database_url
@@ -81,6 +85,7 @@ impl App {
                 core,
                 schema,
                 introspection_schema,
+                schema_bounds,
                 metrics: metrics_handle(),
                 audit_listener,
             }),

@@ -1,6 +1,7 @@
 //! The GraphQL face: types, roots, guards, relay, scalars. It calls the core (`domain`) and never
 //! the pool.
 
+pub(crate) mod complexity;
 pub mod context;
 pub mod error_codes;
 pub mod errors;
@@ -10,6 +11,7 @@ pub mod idle_gate;
 pub mod mutation;
 pub mod query;
 pub mod relay;
+pub(crate) mod request_guard;
 pub mod scalars;
 pub mod schema;
 pub mod subscription;

@@ -1,14 +1,11 @@
-//! `POST /graphql` and `GET /graphql`: authentication, CSRF rules, batch and alias limits, the
-//! introspection exemption, then execution with per-request data.
+//! `POST /graphql` and `GET /graphql`: authentication, CSRF rules, the batch limit, the request
+//! guard (`guard.rs`), the introspection schema, then execution with per-request data.
 
 use std::{net::SocketAddr, sync::Arc};
 
 use async_graphql::{
-    BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse, ServerError,
-    parser::{
-        parse_query,
-        types::{DocumentOperations, OperationType, Selection, SelectionSet},
-    },
+    BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse,
+    parser::types::OperationType,
 };
 use async_graphql_axum::GraphQLBatchRequest;
 use axum::{
@@ -18,9 +15,11 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{REQUEST_ID, graphiql, response::graphql_response};
+use super::{REQUEST_ID, graphiql, guard::guard_request, response::graphql_response};
 use crate::{
-    api::{context::request_data, errors::code_of, idle_gate::IdleGate},
+    api::{
+        context::request_data, errors::code_of, idle_gate::IdleGate, request_guard::DocumentShape,
+    },
     app::App,
     domain::auth::{
         Caller, RequestMeta, Viewer,
@@ -130,89 +129,22 @@ pub(crate) async fn caller_of(
     }
 }
 
-/// What a pre-parse of the operation tells us before execution.
-struct Shape {
-    operation: Option<OperationType>,
-    aliases: usize,
-    introspection_only: bool,
-}
-
-fn count_aliases(set: &SelectionSet) -> usize {
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(f) => {
-                usize::from(f.node.alias.is_some()) + count_aliases(&f.node.selection_set.node)
-            }
-            Selection::InlineFragment(f) => count_aliases(&f.node.selection_set.node),
-            Selection::FragmentSpread(_) => 0,
-        })
-        .sum()
-}
-
-/// Parse once to learn the operation type, count aliases and spot introspection-only queries.
-/// `None` when the document does not parse: execution reports the syntax error itself.
-fn shape(request: &GqlRequest) -> Option<Shape> {
-    let doc = parse_query(&request.query).ok()?;
-    let aliases = doc
-        .fragments
-        .values()
-        .map(|f| count_aliases(&f.node.selection_set.node))
-        .sum::<usize>();
-    let op = match &doc.operations {
-        DocumentOperations::Single(op) => Some(op),
-        DocumentOperations::Multiple(ops) => match &request.operation_name {
-            Some(name) => ops.get(name.as_str()),
-            None if ops.len() == 1 => ops.values().next(),
-            None => None,
-        },
-    };
-    let aliases = aliases
-        + match &doc.operations {
-            DocumentOperations::Single(op) => count_aliases(&op.node.selection_set.node),
-            DocumentOperations::Multiple(ops) => ops
-                .values()
-                .map(|o| count_aliases(&o.node.selection_set.node))
-                .sum(),
-        };
-    let introspection_only = op.is_some_and(|op| {
-        op.node.ty == OperationType::Query
-            && op
-                .node
-                .selection_set
-                .node
-                .items
-                .iter()
-                .all(|item| match &item.node {
-                    Selection::Field(f) => f.node.name.node.starts_with("__"),
-                    _ => false,
-                })
-    });
-    Some(Shape {
-        operation: op.map(|o| o.node.ty),
-        aliases,
-        introspection_only,
-    })
-}
-
+/// Run one request: the guard first (a refusal is the whole response), then execution on the
+/// introspection schema when the operation selects only introspection, else on the full schema.
 async fn execute_one(app: &App, caller: &Caller, request: GqlRequest) -> GqlResponse {
-    let shape = shape(&request);
-    if let Some(shape) = &shape
-        && shape.aliases > app.config().max_aliases
-    {
-        let mut error = ServerError::new(
-            format!(
-                "too many aliases: at most {} per operation",
-                app.config().max_aliases
-            ),
-            None,
-        );
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", "QUERY_TOO_COMPLEX");
-        return GqlResponse::from_errors(vec![error]);
+    match guard_request(app, &request) {
+        Ok(shape) => execute_guarded(app, caller, request, shape).await,
+        Err(error) => GqlResponse::from_errors(vec![error]),
     }
+}
+
+/// Execute a request the guard has measured (`shape` is `None` when it did not parse).
+async fn execute_guarded(
+    app: &App,
+    caller: &Caller,
+    request: GqlRequest,
+    shape: Option<DocumentShape>,
+) -> GqlResponse {
     let gate = Arc::new(IdleGate::default());
     let (state, loader) = request_data(app.core(), caller.clone(), Some(&gate));
     let request = request.data(state).data(loader);
@@ -367,8 +299,19 @@ pub(crate) async fn get_graphql(
             );
         }
     };
-    if let Some(shape) = shape(&gql_request)
-        && shape.operation.is_some_and(|op| op != OperationType::Query)
+    let shape = match guard_request(&app, &gql_request) {
+        Ok(shape) => shape,
+        Err(error) => {
+            return graphql_response(
+                &headers,
+                BatchResponse::Single(GqlResponse::from_errors(vec![error])),
+            );
+        }
+    };
+    if shape
+        .as_ref()
+        .and_then(|shape| shape.operation)
+        .is_some_and(|op| op != OperationType::Query)
     {
         let mut response = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -383,6 +326,6 @@ pub(crate) async fn get_graphql(
     }
     graphql_response(
         &headers,
-        BatchResponse::Single(execute_one(&app, &caller, gql_request).await),
+        BatchResponse::Single(execute_guarded(&app, &caller, gql_request, shape).await),
     )
 }

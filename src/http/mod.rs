@@ -5,6 +5,7 @@ mod body_limit;
 mod files;
 pub mod graphiql;
 mod graphql;
+pub(crate) mod guard;
 mod ops;
 mod response;
 mod ws;

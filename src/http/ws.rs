@@ -23,7 +23,10 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::{sync::mpsc, task::AbortHandle};
 
-use super::graphql::{Peer, authenticate, request_meta};
+use super::{
+    graphql::{Peer, authenticate, request_meta},
+    guard::guard_request,
+};
 use crate::{
     api::{context::request_data, error_codes::ensure_code},
     app::App,
@@ -316,6 +319,25 @@ impl Connection {
                         "Invalid message received: the payload is not a GraphQL request".into(),
                     );
                 };
+                // The same guard as HTTP, before anything else is spent on the operation.
+                let introspection_only = match guard_request(&self.app, &request) {
+                    Ok(shape) => shape.is_some_and(|s| s.introspection_only),
+                    Err(mut error) => {
+                        ensure_code(&mut error);
+                        let errors = serde_json::to_value(vec![error]).unwrap_or(Value::Null);
+                        let payload = if legacy {
+                            json!({"errors": errors})
+                        } else {
+                            errors
+                        };
+                        let _ = out
+                            .send(Outgoing::Json(
+                                json!({"type": "error", "id": id, "payload": payload}),
+                            ))
+                            .await;
+                        return Step::Continue;
+                    }
+                };
                 let running = subscriptions.values().filter(|h| !h.is_finished()).count();
                 if running >= self.app.config().ws_max_operations {
                     let message = format!(
@@ -341,6 +363,7 @@ impl Connection {
                 let handle = self.spawn_operation(
                     id.clone(),
                     request,
+                    introspection_only,
                     caller,
                     out.clone(),
                     done.clone(),
@@ -405,14 +428,22 @@ impl Connection {
         &self,
         id: String,
         request: GqlRequest,
+        introspection_only: bool,
         caller: Caller,
         out: mpsc::Sender<Outgoing>,
         done: mpsc::UnboundedSender<String>,
         slow: mpsc::UnboundedSender<()>,
     ) -> AbortHandle {
-        let schema = self.app.schema().clone();
         let (state, loader) = request_data(self.app.core(), caller, None);
-        let request = request.data(state).data(loader);
+        let mut request = request.data(state).data(loader);
+        // Introspection-only operations run where HTTP runs them (their own depth and cost caps).
+        let schema = match &self.app.inner.introspection_schema {
+            Some(schema) if introspection_only => {
+                request = request.only_introspection();
+                schema.clone()
+            }
+            _ => self.app.schema().clone(),
+        };
         let legacy = self.protocol == Protocol::LegacyWs;
         let send = move |value: Value| {
             let out = out.clone();

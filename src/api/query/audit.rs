@@ -27,6 +27,7 @@ impl AuditQuery {
     /// sequences. Paged in the database: two statements per page whatever its size (ADMIN+).
     #[allow(clippy::too_many_arguments)]
     #[graphql(
+        complexity = "crate::api::complexity::audit_page(first, last, child_complexity)",
         guard = "OrgRoleGuard::org_input(OrgRole::Admin, &organization_id, \"organizationId\")"
     )]
     async fn audit_events(
@@ -52,6 +53,7 @@ impl AuditQuery {
     /// Recompute the organization's hash chain from the stored events and report the first
     /// event that was edited, or follows a removed one (ADMIN+).
     #[graphql(
+        complexity = "crate::api::complexity::VERIFY_AUDIT_CHAIN",
         guard = "OrgRoleGuard::org_input(OrgRole::Admin, &organization_id, \"organizationId\")"
     )]
     async fn verify_audit_chain(

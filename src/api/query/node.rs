@@ -125,7 +125,10 @@ impl NodeQuery {
 
     /// Several objects by global ID (at most 100), in the order given; `null` for each one that
     /// does not exist or is not visible to you.
-    #[graphql(guard = "Authenticated")]
+    #[graphql(
+        guard = "Authenticated",
+        complexity = "crate::api::complexity::nodes(&ids, child_complexity)"
+    )]
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<Vec<Option<Node>>> {
         if ids.len() > MAX_NODES {
             return Err(AppError::bad_input("ids", format!("at most {MAX_NODES} ids")).into());

@@ -51,7 +51,10 @@ impl OrganizationQuery {
 
     /// Your organizations, in the order you joined them (a superadmin's: every organization,
     /// oldest first).
-    #[graphql(guard = "Authenticated")]
+    #[graphql(
+        guard = "Authenticated",
+        complexity = "crate::api::complexity::page(first, None, child_complexity)"
+    )]
     async fn organizations(
         &self,
         ctx: &Context<'_>,

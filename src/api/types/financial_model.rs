@@ -96,6 +96,7 @@ impl FinancialModel {
     }
 
     /// The model's scenarios, oldest first, optionally only those of the given kinds.
+    #[graphql(complexity = "crate::api::complexity::page(first, last, child_complexity)")]
     async fn scenarios(
         &self,
         ctx: &Context<'_>,
@@ -151,6 +152,7 @@ impl FinancialModel {
     }
 
     /// The uploaded versions of the model's file, newest first (`uploadModelFile` adds one).
+    #[graphql(complexity = "crate::api::complexity::page(first, None, child_complexity)")]
     async fn files(
         &self,
         ctx: &Context<'_>,
@@ -184,6 +186,7 @@ impl FinancialModel {
     /// The history of the model and of everything inside it (its scenarios, with their
     /// parameter overrides and values, its parameters and metrics), in sequence order (ADMIN+).
     #[graphql(
+        complexity = "crate::api::complexity::audit_page(first, None, child_complexity)",
         guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.organization_id)"
     )]
     async fn audit_events(

@@ -102,6 +102,7 @@ impl Organization {
     /// The organization's models (oldest first unless `orderBy` says otherwise), optionally
     /// filtered by status and a case-insensitive name search.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::api::complexity::page(first, last, child_complexity)")]
     async fn models(
         &self,
         ctx: &Context<'_>,
@@ -138,6 +139,7 @@ impl Organization {
     }
 
     /// The members, oldest first, optionally only those with `role`.
+    #[graphql(complexity = "crate::api::complexity::page(first, last, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -170,7 +172,10 @@ impl Organization {
 
     /// The organization's API keys, oldest first; revoked ones only with `includeRevoked`
     /// (ADMIN+).
-    #[graphql(guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)")]
+    #[graphql(
+        complexity = "crate::api::complexity::page(first, None, child_complexity)",
+        guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)"
+    )]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,
@@ -197,7 +202,10 @@ impl Organization {
 
     /// The organization's audit history in sequence order (`last: N`: the latest N); cursors
     /// are sequences (ADMIN+).
-    #[graphql(guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)")]
+    #[graphql(
+        complexity = "crate::api::complexity::audit_page(first, last, child_complexity)",
+        guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)"
+    )]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

@@ -122,6 +122,7 @@ impl Scenario {
     /// nearest base scenario that stores one; DERIVED values are computed from their formulas
     /// (a stored value overrides the formula for its period). Values are rounded half-even to 6
     /// places; `null` where they cannot be computed.
+    #[graphql(complexity = "crate::api::complexity::series(&metric_keys, child_complexity)")]
     async fn series(
         &self,
         ctx: &Context<'_>,
@@ -154,6 +155,7 @@ impl Scenario {
 
     /// Per-period deltas against another scenario of the same model: `delta = other − base`
     /// (this scenario is the base), `deltaPercent = delta / |base| × 100`.
+    #[graphql(complexity = "crate::api::complexity::compare(&metric_keys, child_complexity)")]
     async fn compare(
         &self,
         ctx: &Context<'_>,

@@ -87,6 +87,7 @@ impl User {
 
     /// The user's memberships, oldest first: all of them for the user themself and superadmins,
     /// otherwise only those in organizations the caller belongs to too.
+    #[graphql(complexity = "crate::api::complexity::page(first, None, child_complexity)")]
     async fn memberships(
         &self,
         ctx: &Context<'_>,
@@ -103,6 +104,7 @@ impl User {
     }
 
     /// The organizations of `memberships`, in the same order and with the same visibility.
+    #[graphql(complexity = "crate::api::complexity::page(first, None, child_complexity)")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
