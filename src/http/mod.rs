@@ -5,7 +5,9 @@ mod body_limit;
 mod files;
 pub mod graphiql;
 mod graphql;
+mod multipart;
 mod ops;
+mod timeout;
 mod ws;
 
 use std::time::Duration;
@@ -35,6 +37,7 @@ pub fn router(app: App) -> Router {
         .merge(graphiql::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(app.clone(), body_limit::limit_body))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), timeout::limit_time))
         .layer(axum::middleware::from_fn(ops::record_metrics))
         .layer(CatchPanicLayer::custom(ops::panic_response))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
