@@ -100,7 +100,9 @@ fn place(batch: &mut BatchRequest, path: &str, upload: UploadValue) -> Result<()
                 .and_then(|(index, rest)| Some((index.parse::<usize>().ok()?, rest)))
                 .and_then(|(index, rest)| Some((requests.get_mut(index)?, rest)));
             let Some((request, rest)) = target else {
-                return Err(bad_input("`map` names an operation the batch does not have"));
+                return Err(bad_input(
+                    "`map` names an operation the batch does not have",
+                ));
             };
             request.set_upload(rest, upload);
         }

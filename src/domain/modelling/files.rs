@@ -15,9 +15,9 @@ use crate::{
     domain::{
         Core,
         audit::{AuditEntry, record},
-        storage::StoredObject,
         auth::Caller,
         organizations::{OrgRole, service::require_role},
+        storage::StoredObject,
     },
     error::{AppError, AppResult},
 };
