@@ -32,66 +32,89 @@ struct SpooledFile {
     upload: UploadValue,
 }
 
-fn bad_input(message: &str) -> Response {
-    error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message)
+/// Why a multipart request is refused; answered once, in [`receive`].
+enum Refusal {
+    /// A malformed request, or one carrying more than one file: 400 `BAD_USER_INPUT`.
+    Invalid(&'static str),
+    /// Over the body limit (`http::body_limit` cuts the stream; multer enforces the per-part
+    /// limits): 413.
+    TooLarge,
+    /// Spooling failed on our side.
+    Io(std::io::Error),
 }
 
-/// The answer to a read failure: the body limit (`http::body_limit` cuts the stream, multer
-/// reports its own per-part limits) is 413, anything else a malformed request.
-fn read_failure(err: &multer::Error) -> Response {
-    let too_large = match err {
-        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => true,
-        multer::Error::StreamReadFailed(cause) => cause.to_string().contains("length limit"),
-        _ => false,
-    };
-    if too_large {
-        error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BAD_USER_INPUT",
-            "the request body is too large",
-        )
-    } else {
-        bad_input("the request body is not a valid GraphQL multipart request")
+impl From<multer::Error> for Refusal {
+    fn from(err: multer::Error) -> Self {
+        match err {
+            multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
+                Refusal::TooLarge
+            }
+            multer::Error::StreamReadFailed(cause)
+                if cause.to_string().contains("length limit") =>
+            {
+                Refusal::TooLarge
+            }
+            _ => Refusal::Invalid("the request body is not a valid GraphQL multipart request"),
+        }
     }
 }
 
-fn io_failure(err: &std::io::Error) -> Response {
-    tracing::error!(error = %err, "spooling an upload failed");
-    error_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL",
-        "internal error",
-    )
+impl From<std::io::Error> for Refusal {
+    fn from(err: std::io::Error) -> Self {
+        Refusal::Io(err)
+    }
+}
+
+impl Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Invalid(message) => {
+                error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message)
+            }
+            Refusal::TooLarge => error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BAD_USER_INPUT",
+                "the request body is too large",
+            ),
+            Refusal::Io(err) => {
+                tracing::error!(error = %err, "spooling an upload failed");
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "internal error",
+                )
+            }
+        }
+    }
 }
 
 /// Write one file part to a temporary file, chunk by chunk (the body limit bounds its size).
-async fn spool(field: &mut multer::Field<'_>) -> Result<std::fs::File, Response> {
+async fn spool(field: &mut multer::Field<'_>) -> Result<std::fs::File, Refusal> {
     let file = tokio::task::spawn_blocking(tempfile::tempfile)
         .await
-        .map_err(|e| io_failure(&std::io::Error::other(e)))?
-        .map_err(|e| io_failure(&e))?;
+        .map_err(std::io::Error::other)??;
     let mut file = tokio::fs::File::from_std(file);
-    while let Some(chunk) = field.chunk().await.map_err(|e| read_failure(&e))? {
-        file.write_all(&chunk).await.map_err(|e| io_failure(&e))?;
+    while let Some(chunk) = field.chunk().await? {
+        file.write_all(&chunk).await?;
     }
-    file.flush().await.map_err(|e| io_failure(&e))?;
-    file.rewind().await.map_err(|e| io_failure(&e))?;
+    file.flush().await?;
+    file.rewind().await?;
     Ok(file.into_std().await)
 }
 
 /// The one mapping a request may carry: `{"<part>": ["<path>"]}`.
-fn single_mapping(map: &HashMap<String, Vec<String>>) -> Result<(String, String), Response> {
+fn single_mapping(map: &HashMap<String, Vec<String>>) -> Result<(String, String), Refusal> {
     let mut entries = map.iter();
     match (entries.next(), entries.next()) {
         (Some((part, paths)), None) if paths.len() == 1 => Ok((part.clone(), paths[0].clone())),
-        _ => Err(bad_input(
+        _ => Err(Refusal::Invalid(
             "a multipart request carries exactly one file, used once: `map` must be {\"0\": [\"variables.input.file\"]}",
         )),
     }
 }
 
 /// Put the file where `path` says (`variables.…`, or `<index>.variables.…` in a batch).
-fn place(batch: &mut BatchRequest, path: &str, upload: UploadValue) -> Result<(), Response> {
+fn place(batch: &mut BatchRequest, path: &str, upload: UploadValue) -> Result<(), Refusal> {
     match batch {
         BatchRequest::Single(request) => request.set_upload(path, upload),
         BatchRequest::Batch(requests) => {
@@ -100,7 +123,7 @@ fn place(batch: &mut BatchRequest, path: &str, upload: UploadValue) -> Result<()
                 .and_then(|(index, rest)| Some((index.parse::<usize>().ok()?, rest)))
                 .and_then(|(index, rest)| Some((requests.get_mut(index)?, rest)));
             let Some((request, rest)) = target else {
-                return Err(bad_input(
+                return Err(Refusal::Invalid(
                     "`map` names an operation the batch does not have",
                 ));
             };
@@ -128,12 +151,17 @@ pub(crate) async fn receive(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return Err(response);
     }
+    read(app, request).await.map_err(Refusal::into_response)
+}
+
+/// Read the parts of an authenticated caller's upload request.
+async fn read(app: &App, request: Request) -> Result<BatchRequest, Refusal> {
     let boundary = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
-        .ok_or_else(|| bad_input("a multipart request needs a boundary"))?;
+        .ok_or(Refusal::Invalid("a multipart request needs a boundary"))?;
     // `operations` and `map` are JSON like any other request: bounded like one.
     let json_limit = u64::try_from(app.config().max_body_bytes).unwrap_or(u64::MAX);
     let limits = multer::SizeLimit::new()
@@ -146,11 +174,13 @@ pub(crate) async fn receive(
     );
 
     let (mut operations, mut map, mut file) = (None, None, None::<SpooledFile>);
-    while let Some(mut field) = multipart.next_field().await.map_err(|e| read_failure(&e))? {
+    while let Some(mut field) = multipart.next_field().await? {
         let name = field.name().unwrap_or_default().to_owned();
         if let Some(file_name) = field.file_name().map(str::to_owned) {
             if file.is_some() {
-                return Err(bad_input("a multipart request carries exactly one file"));
+                return Err(Refusal::Invalid(
+                    "a multipart request carries exactly one file",
+                ));
             }
             let content_type = field.content_type().map(ToString::to_string);
             let content = spool(&mut field).await?;
@@ -163,27 +193,27 @@ pub(crate) async fn receive(
                 },
             });
         } else if name == "operations" {
-            let bytes = field.bytes().await.map_err(|e| read_failure(&e))?;
+            let bytes = field.bytes().await?;
             operations = Some(
                 serde_json::from_slice::<BatchRequest>(&bytes)
-                    .map_err(|_| bad_input("`operations` is not a GraphQL request"))?,
+                    .map_err(|_| Refusal::Invalid("`operations` is not a GraphQL request"))?,
             );
         } else if name == "map" {
-            let bytes = field.bytes().await.map_err(|e| read_failure(&e))?;
+            let bytes = field.bytes().await?;
             let parsed: HashMap<String, Vec<String>> = serde_json::from_slice(&bytes)
-                .map_err(|_| bad_input("`map` is not a JSON object of string arrays"))?;
+                .map_err(|_| Refusal::Invalid("`map` is not a JSON object of string arrays"))?;
             // Known before the file part arrives (the spec orders them): refuse before spooling.
             single_mapping(&parsed)?;
             map = Some(parsed);
         }
     }
 
-    let mut batch = operations.ok_or_else(|| bad_input("the `operations` part is missing"))?;
-    let map = map.ok_or_else(|| bad_input("the `map` part is missing"))?;
+    let mut batch = operations.ok_or(Refusal::Invalid("the `operations` part is missing"))?;
+    let map = map.ok_or(Refusal::Invalid("the `map` part is missing"))?;
     let (part, path) = single_mapping(&map)?;
     let file = file
         .filter(|f| f.part == part)
-        .ok_or_else(|| bad_input("the file part named in `map` is missing"))?;
+        .ok_or(Refusal::Invalid("the file part named in `map` is missing"))?;
     place(&mut batch, &path, file.upload)?;
     Ok(batch)
 }
