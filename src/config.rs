@@ -165,7 +165,7 @@ pub struct Config {
     pub session_idle_hours: Option<u32>,
 
     // ── Bounded I/O ──────────────────────────────────────────────────────────────────────────
-    /// Seconds one HTTP request may take before it is answered with 503.
+    /// Seconds one HTTP request may take (body read and execution) before it is answered with 503 (0: none).
     #[arg(long, env = "FV_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
     /// PostgreSQL `statement_timeout` of every pooled connection, in milliseconds (0: none).

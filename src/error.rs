@@ -102,9 +102,23 @@ impl From<DieselError> for AppError {
                     None => AppError::internal(err),
                 }
             }
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if is_cancelled(info.message()) =>
+            {
+                AppError::Unavailable
+            }
             other => AppError::internal(other),
         }
     }
+}
+
+/// Whether the server cancelled the statement (SQLSTATE 57014 `query_canceled`: the
+/// `statement_timeout`, or a cancel request). diesel keeps no SQLSTATE for these, only the
+/// server's message, whose English prefix we match; under a translated `lc_messages` the
+/// cancellation stays `Internal`, which reveals nothing either. The client hears `Unavailable`:
+/// retrying later may work, and nothing of the SQL is sent.
+fn is_cancelled(message: &str) -> bool {
+    message.starts_with("canceling statement due to")
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> From<bb8::RunError<E>> for AppError {

@@ -24,7 +24,8 @@ pub fn code_of(err: &AppError) -> &'static str {
         AppError::BadUserInput { .. } => "BAD_USER_INPUT",
         AppError::Conflict(_) => "CONFLICT",
         AppError::RateLimited(_) => "RATE_LIMITED",
-        AppError::Unavailable | AppError::Internal(_) => "INTERNAL",
+        AppError::Unavailable => "UNAVAILABLE",
+        AppError::Internal(_) => "INTERNAL",
     }
 }
 
@@ -39,8 +40,13 @@ pub fn to_graphql(err: &AppError) -> async_graphql::Error {
         AppError::BadUserInput { field, .. } => field.clone(),
         _ => None,
     };
+    let unavailable = matches!(err, AppError::Unavailable);
     async_graphql::Error::new(err.to_string()).extend_with(|_, ext| {
         ext.set("code", code);
+        if unavailable {
+            // A pool or statement timeout: the load passes, so retrying soon may work (API.md).
+            ext.set("retryAfter", 1);
+        }
         if let Some(field) = &field {
             ext.set("field", field.as_str());
         }

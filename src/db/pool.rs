@@ -1,4 +1,5 @@
-//! The connection pool: bb8 over diesel-async, with a statement counter on every connection.
+//! The connection pool: bb8 over diesel-async, with a statement counter and a
+//! `statement_timeout` on every connection.
 
 use std::{
     sync::{
@@ -10,7 +11,7 @@ use std::{
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel_async::{
-    AsyncConnection, AsyncPgConnection,
+    AsyncConnection, AsyncPgConnection, SimpleAsyncConnection,
     pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, bb8},
 };
 use futures_util::FutureExt;
@@ -42,11 +43,18 @@ pub struct PoolOptions {
     pub connection_timeout: Duration,
 }
 
+/// The `statement_timeout` every new connection gets, in milliseconds (0: none). Shared by the
+/// pool's set-up closure and [`Db::set_statement_timeout`], which the core calls with the
+/// configured value before serving anything.
+#[derive(Clone, Default)]
+struct StatementTimeout(Arc<AtomicU64>);
+
 /// The database handle of the core: a pool and its statement counter. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: bb8::Pool<AsyncPgConnection>,
     statements: StatementCounter,
+    statement_timeout: StatementTimeout,
 }
 
 impl Db {
@@ -54,14 +62,25 @@ impl Db {
     pub async fn connect(url: &str, options: &PoolOptions) -> anyhow::Result<Self> {
         let statements = StatementCounter::default();
         let counter = statements.clone();
+        let statement_timeout = StatementTimeout::default();
+        let timeout = statement_timeout.clone();
         let mut config = ManagerConfig::default();
         // `Fast` only checks for an open transaction on checkout: a verifying `SELECT 1` per
         // checkout would double the round trips of small requests.
         config.recycling_method = RecyclingMethod::Fast;
         config.custom_setup = Box::new(move |url| {
             let counter = counter.clone();
+            let timeout_ms = timeout.0.load(Ordering::Relaxed);
             async move {
                 let mut conn = AsyncPgConnection::establish(url).await?;
+                // A runaway statement holds a connection and its locks; the server cancels it
+                // (SQLSTATE 57014, reported as `Unavailable`). Session state, so once per
+                // connection, and before the counter so tests count only the application's own.
+                if timeout_ms > 0 {
+                    conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                }
                 conn.set_instrumentation(counter);
                 Ok(conn)
             }
@@ -73,13 +92,26 @@ impl Db {
             .connection_timeout(options.connection_timeout)
             .build(manager)
             .await?;
-        // Fail at start-up, with the real cause, rather than on the first request.
+        // Fail at start-up, with the real cause, rather than on the first request. The check's
+        // connection stays outside the pool: every pooled one is opened after the core has set
+        // the statement timeout.
         drop(
-            pool.get()
+            pool.dedicated_connection()
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?,
         );
-        Ok(Self { pool, statements })
+        Ok(Self {
+            pool,
+            statements,
+            statement_timeout,
+        })
+    }
+
+    /// The `statement_timeout` of connections opened from now on (0: none). The core sets it
+    /// from FV_STATEMENT_TIMEOUT_MS when it is built, before any connection is pooled.
+    pub fn set_statement_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.statement_timeout.0.store(ms, Ordering::Relaxed);
     }
 
     /// A connection from the pool, or `Unavailable` after the configured wait.

@@ -48,6 +48,9 @@ impl Core {
         let permits = config.max_concurrent_hashes.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
+        db.set_statement_timeout(std::time::Duration::from_millis(
+            config.statement_timeout_ms,
+        ));
         Ok(Self {
             db,
             hasher: PasswordHasher::new(permits),

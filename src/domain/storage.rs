@@ -5,12 +5,29 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::{ObjectStore, PutPayload, local::LocalFileSystem, memory::InMemory, path::Path};
 
 use crate::{
     config::Config,
     error::{AppError, AppResult},
 };
+
+/// A stored object being read.
+pub struct StoredObject {
+    /// Its length in bytes.
+    pub size: u64,
+    /// Its content, chunk by chunk.
+    pub chunks: BoxStream<'static, AppResult<Bytes>>,
+}
+
+impl std::fmt::Debug for StoredObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredObject")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The object store of uploaded files, with the upload limit. Cheap to clone.
 #[derive(Clone)]
@@ -101,15 +118,27 @@ impl FileStore {
         Ok(())
     }
 
-    /// The bytes stored under `key`. A missing object is internal: its row says it exists.
+    /// The object stored under `key` as a stream of chunks, with its size: nothing is read
+    /// before the caller polls, and a chunk at a time after (the local store reads 8 KiB ones).
+    /// A missing object is internal: its row says it exists; so is a failure mid-stream, logged
+    /// here because the response has begun and can only be cut off.
     #[tracing::instrument(skip_all, fields(key))]
-    pub(crate) async fn get(&self, key: &str) -> AppResult<Bytes> {
+    pub(crate) async fn get(&self, key: &str) -> AppResult<StoredObject> {
         let object = self
             .store
             .get(&Self::path(key)?)
             .await
             .map_err(AppError::internal)?;
-        object.bytes().await.map_err(AppError::internal)
+        let size = object.meta.size;
+        let key = key.to_owned();
+        let chunks = object
+            .into_stream()
+            .map_err(move |err| {
+                tracing::error!(key, error = %err, "reading a stored file failed mid-stream");
+                AppError::internal(err)
+            })
+            .boxed();
+        Ok(StoredObject { size, chunks })
     }
 
     /// Remove `key`, logging rather than failing: used to undo a write whose row was never

@@ -57,7 +57,8 @@ fn not_found() -> Response {
 
 /// `GET /files/{id}` with `Authorization: Bearer <token>`: 401 without a valid token, 404 when
 /// the file does not exist or its model is not visible to the caller (the two are
-/// indistinguishable on purpose), otherwise the bytes as an attachment.
+/// indistinguishable on purpose), otherwise the bytes as an attachment, streamed from the store
+/// with their `Content-Length`.
 pub(crate) async fn download(
     State(app): State<App>,
     Peer(peer): Peer,
@@ -111,7 +112,7 @@ pub(crate) async fn download(
             (header::CONTENT_DISPOSITION, disposition),
             (
                 header::CONTENT_LENGTH,
-                HeaderValue::from(opened.bytes.len()),
+                HeaderValue::from(opened.content.size),
             ),
             (header::ETAG, etag),
             (
@@ -129,7 +130,8 @@ pub(crate) async fn download(
                 HeaderValue::from_static("default-src 'none'; sandbox"),
             ),
         ],
-        Body::from(opened.bytes),
+        // Streamed: memory holds a chunk at a time, not the file.
+        Body::from_stream(opened.content.chunks),
     )
         .into_response()
 }

@@ -243,6 +243,13 @@ pub(crate) async fn post_graphql(
         Ok(caller) => caller,
         Err(response) => return response,
     };
+    // Uploads: anonymous callers refused before the body is read, one file per request.
+    if super::body_limit::is_multipart(&headers) {
+        return match super::multipart::receive(&app, &caller, request).await {
+            Ok(batch) => execute_batch(&app, &caller, &headers, batch).await,
+            Err(response) => response,
+        };
+    }
     let batch =
         match GraphQLBatchRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
             request,

@@ -6,8 +6,10 @@ mod files;
 pub mod graphiql;
 mod graphql;
 pub(crate) mod guard;
+mod multipart;
 mod ops;
 mod response;
+mod timeout;
 mod ws;
 
 use std::time::Duration;
@@ -43,6 +45,7 @@ pub fn router(app: App) -> Router {
         .merge(graphiql::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(app.clone(), body_limit::limit_body))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), timeout::limit_time))
         .layer(axum::middleware::from_fn(ops::record_metrics))
         .layer(CatchPanicLayer::custom(ops::panic_response))
         // Browsers must never sniff an API response (a JSON error echoing input) into HTML.

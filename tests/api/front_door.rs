@@ -531,7 +531,13 @@ async fn an_exhausted_pool_fails_fast_without_detail_while_healthz_answers() {
             "took {:?}",
             started.elapsed()
         );
-        assert_eq!(res.code(), "INTERNAL", "{:#}", res.body);
+        assert_eq!(res.code(), "UNAVAILABLE", "{:#}", res.body);
+        assert_eq!(
+            res.errors()[0]["extensions"]["retryAfter"],
+            1,
+            "{:#}",
+            res.body
+        );
         let message = res.errors()[0]["message"].as_str().unwrap().to_lowercase();
         for detail in [
             "select",

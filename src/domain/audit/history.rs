@@ -256,6 +256,28 @@ pub async fn page(
     })
 }
 
+/// Up to `limit` events of `scope` matching `filter` with a sequence greater than `after`, in
+/// order: one keyset statement (`id > $after ORDER BY id LIMIT n` on the `(organization_id, id)`
+/// index), no count. What the live stream reads on every notice, so its cost is the page, never
+/// the organization's whole history.
+#[tracing::instrument(skip_all)]
+pub async fn rows_after(
+    db: &Db,
+    scope: HistoryScope,
+    filter: &AuditFilter,
+    after: i64,
+    limit: usize,
+) -> AppResult<Vec<AuditEventRow>> {
+    let mut conn = db.conn().await?;
+    Ok(filtered(scope, filter)
+        .filter(audit_events::id.gt(after))
+        .order(audit_events::id.asc())
+        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+        .select(AuditEventRow::as_select())
+        .load(&mut conn)
+        .await?)
+}
+
 /// An event by sequence (for `node(id)` and the chain report).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AuditEventById(pub i64);

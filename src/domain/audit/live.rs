@@ -18,7 +18,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
 use super::{
-    history::{self, AuditEventRow, AuditFilter, HistoryScope, PageRequest},
+    history::{self, AuditEventRow, AuditFilter, HistoryScope},
     stream::AuditNotice,
 };
 use crate::{
@@ -27,7 +27,7 @@ use crate::{
     error::{AppError, AppResult},
 };
 
-/// Events read per statement while catching up.
+/// Events read per statement while catching up (a keyset page: no count).
 const BATCH: usize = 200;
 /// How often a quiet subscriber looks anyway (and re-checks its rights).
 const QUIET_LOOK: Duration = Duration::from_secs(10);
@@ -98,24 +98,18 @@ struct Subscriber {
 
 impl Subscriber {
     async fn read_after(&self, last: i64) -> AppResult<Vec<AuditEventRow>> {
-        let request = PageRequest {
-            first: Some(BATCH),
-            after: Some(last),
-            last: None,
-            before: None,
-        };
         let mut attempt = 0;
         loop {
-            match history::page(
+            match history::rows_after(
                 &self.core.db,
                 HistoryScope::Organization(self.organization_id),
                 &self.filter,
-                request,
+                last,
                 BATCH,
             )
             .await
             {
-                Ok(page) => return Ok(page.rows),
+                Ok(rows) => return Ok(rows),
                 Err(error) if attempt < READ_RETRIES => {
                     attempt += 1;
                     tracing::warn!(%error, attempt, "reading the audit stream failed; retrying");

@@ -7,7 +7,6 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicBool, Ordering};
 use uuid::Uuid;
 
 use super::models::{ModelRow, lock_model};
@@ -18,6 +17,7 @@ use crate::{
         audit::{AuditEntry, record},
         auth::Caller,
         organizations::{OrgRole, service::require_role},
+        storage::StoredObject,
     },
     error::{AppError, AppResult},
 };
@@ -133,9 +133,13 @@ fn human_size(bytes: usize) -> String {
     }
 }
 
-/// Upload a new version of a model's file (ANALYST+). The bytes are stored before the row is
-/// committed and removed again when the transaction fails, so no row ever names a missing
-/// object; the model's row lock serialises concurrent uploads, which keeps version numbers dense.
+/// Upload a new version of a model's file (ANALYST+). The bytes are stored first, under a fresh
+/// key, and only then is the transaction opened: a slow store holds neither a pooled connection
+/// nor the model's row lock. When the transaction fails (the model was deleted meanwhile, the
+/// caller lost the role, …) the object is removed again, so no row ever names a missing object
+/// and no object outlives a refused upload. The model's row lock serialises concurrent uploads,
+/// which keeps version numbers dense. The resolver's guard has checked the caller's role before
+/// any byte is stored; the transaction checks it again under the lock.
 pub async fn upload(
     core: &Core,
     caller: &Caller,
@@ -167,71 +171,83 @@ pub async fn upload(
     };
     let id = Uuid::new_v4();
     let storage_key = format!("models/{model_id}/{id}");
-    let stored = AtomicBool::new(false);
+    core.files.put(&storage_key, bytes).await?;
 
-    let mut conn = core.db.conn().await?;
-    let result = conn
-        .transaction(async |conn| {
-            let model = lock_model(conn, caller, model_id, OrgRole::Analyst).await?;
-            let previous: Option<i32> = model_files::table
-                .filter(model_files::model_id.eq(model_id))
-                .select(diesel::dsl::max(model_files::version_number))
-                .first(conn)
-                .await?;
-            let version_number = previous.unwrap_or(0) + 1;
-            // Written only once the caller is known to be allowed, and before the row exists.
-            core.files.put(&storage_key, bytes.clone()).await?;
-            AtomicBool::store(&stored, true, Ordering::Release);
-            let row: ModelFileRow = diesel::insert_into(model_files::table)
-                .values(InsertFile {
-                    id,
-                    model_id,
-                    version_number,
-                    file_name: &file_name,
-                    content_type: &content_type,
-                    size_bytes,
-                    sha256: &digest,
-                    storage_key: &storage_key,
-                    uploaded_by: caller.viewer.user_id(),
-                })
-                .returning(ModelFileRow::as_returning())
-                .get_result(conn)
-                .await?;
-            record(
-                conn,
-                caller,
-                AuditEntry::new(
-                    Some(model.organization_id),
-                    "model_file.upload",
-                    "ModelFile",
-                    Some(row.id),
-                )
-                .with_new(json!({
-                    "modelId": model_id,
-                    "fileName": row.file_name,
-                    "contentType": row.content_type,
-                    "versionNumber": row.version_number,
-                    "sizeBytes": row.size_bytes,
-                    "sha256": row.sha256_hex(),
-                })),
-            )
-            .await?;
-            Ok(row)
-        })
-        .await;
-    if result.is_err() && AtomicBool::load(&stored, Ordering::Acquire) {
+    let result = record_upload(
+        core,
+        caller,
+        InsertFile {
+            id,
+            model_id,
+            version_number: 0,
+            file_name: &file_name,
+            content_type: &content_type,
+            size_bytes,
+            sha256: &digest,
+            storage_key: &storage_key,
+            uploaded_by: caller.viewer.user_id(),
+        },
+    )
+    .await;
+    if result.is_err() {
         core.files.delete_best_effort(&storage_key).await;
     }
     result
 }
 
-/// A file's metadata and content.
-#[derive(Debug, Clone)]
+/// The upload's transaction: lock the model, check the role, number the version, insert the row
+/// and its audit event.
+#[tracing::instrument(skip_all)]
+async fn record_upload(
+    core: &Core,
+    caller: &Caller,
+    mut file: InsertFile<'_>,
+) -> AppResult<ModelFileRow> {
+    let mut conn = core.db.conn().await?;
+    conn.transaction(async |conn| {
+        let model = lock_model(conn, caller, file.model_id, OrgRole::Analyst).await?;
+        let previous: Option<i32> = model_files::table
+            .filter(model_files::model_id.eq(file.model_id))
+            .select(diesel::dsl::max(model_files::version_number))
+            .first(conn)
+            .await?;
+        file.version_number = previous.unwrap_or(0) + 1;
+        let row: ModelFileRow = diesel::insert_into(model_files::table)
+            .values(&file)
+            .returning(ModelFileRow::as_returning())
+            .get_result(conn)
+            .await?;
+        record(
+            conn,
+            caller,
+            AuditEntry::new(
+                Some(model.organization_id),
+                "model_file.upload",
+                "ModelFile",
+                Some(row.id),
+            )
+            .with_new(json!({
+                "modelId": row.model_id,
+                "fileName": row.file_name,
+                "contentType": row.content_type,
+                "versionNumber": row.version_number,
+                "sizeBytes": row.size_bytes,
+                "sha256": row.sha256_hex(),
+            })),
+        )
+        .await?;
+        Ok(row)
+    })
+    .await
+}
+
+/// A file's metadata and its content, still in the store.
+#[derive(Debug)]
 pub struct OpenedFile {
     /// The row.
     pub row: ModelFileRow,
-    /// The content.
-    pub bytes: Bytes,
+    /// The content, read as it is sent.
+    pub content: StoredObject,
 }
 
 /// Read a file the caller may see: VIEWER+ of its model's organization, or a superadmin. A file
@@ -257,9 +273,10 @@ pub async fn open(core: &Core, caller: &Caller, file_id: Uuid) -> AppResult<Open
             })?;
         row
     };
-    // The connection went back to the pool above: a slow store must not hold it.
-    let bytes = core.files.get(&row.storage_key).await?;
-    Ok(OpenedFile { row, bytes })
+    // The connection went back to the pool above: a slow store (or a slow client reading the
+    // stream) must not hold it.
+    let content = core.files.get(&row.storage_key).await?;
+    Ok(OpenedFile { row, content })
 }
 
 #[cfg(test)]

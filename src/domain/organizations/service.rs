@@ -35,16 +35,25 @@ pub(crate) async fn lock_organization(
 }
 
 /// The caller's effective role in `organization_id`, read inside the transaction (superadmins act
-/// as owners). `None`: not a member.
+/// as owners). `None`: not a member, or the organization is deleted: nothing of a deleted
+/// organization is reachable, whoever asks (its members' rows stay, for the audit trail).
 pub(crate) async fn caller_role(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     organization_id: Uuid,
 ) -> AppResult<Option<OrgRole>> {
     if caller.viewer.is_superadmin() {
-        return Ok(Some(OrgRole::Owner));
+        let live = organizations::table
+            .find(organization_id)
+            .filter(organizations::deleted_at.is_null())
+            .select(organizations::id)
+            .first::<Uuid>(conn)
+            .await
+            .optional()?;
+        return Ok(live.map(|_| OrgRole::Owner));
     }
-    // An API key has its role in its own organization and none anywhere else.
+    // An API key has its role in its own organization and none anywhere else (a key of a
+    // deleted organization no longer authenticates).
     if let Some(role) = caller.viewer.api_key_role(organization_id) {
         return Ok(role);
     }
@@ -52,7 +61,10 @@ pub(crate) async fn caller_role(
         return Ok(None);
     };
     Ok(memberships::table
-        .find((organization_id, user_id))
+        .inner_join(organizations::table)
+        .filter(memberships::organization_id.eq(organization_id))
+        .filter(memberships::user_id.eq(user_id))
+        .filter(organizations::deleted_at.is_null())
         .select(memberships::role)
         .first(conn)
         .await
