@@ -4,6 +4,7 @@
 pub mod context;
 pub mod error_codes;
 pub mod errors;
+pub mod evaluation_scope;
 pub mod guards;
 pub mod idle_gate;
 pub mod mutation;

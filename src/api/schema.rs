@@ -3,7 +3,8 @@
 use async_graphql::Schema;
 
 use super::{
-    error_codes::ErrorCodes, mutation::Mutation, query::Query, subscription::Subscription,
+    error_codes::ErrorCodes, evaluation_scope::EvaluationScope, mutation::Mutation, query::Query,
+    subscription::Subscription,
 };
 
 /// The schema type.
@@ -41,6 +42,7 @@ pub fn build_schema(options: &SchemaOptions) -> AppSchema {
         Subscription::default(),
     )
     .extension(ErrorCodes)
+    .extension(EvaluationScope)
     .limit_directives(MAX_DIRECTIVES)
     .limit_recursive_depth(64);
     if let Some(depth) = options.max_depth {

@@ -27,6 +27,7 @@ use crate::{
         api_keys::{self, API_KEY_PREFIX},
         sessions,
     },
+    domain::modelling::evaluation::EvalBudget,
     error::AppError,
 };
 
@@ -195,7 +196,13 @@ fn shape(request: &GqlRequest) -> Option<Shape> {
     })
 }
 
-async fn execute_one(app: &App, caller: &Caller, request: GqlRequest) -> GqlResponse {
+/// Execute one operation; `budget` is the evaluation budget of the HTTP request it belongs to.
+async fn execute_one(
+    app: &App,
+    caller: &Caller,
+    request: GqlRequest,
+    budget: Arc<EvalBudget>,
+) -> GqlResponse {
     let shape = shape(&request);
     if let Some(shape) = &shape
         && shape.aliases > app.config().max_aliases
@@ -214,7 +221,7 @@ async fn execute_one(app: &App, caller: &Caller, request: GqlRequest) -> GqlResp
         return GqlResponse::from_errors(vec![error]);
     }
     let gate = Arc::new(IdleGate::default());
-    let (state, loader) = request_data(app.core(), caller.clone(), Some(&gate));
+    let (state, loader) = request_data(app.core(), caller.clone(), Some(&gate), budget);
     let request = request.data(state).data(loader);
     match (&app.inner.introspection_schema, shape) {
         (Some(schema), Some(shape)) if shape.introspection_only => {
@@ -225,9 +232,11 @@ async fn execute_one(app: &App, caller: &Caller, request: GqlRequest) -> GqlResp
 }
 
 async fn execute_batch(app: &App, caller: &Caller, batch: BatchRequest) -> Response {
+    // One budget for the whole HTTP request: batching operations does not multiply it.
+    let budget = app.core().eval_budget();
     let response = match batch {
         BatchRequest::Single(request) => {
-            BatchResponse::Single(execute_one(app, caller, request).await)
+            BatchResponse::Single(execute_one(app, caller, request, budget).await)
         }
         BatchRequest::Batch(requests) => {
             if requests.len() > app.config().max_batch {
@@ -242,7 +251,7 @@ async fn execute_batch(app: &App, caller: &Caller, batch: BatchRequest) -> Respo
             }
             let mut responses = Vec::with_capacity(requests.len());
             for request in requests {
-                responses.push(execute_one(app, caller, request).await);
+                responses.push(execute_one(app, caller, request, budget.clone()).await);
             }
             BatchResponse::Batch(responses)
         }
@@ -376,5 +385,6 @@ pub(crate) async fn get_graphql(
         );
         return response;
     }
-    GraphQLResponse::from(execute_one(&app, &caller, gql_request).await).into_response()
+    let budget = app.core().eval_budget();
+    GraphQLResponse::from(execute_one(&app, &caller, gql_request, budget).await).into_response()
 }

@@ -302,7 +302,8 @@ impl Connection {
         slow: mpsc::UnboundedSender<()>,
     ) -> AbortHandle {
         let schema = self.app.schema().clone();
-        let (state, loader) = request_data(self.app.core(), caller, None);
+        let budget = self.app.core().eval_budget();
+        let (state, loader) = request_data(self.app.core(), caller, None, budget);
         let request = request.data(state).data(loader);
         let legacy = self.protocol == Protocol::LegacyWs;
         let send = move |value: Value| {
