@@ -77,7 +77,11 @@ impl EvalBudget {
     }
 }
 
-type Memo = HashMap<Uuid, Arc<OnceCell<Arc<ScenarioGrid>>>>;
+/// A scenario's grid, or why the budget refused it: a refusal is remembered too, so that a
+/// hundred fields asking for a refused scenario do not load and price it a hundred times.
+type Outcome = Result<Arc<ScenarioGrid>, String>;
+
+type Memo = HashMap<Uuid, Arc<OnceCell<Outcome>>>;
 
 /// One request's (or WebSocket operation's) evaluations: its budget and the grids already
 /// computed, by scenario. Cheap to clone; clones share both.
@@ -114,7 +118,7 @@ impl EvalSession {
         self.budget.reset();
     }
 
-    fn cell(&self, scenario: Uuid) -> Arc<OnceCell<Arc<ScenarioGrid>>> {
+    fn cell(&self, scenario: Uuid) -> Arc<OnceCell<Outcome>> {
         // A poisoned lock only means another field panicked; the memo is still a valid map.
         let mut grids = self.grids.lock().unwrap_or_else(|e| e.into_inner());
         grids.entry(scenario).or_default().clone()
@@ -192,8 +196,8 @@ impl Core {
 
     /// Every metric of `scenario` over its model's timeline: from the session's memo, else
     /// loaded with `load`, charged to the session's budget and evaluated off the async workers.
-    /// Concurrent callers for the same scenario wait for one evaluation; after a failure the
-    /// next caller tries again (a refused budget charge spent nothing).
+    /// Concurrent callers for the same scenario wait for one evaluation. A refusal by the budget
+    /// is remembered like a grid; after any other failure the next caller tries again.
     pub async fn evaluate<F, Fut, E>(
         &self,
         session: &EvalSession,
@@ -206,17 +210,24 @@ impl Core {
         E: From<AppError>,
     {
         let cell = session.cell(scenario);
-        let grid = cell
+        let outcome = cell
             .get_or_try_init(|| async {
                 let data = load().await?;
-                let grid = self
+                match self
                     .evaluator
                     .run(session.budget.clone(), scenario, data)
-                    .await?;
-                Ok::<_, E>(Arc::new(grid))
+                    .await
+                {
+                    Ok(grid) => Ok(Ok(Arc::new(grid))),
+                    Err(AppError::TooComplex(message)) => Ok(Err(message)),
+                    Err(other) => Err(E::from(other)),
+                }
             })
             .await?;
-        Ok(grid.clone())
+        match outcome {
+            Ok(grid) => Ok(grid.clone()),
+            Err(message) => Err(E::from(AppError::TooComplex(message.clone()))),
+        }
     }
 
     /// Evaluations run by this core so far.

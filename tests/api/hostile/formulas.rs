@@ -345,4 +345,25 @@ async fn the_evaluation_budget_refuses_work_before_it_is_done() {
         .await;
     assert_eq!(res.code(), "QUERY_TOO_COMPLEX");
     assert_eq!(stats(&app), before);
+
+    // A hundred fields asking for it: one refusal, remembered, not a hundred loads.
+    let statements = app.statements();
+    let res = app
+        .gql(
+            Some(&small.owner.token),
+            &aliased_series(100),
+            json!({"id": small.base}),
+        )
+        .await;
+    let errors = res.errors();
+    assert_eq!(errors.len(), 100);
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["extensions"]["code"] == "QUERY_TOO_COMPLEX")
+    );
+    assert_eq!(stats(&app), before);
+    let spent = app.statements() - statements;
+    eprintln!("100 refused aliases: {spent} statements");
+    assert!(spent < 20, "{spent} statements");
 }
