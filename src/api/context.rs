@@ -36,6 +36,8 @@ pub fn request_data(
     gate: Option<&Arc<IdleGate>>,
     budget: Arc<EvalBudget>,
 ) -> (RequestState, DataLoader<PgLoader>) {
+    // Evaluations in flight keep the gate from dispatching a level's batches half-registered.
+    let busy = gate.map_or_else(Default::default, |g| g.busy());
     let loader = match gate {
         Some(gate) => {
             let parking = gate.clone();
@@ -54,7 +56,7 @@ pub fn request_data(
             caller,
             core: core.clone(),
             signed_in: std::sync::OnceLock::new(),
-            evaluations: EvalSession::new(budget),
+            evaluations: EvalSession::new(budget, busy),
         },
         loader,
     )

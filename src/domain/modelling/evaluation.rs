@@ -10,7 +10,7 @@ use std::{
     future::Future,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
 };
 
@@ -89,14 +89,19 @@ type Memo = HashMap<Uuid, Arc<OnceCell<Outcome>>>;
 pub struct EvalSession {
     budget: Arc<EvalBudget>,
     grids: Arc<Mutex<Memo>>,
+    /// Evaluations in flight, for whoever schedules the request's other work (the GraphQL
+    /// face's batching waits while one runs).
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl EvalSession {
-    /// A session charging `budget` (which a batch of operations may share).
-    pub fn new(budget: Arc<EvalBudget>) -> Self {
+    /// A session charging `budget` (which a batch of operations may share), counting its
+    /// evaluations in flight in `in_flight`.
+    pub fn new(budget: Arc<EvalBudget>, in_flight: Arc<AtomicUsize>) -> Self {
         Self {
             budget,
             grids: Arc::default(),
+            in_flight,
         }
     }
 
@@ -134,6 +139,22 @@ pub struct EvaluationStats {
     pub cells: u64,
     /// Cost charged to budgets (cells × formula nodes).
     pub cost: u64,
+}
+
+/// Counts one evaluation in flight for as long as it lives (also when its future is dropped).
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Default)]
@@ -213,11 +234,13 @@ impl Core {
         let outcome = cell
             .get_or_try_init(|| async {
                 let data = load().await?;
-                match self
+                let in_flight = InFlight::start(&session.in_flight);
+                let result = self
                     .evaluator
                     .run(session.budget.clone(), scenario, data)
-                    .await
-                {
+                    .await;
+                drop(in_flight);
+                match result {
                     Ok(grid) => Ok(Ok(Arc::new(grid))),
                     Err(AppError::TooComplex(message)) => Ok(Err(message)),
                     Err(other) => Err(E::from(other)),
