@@ -263,3 +263,21 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_charge_spends_nothing() {
+        let budget = EvalBudget::new(100);
+        assert!(budget.charge(60).is_ok());
+        let refused = budget.charge(41).expect_err("over the budget");
+        assert!(matches!(&refused, AppError::TooComplex(m) if m.contains("budget of 100")));
+        assert_eq!(budget.spent(), 60);
+        assert!(budget.charge(40).is_ok());
+        assert!(budget.charge(u64::MAX).is_err(), "no overflow");
+        budget.reset();
+        assert_eq!(budget.spent(), 0);
+    }
+}
