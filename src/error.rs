@@ -33,6 +33,9 @@ pub enum AppError {
     /// Too many attempts.
     #[error("{0}")]
     RateLimited(String),
+    /// The request asks for more work than its budget allows (e.g. model evaluation).
+    #[error("{0}")]
+    TooComplex(String),
     /// The database could not be reached in time.
     #[error("the service is temporarily unavailable, try again")]
     Unavailable,

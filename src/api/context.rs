@@ -5,7 +5,11 @@ use async_graphql::{Context, dataloader::DataLoader};
 use std::sync::Arc;
 
 use super::idle_gate::IdleGate;
-use crate::domain::{Core, PgLoader, auth::Caller};
+use crate::domain::{
+    Core, PgLoader,
+    auth::Caller,
+    modelling::evaluation::{EvalBudget, EvalSession},
+};
 
 /// Per-request (or per-WebSocket-connection) state, attached with `Request::data` so that a
 /// batch never mixes two callers.
@@ -17,16 +21,23 @@ pub struct RequestState {
     /// The user who signed in (`register`/`login`) during this request: they may see their own
     /// private fields in the payload although the request itself carried no token.
     pub signed_in: std::sync::OnceLock<uuid::Uuid>,
+    /// The scenarios evaluated for this operation and the evaluation budget they are charged to.
+    pub evaluations: EvalSession,
 }
 
 /// Build the data a request carries: its state and a fresh DataLoader. With a `gate` (see
 /// [`IdleGate`]) its batches wait until the request, run with `gate.run(…)`, goes idle; without
 /// one (WebSocket operations, which async-graphql drives itself) they use the DataLoader's timer.
+/// `budget` is the evaluation budget of the whole request (the operations of an HTTP batch share
+/// one, from [`Core::eval_budget`]).
 pub fn request_data(
     core: &Core,
     caller: Caller,
     gate: Option<&Arc<IdleGate>>,
+    budget: Arc<EvalBudget>,
 ) -> (RequestState, DataLoader<PgLoader>) {
+    // Evaluations in flight keep the gate from dispatching a level's batches half-registered.
+    let busy = gate.map_or_else(Default::default, |g| g.busy());
     let loader = match gate {
         Some(gate) => {
             let parking = gate.clone();
@@ -45,6 +56,7 @@ pub fn request_data(
             caller,
             core: core.clone(),
             signed_in: std::sync::OnceLock::new(),
+            evaluations: EvalSession::new(budget, busy),
         },
         loader,
     )

@@ -24,6 +24,7 @@ pub fn code_of(err: &AppError) -> &'static str {
         AppError::BadUserInput { .. } => "BAD_USER_INPUT",
         AppError::Conflict(_) => "CONFLICT",
         AppError::RateLimited(_) => "RATE_LIMITED",
+        AppError::TooComplex(_) => "QUERY_TOO_COMPLEX",
         AppError::Unavailable => "UNAVAILABLE",
         AppError::Internal(_) => "INTERNAL",
     }

@@ -9,13 +9,16 @@
 //! loader's batch tasks are parked, and released only when the request future returns `Pending`
 //! without having woken itself — that is, when every resolver of the level is blocked on a load.
 //! By then every key of the level is registered, so each level is one batch per key type.
+//! Work the request waits for off its own task (a scenario evaluated on a blocking thread) is
+//! counted in [`IdleGate::busy`]: while any is in flight the request is not idle, since the
+//! fields it completes will register more keys of the same level.
 
 use std::{
     future::Future,
     pin::Pin,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Wake, Waker},
 };
@@ -26,9 +29,16 @@ use futures_util::future::BoxFuture;
 #[derive(Default)]
 pub struct IdleGate {
     parked: Mutex<Vec<BoxFuture<'static, ()>>>,
+    busy: Arc<AtomicUsize>,
 }
 
 impl IdleGate {
+    /// The count of work in flight outside the request's task; the gate releases nothing while
+    /// it is above zero. Whoever starts such work increments it and decrements it when done.
+    pub fn busy(&self) -> Arc<AtomicUsize> {
+        self.busy.clone()
+    }
+
     /// Park a batch task (the DataLoader's spawner).
     pub fn park(&self, task: BoxFuture<'static, ()>) {
         match self.parked.lock() {
@@ -100,7 +110,8 @@ impl<F: Future> Future for Gated<F> {
                 Poll::Ready(output)
             }
             Poll::Pending => {
-                if !flag.woken.load(Ordering::SeqCst) {
+                if !flag.woken.load(Ordering::SeqCst) && self.gate.busy.load(Ordering::SeqCst) == 0
+                {
                     self.gate.release();
                 }
                 Poll::Pending

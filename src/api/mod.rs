@@ -5,6 +5,7 @@ pub(crate) mod complexity;
 pub mod context;
 pub mod error_codes;
 pub mod errors;
+pub mod evaluation_scope;
 pub mod field_errors;
 pub mod guards;
 pub mod idle_gate;

@@ -3,8 +3,8 @@
 use async_graphql::Schema;
 
 use super::{
-    error_codes::ErrorCodes, field_errors::FieldErrors, mutation::Mutation, query::Query,
-    subscription::Subscription,
+    error_codes::ErrorCodes, evaluation_scope::EvaluationScope, field_errors::FieldErrors,
+    mutation::Mutation, query::Query, subscription::Subscription,
 };
 
 /// The schema type.
@@ -42,6 +42,7 @@ pub fn build_schema(options: &SchemaOptions) -> AppSchema {
         Subscription::default(),
     )
     .extension(ErrorCodes)
+    .extension(EvaluationScope)
     .extension(FieldErrors)
     .limit_directives(MAX_DIRECTIVES)
     .limit_recursive_depth(64);

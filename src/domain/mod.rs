@@ -25,6 +25,10 @@ pub struct CoreSettings {
     pub registration: bool,
     /// How long a session lives.
     pub session_ttl: Duration,
+    /// How large a saved formula may be.
+    pub formula_limits: modelling::formula::FormulaLimits,
+    /// What one request may spend on evaluation (cells × formula nodes).
+    pub eval_budget: u64,
 }
 
 /// Everything a domain operation needs: the database, the password hasher, the file store, the
@@ -40,14 +44,15 @@ pub struct Core {
     /// This instance's side of the audit fan-out (fed by `AuditStream::listen`).
     pub(crate) audit_stream: audit::stream::AuditStream,
     pub(crate) files: FileStore,
+    /// Runs scenario evaluations off the async workers, a bounded number at a time.
+    pub(crate) evaluator: modelling::evaluation::Evaluator,
 }
 
 impl Core {
     /// Build the core over a database handle; fails when the file store cannot be opened.
     pub fn new(db: Db, config: &Config) -> anyhow::Result<Self> {
-        let permits = config.max_concurrent_hashes.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-        });
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let permits = config.max_concurrent_hashes.unwrap_or(cores);
         db.set_statement_timeout(std::time::Duration::from_millis(
             config.statement_timeout_ms,
         ));
@@ -57,10 +62,19 @@ impl Core {
             settings: Arc::new(CoreSettings {
                 registration: config.registration,
                 session_ttl: config.session_ttl(),
+                formula_limits: modelling::formula::FormulaLimits {
+                    max_length: config.max_formula_length,
+                    max_nodes: config.max_formula_nodes,
+                    max_args: config.max_formula_args,
+                },
+                eval_budget: config.eval_budget,
             }),
             api_key_usage: Default::default(),
             audit_stream: audit::stream::AuditStream::new(),
             files: FileStore::open(config)?,
+            evaluator: modelling::evaluation::Evaluator::new(
+                config.max_concurrent_evaluations.unwrap_or(cores),
+            ),
         })
     }
 

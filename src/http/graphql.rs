@@ -26,6 +26,7 @@ use crate::{
         api_keys::{self, API_KEY_PREFIX},
         sessions,
     },
+    domain::modelling::evaluation::EvalBudget,
     error::AppError,
 };
 
@@ -131,9 +132,15 @@ pub(crate) async fn caller_of(
 
 /// Run one request: the guard first (a refusal is the whole response), then execution on the
 /// introspection schema when the operation selects only introspection, else on the full schema.
-async fn execute_one(app: &App, caller: &Caller, request: GqlRequest) -> GqlResponse {
+/// `budget` is the evaluation budget of the HTTP request it belongs to.
+async fn execute_one(
+    app: &App,
+    caller: &Caller,
+    request: GqlRequest,
+    budget: Arc<EvalBudget>,
+) -> GqlResponse {
     match guard_request(app, &request) {
-        Ok(shape) => execute_guarded(app, caller, request, shape).await,
+        Ok(shape) => execute_guarded(app, caller, request, shape, budget).await,
         Err(error) => GqlResponse::from_errors(vec![error]),
     }
 }
@@ -144,9 +151,10 @@ async fn execute_guarded(
     caller: &Caller,
     request: GqlRequest,
     shape: Option<DocumentShape>,
+    budget: Arc<EvalBudget>,
 ) -> GqlResponse {
     let gate = Arc::new(IdleGate::default());
-    let (state, loader) = request_data(app.core(), caller.clone(), Some(&gate));
+    let (state, loader) = request_data(app.core(), caller.clone(), Some(&gate), budget);
     let request = request.data(state).data(loader);
     match (&app.inner.introspection_schema, shape) {
         (Some(schema), Some(shape)) if shape.introspection_only => {
@@ -162,9 +170,11 @@ async fn execute_batch(
     headers: &HeaderMap,
     batch: BatchRequest,
 ) -> Response {
+    // One budget for the whole HTTP request: batching operations does not multiply it.
+    let budget = app.core().eval_budget();
     let response = match batch {
         BatchRequest::Single(request) => {
-            BatchResponse::Single(execute_one(app, caller, request).await)
+            BatchResponse::Single(execute_one(app, caller, request, budget).await)
         }
         BatchRequest::Batch(requests) => {
             if requests.len() > app.config().max_batch {
@@ -179,7 +189,7 @@ async fn execute_batch(
             }
             let mut responses = Vec::with_capacity(requests.len());
             for request in requests {
-                responses.push(execute_one(app, caller, request).await);
+                responses.push(execute_one(app, caller, request, budget.clone()).await);
             }
             BatchResponse::Batch(responses)
         }
@@ -331,8 +341,9 @@ pub(crate) async fn get_graphql(
         );
         return response;
     }
+    let budget = app.core().eval_budget();
     graphql_response(
         &headers,
-        BatchResponse::Single(execute_guarded(&app, &caller, gql_request, shape).await),
+        BatchResponse::Single(execute_guarded(&app, &caller, gql_request, shape, budget).await),
     )
 }

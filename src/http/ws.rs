@@ -434,7 +434,8 @@ impl Connection {
         done: mpsc::UnboundedSender<String>,
         slow: mpsc::UnboundedSender<()>,
     ) -> AbortHandle {
-        let (state, loader) = request_data(self.app.core(), caller, None);
+        let budget = self.app.core().eval_budget();
+        let (state, loader) = request_data(self.app.core(), caller, None, budget);
         let mut request = request.data(state).data(loader);
         // Introspection-only operations run where HTTP runs them (their own depth and cost caps).
         let schema = match &self.app.inner.introspection_schema {

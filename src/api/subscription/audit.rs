@@ -60,6 +60,11 @@ impl AuditSubscription {
             after,
             filter,
         );
-        Ok(events.map(|item| item.map(AuditEvent).map_err(ApiError::from)))
+        // Each event is resolved like a query of its own: a fresh evaluation memo and budget.
+        let evaluations = st.evaluations.clone();
+        Ok(events.map(move |item| {
+            evaluations.reset();
+            item.map(AuditEvent).map_err(ApiError::from)
+        }))
     }
 }

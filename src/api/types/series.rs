@@ -1,6 +1,6 @@
 //! `Scenario.series` and `Scenario.compare`: evaluated metric series and their deltas.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::{Context, SimpleObject};
 use chrono::NaiveDate;
@@ -10,12 +10,11 @@ use uuid::Uuid;
 use super::Metric;
 use crate::{
     api::{
-        context::loader,
+        context::{loader, state},
         errors::ApiResult,
         scalars::{Date, Decimal},
     },
     domain::modelling::{
-        ModelRow,
         loaders::{
             MetricValuesOfScenario, MetricsOfModel, ModelById, ParameterValuesOfScenario,
             ParametersOfModel, ScenariosOfModel,
@@ -23,7 +22,7 @@ use crate::{
         metrics::MetricRow,
         periods::is_boundary,
         scenarios::{ScenarioRow, chain_of},
-        series::{ModelData, evaluate_scenario},
+        series::{ModelData, ScenarioGrid},
     },
     error::{AppError, AppResult},
 };
@@ -73,18 +72,23 @@ pub struct MetricComparison {
 }
 
 /// A scenario evaluated over its model's whole timeline.
-pub struct Evaluated {
-    /// The model.
-    pub model: ModelRow,
-    /// Its metrics, in display order.
-    pub metrics: Vec<MetricRow>,
-    /// Values by metric key, one per period of the timeline.
-    pub values: HashMap<String, Vec<Option<Dec>>>,
+pub type Evaluated = ScenarioGrid;
+
+/// Evaluate a scenario, once per operation however many fields ask for it (the grid is shared;
+/// each field slices it). Every load goes through the request's DataLoader, so the series of many
+/// scenarios take a constant number of statements; the evaluation itself is charged to the
+/// request's budget and runs off the async workers (`Core::evaluate`).
+pub async fn evaluate(ctx: &Context<'_>, scenario: &ScenarioRow) -> ApiResult<Arc<Evaluated>> {
+    let st = state(ctx);
+    let grid = st
+        .core
+        .evaluate(&st.evaluations, scenario.id, || load(ctx, scenario))
+        .await?;
+    Ok(grid)
 }
 
-/// Evaluate a scenario. Every load goes through the request's DataLoader, so the series of many
-/// scenarios take a constant number of statements.
-pub async fn evaluate(ctx: &Context<'_>, scenario: &ScenarioRow) -> ApiResult<Evaluated> {
+/// Everything the evaluation of `scenario` reads.
+async fn load(ctx: &Context<'_>, scenario: &ScenarioRow) -> ApiResult<ModelData> {
     let l = loader(ctx);
     let model = l
         .load_one(ModelById(scenario.model_id))
@@ -118,18 +122,12 @@ pub async fn evaluate(ctx: &Context<'_>, scenario: &ScenarioRow) -> ApiResult<Ev
         .into_iter()
         .map(|(k, v)| (k.0, v))
         .collect();
-    let data = ModelData {
-        model: &model,
-        metrics: &metrics,
-        parameters: &parameters,
-        scenarios: &scenarios,
-        overrides: &overrides,
-        values: &values,
-    };
-    let values = evaluate_scenario(scenario.id, &data)?;
-    Ok(Evaluated {
+    Ok(ModelData {
         model,
         metrics,
+        parameters,
+        scenarios,
+        overrides,
         values,
     })
 }

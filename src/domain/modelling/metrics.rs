@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{
     enums::{MetricKind, MetricUnit},
-    formula::{self, Expr},
+    formula::{self, Expr, FormulaLimits},
     models::{ModelRow, lock_model},
     parameters::{ensure_key_free, validate_key},
 };
@@ -91,16 +91,30 @@ fn formula_error(err: &formula::FormulaError) -> AppError {
     )
 }
 
-/// Parse and validate `source` as the formula of `own_key`, and check the dependency graph stays
-/// acyclic. Returns the metric ids it depends on.
+/// Refuse a formula over the length limit before a transaction starts or a token is read: a
+/// megabyte of formula costs one pass over its bytes.
+fn check_formula_length(core: &Core, source: Option<&str>) -> AppResult<()> {
+    match source {
+        Some(source) => core
+            .settings
+            .formula_limits
+            .check_length(source)
+            .map_err(|e| formula_error(&e)),
+        None => Ok(()),
+    }
+}
+
+/// Parse `source` within the size limits and validate it as the formula of `own_key`, and check
+/// the dependency graph stays acyclic. Returns the metric ids it depends on.
 async fn check_formula(
     conn: &mut AsyncPgConnection,
+    limits: &FormulaLimits,
     model: &ModelRow,
     own_id: Option<Uuid>,
     own_key: &str,
     source: &str,
 ) -> AppResult<BTreeSet<Uuid>> {
-    let expr = formula::parse(source).map_err(|e| formula_error(&e))?;
+    let expr = formula::parse_with(source, limits).map_err(|e| formula_error(&e))?;
     let all: Vec<MetricRow> = metrics::table
         .filter(metrics::model_id.eq(model.id))
         .select(MetricRow::as_select())
@@ -235,12 +249,14 @@ pub async fn define(
     let key = validate_key(&input.key, "input.key")?;
     let name = validate_name(&input.name, "input.name")?;
     let formula = formula_for_kind(input.kind, input.formula.as_deref())?;
+    check_formula_length(core, formula.as_deref())?;
+    let limits = core.settings.formula_limits;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         let model = lock_model(conn, caller, model_id, OrgRole::Analyst).await?;
         ensure_key_free(conn, model_id, &key, "input.key").await?;
         let depends = match &formula {
-            Some(f) => check_formula(conn, &model, None, &key, f).await?,
+            Some(f) => check_formula(conn, &limits, &model, None, &key, f).await?,
             None => BTreeSet::new(),
         };
         let display_order = match input.display_order {
@@ -338,6 +354,8 @@ pub async fn update(
         .as_deref()
         .map(|n| validate_name(n, "input.name"))
         .transpose()?;
+    check_formula_length(core, changes.formula.as_deref().map(str::trim))?;
+    let limits = core.settings.formula_limits;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         let (current, model) = lock_metric(conn, caller, id).await?;
@@ -351,7 +369,7 @@ pub async fn update(
         if changes.formula.is_some()
             && let Some(f) = &formula
         {
-            let depends = check_formula(conn, &model, Some(id), &current.key, f).await?;
+            let depends = check_formula(conn, &limits, &model, Some(id), &current.key, f).await?;
             replace_dependencies(conn, id, &depends).await?;
         }
         let updated: MetricRow = diesel::update(metrics::table.find(id))

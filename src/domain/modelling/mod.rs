@@ -1,6 +1,7 @@
 //! Financial modelling: models, scenarios, parameters, metrics, values and the formula engine.
 
 pub mod enums;
+pub mod evaluation;
 pub mod files;
 pub mod formula;
 pub mod loaders;

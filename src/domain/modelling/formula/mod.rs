@@ -44,6 +44,10 @@
 //! - A formula may have at most [`MAX_DEPTH`] levels of operators and functions (parentheses
 //!   do not count), so that no formula can exhaust the stack of the parser or of the evaluator.
 //!
+//! - Saved formulas are bounded by [`FormulaLimits`] (characters, nodes, arguments of a call),
+//!   checked by [`parse_with`] before lexing and while parsing; [`eval_weight`] is what one
+//!   period of a formula costs to evaluate, known before evaluation starts.
+//!
 //! Errors carry the 0-based character offset of the offending token ([`FormulaError::position`])
 //! and a message for analysts that already names the 1-based column.
 //!
@@ -56,6 +60,7 @@
 mod analysis;
 mod eval;
 mod lexer;
+mod limits;
 mod parser;
 
 #[cfg(test)]
@@ -69,7 +74,8 @@ pub use analysis::{
     KeySet, Reference, find_cycle, metric_dependencies, references, topological_order, validate,
 };
 pub use eval::{EvalError, MetricDef, ModelInput, evaluate, round_output};
-pub use parser::parse;
+pub use limits::{FormulaLimits, eval_weight, node_count};
+pub use parser::{parse, parse_with};
 
 /// The most levels a formula's expression may have: each operator, unary minus and function
 /// call is a level over its operands (a chain `a + b + c` is two levels); parentheses are not

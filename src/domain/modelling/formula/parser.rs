@@ -4,7 +4,8 @@
 use rust_decimal::prelude::ToPrimitive;
 
 use super::{
-    BinaryOp, CompareOp, Condition, Expr, FormulaError, MAX_DEPTH, MAX_OFFSET, MAX_SUM_PERIODS,
+    BinaryOp, CompareOp, Condition, Expr, FormulaError, FormulaLimits, MAX_DEPTH, MAX_OFFSET,
+    MAX_SUM_PERIODS,
     lexer::{Token, TokenKind, tokenize},
 };
 
@@ -21,21 +22,60 @@ use super::{
 /// assert_eq!((err.position, err.column()), (8, 9));
 /// ```
 pub fn parse(src: &str) -> Result<Expr, FormulaError> {
-    let tokens = tokenize(src)?;
+    parse_with(src, &FormulaLimits::UNLIMITED)
+}
+
+/// Parse a formula within `limits`: the length is checked before the lexer runs, and the node
+/// and argument counts as the parser goes, so that an oversized formula is refused after at most
+/// `max_nodes` nodes were built, however long it is.
+///
+/// ```
+/// use finvision::domain::modelling::formula::{FormulaLimits, parse_with};
+///
+/// let limits = FormulaLimits { max_length: 2_000, max_nodes: 500, max_args: 3 };
+/// assert!(parse_with("min(a, b, c)", &limits).is_ok());
+/// assert!(parse_with("min(a, b, c, d)", &limits).is_err());
+/// ```
+pub fn parse_with(src: &str, limits: &FormulaLimits) -> Result<Expr, FormulaError> {
+    parse_counted(src, limits).0
+}
+
+/// The work a parse did, for tests that show a hostile formula is refused cheaply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ParseWork {
+    /// Tokens the lexer produced (0 when the length check refused the source).
+    pub tokens_lexed: usize,
+    /// Tokens the parser consumed.
+    pub tokens_read: usize,
+    /// Syntax-tree nodes built.
+    pub nodes: usize,
+}
+
+/// [`parse_with`], also reporting the work done.
+pub(crate) fn parse_counted(
+    src: &str,
+    limits: &FormulaLimits,
+) -> (Result<Expr, FormulaError>, ParseWork) {
+    let mut work = ParseWork::default();
+    if let Err(e) = limits.check_length(src) {
+        return (Err(e), work);
+    }
+    let tokens = match tokenize(src) {
+        Ok(tokens) => tokens,
+        Err(e) => return (Err(e), work),
+    };
+    work.tokens_lexed = tokens.len();
     let mut parser = Parser {
         tokens,
         index: 0,
         nesting: 0,
+        limits: *limits,
+        nodes: 0,
     };
-    if parser.peek().kind == TokenKind::Eof {
-        return Err(FormulaError::new(0, "the formula is empty"));
-    }
-    let expr = parser.additive()?;
-    let token = parser.peek();
-    if token.kind != TokenKind::Eof {
-        return Err(parser.trailing(token));
-    }
-    Ok(expr)
+    let result = parser.formula();
+    work.tokens_read = parser.index;
+    work.nodes = parser.nodes;
+    (result, work)
 }
 
 struct Parser {
@@ -43,6 +83,9 @@ struct Parser {
     index: usize,
     /// How many `unary` calls are active: bounds the recursion of the parser.
     nesting: usize,
+    limits: FormulaLimits,
+    /// Nodes built so far, counted as [`node_count`](super::node_count) counts them.
+    nodes: usize,
 }
 
 /// The deepest syntactic nesting (active `unary` calls) the parser accepts. The limit that
@@ -101,6 +144,34 @@ fn function_name(name: &str) -> Option<&'static str> {
 }
 
 impl Parser {
+    /// `formula := additive EOF`
+    fn formula(&mut self) -> Result<Expr, FormulaError> {
+        if self.peek().kind == TokenKind::Eof {
+            return Err(FormulaError::new(0, "the formula is empty"));
+        }
+        let expr = self.additive()?;
+        let token = self.peek();
+        if token.kind != TokenKind::Eof {
+            return Err(self.trailing(token));
+        }
+        // `unary` checks the count before it descends; the last node built may still be over.
+        if self.nodes > self.limits.max_nodes {
+            return Err(self.limits.too_many_nodes(token.position));
+        }
+        Ok(expr)
+    }
+
+    /// The error at `at` for a parse that went past the nesting or the node limit.
+    #[cold]
+    #[inline(never)]
+    fn over_limit(&self, at: usize) -> FormulaError {
+        if self.nesting >= MAX_NESTING {
+            too_deep(at)
+        } else {
+            self.limits.too_many_nodes(at)
+        }
+    }
+
     fn peek(&self) -> Token {
         // The token list always ends with `Eof` and `advance` never moves past it.
         self.tokens
@@ -180,6 +251,7 @@ impl Parser {
                 _ => return Ok(lhs),
             };
             self.advance();
+            self.nodes += 1;
             let rhs = self.term()?;
             lhs_depth = 1 + lhs_depth.max(depth(&rhs));
             if lhs_depth > MAX_DEPTH {
@@ -205,6 +277,7 @@ impl Parser {
                 _ => return Ok(lhs),
             };
             self.advance();
+            self.nodes += 1;
             let rhs = self.unary()?;
             lhs_depth = 1 + lhs_depth.max(depth(&rhs));
             if lhs_depth > MAX_DEPTH {
@@ -222,11 +295,14 @@ impl Parser {
     /// this is where its depth is bounded.
     fn unary(&mut self) -> Result<Expr, FormulaError> {
         let token = self.peek();
-        if self.nesting >= MAX_NESTING {
-            return Err(too_deep(token.position));
+        // Every node is counted where it is built, and every recursion passes here: a formula
+        // over the node limit stops at the next node it would build, not at its end.
+        if self.nesting >= MAX_NESTING || self.nodes > self.limits.max_nodes {
+            return Err(self.over_limit(token.position));
         }
         self.nesting += 1;
         let result = if token.kind == TokenKind::Minus {
+            self.nodes += 1;
             self.advance();
             self.unary()
                 .and_then(|inner| within_depth(Expr::Neg(Box::new(inner)), token.position))
@@ -240,7 +316,10 @@ impl Parser {
     fn primary(&mut self) -> Result<Expr, FormulaError> {
         let token = self.advance();
         match token.kind {
-            TokenKind::Number { value, .. } => Ok(Expr::Number(value)),
+            TokenKind::Number { value, .. } => {
+                self.nodes += 1;
+                Ok(Expr::Number(value))
+            }
             TokenKind::Ident(name) => {
                 let next = self.peek_at(0);
                 if let Some(function) = function_name(&name) {
@@ -257,6 +336,7 @@ impl Parser {
                         ));
                     }
                     self.advance();
+                    self.nodes += 1;
                     let call = self.call(function, token.position)?;
                     return within_depth(call, token.position);
                 }
@@ -270,6 +350,7 @@ impl Parser {
                         ),
                     ));
                 }
+                self.nodes += 1;
                 let offset = self.offset()?;
                 Ok(Expr::Ref {
                     key: name,
@@ -377,6 +458,9 @@ impl Parser {
         }
         loop {
             let start = self.peek().position;
+            if args.len() >= self.limits.max_args {
+                return Err(self.limits.too_many_args(function, start));
+            }
             args.push((self.additive()?, start));
             if self.peek().kind == TokenKind::Comma {
                 self.advance();
