@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod limits;
 pub mod loader;
 pub mod modelling;
 pub mod names;

@@ -2,10 +2,12 @@
 //! `/readyz`, `/metrics`.
 
 mod body_limit;
+mod client_addr;
 mod files;
 pub mod graphiql;
 mod graphql;
 mod ops;
+mod request_id;
 mod ws;
 
 use std::time::Duration;
@@ -43,6 +45,8 @@ pub fn router(app: App) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Outermost: a bad client id is dropped before `SetRequestIdLayer` decides to mint one.
+        .layer(axum::middleware::from_fn(request_id::sanitize))
         .with_state(app)
 }
 

@@ -99,7 +99,7 @@ pub(crate) async fn graphql_ws(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let meta = request_meta(&headers, peer);
+    let meta = request_meta(&headers, peer, &app.config().trusted_proxies);
     let protocol = Protocol::from_headers(&headers);
     upgrade
         .protocols([protocol.name()])
