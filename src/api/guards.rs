@@ -344,6 +344,35 @@ impl Guard for UserPrivateGuard {
     }
 }
 
+/// Guards what only the user themself and superadmins may see (`User.isSuperadmin`: who holds
+/// platform-wide power is not for members, or a phishing target list is one query away).
+pub struct SelfOrSuperadminGuard {
+    user_id: Uuid,
+}
+
+impl SelfOrSuperadminGuard {
+    /// Guard a field of `user_id`.
+    pub fn new(user_id: Uuid) -> Self {
+        Self { user_id }
+    }
+}
+
+impl Guard for SelfOrSuperadminGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        let st = state(ctx);
+        if st.caller.viewer.user_id() == Some(self.user_id)
+            || st.signed_in.get() == Some(&self.user_id)
+            || st.caller.viewer.is_superadmin()
+        {
+            return Ok(());
+        }
+        Err(ApiError::from(AppError::Forbidden(
+            "only the user themself or a superadmin can see this".into(),
+        ))
+        .into())
+    }
+}
+
 /// Refuses API keys (`FORBIDDEN`): account operations (`register`, `login`) belong to people.
 /// FORBIDDEN rather than UNAUTHENTICATED because the key itself is valid: an integration told
 /// "unauthenticated" would rotate a key that works.

@@ -12,7 +12,9 @@ use crate::error::{AppError, AppResult};
 
 /// Longest email address (RFC 5321's path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
-/// Longest name: display names, organizations, models, scenarios, parameters, metrics, keys.
+/// Longest display name of a person.
+pub const MAX_DISPLAY_NAME_LEN: usize = 100;
+/// Longest name of a thing: organizations, models, scenarios, parameters, metrics, keys.
 pub const MAX_NAME_LEN: usize = 200;
 /// Longest identifier-like input (slugs, parameter and metric keys, currency codes): their own
 /// rules are stricter; this only bounds the work before those rules run.

@@ -8,7 +8,7 @@ use crate::{
     api::{
         context::{loader, state},
         errors::ApiResult,
-        guards::UserPrivateGuard,
+        guards::{SelfOrSuperadminGuard, UserPrivateGuard},
         relay::{Conn, NodeKind, PageArgs, global_id, paginate, time_key},
     },
     domain::{
@@ -59,9 +59,11 @@ impl User {
         self.0.is_active
     }
 
-    /// Platform operator with every permission in every organization.
-    async fn is_superadmin(&self) -> bool {
-        self.0.is_superadmin
+    /// Platform operator with every permission in every organization. Visible to the user
+    /// themself and superadmins; `null` with a `FORBIDDEN` error for anyone else.
+    #[graphql(guard = "SelfOrSuperadminGuard::new(self.0.id)")]
+    async fn is_superadmin(&self) -> Option<bool> {
+        Some(self.0.is_superadmin)
     }
 
     /// IANA time zone, e.g. `Europe/Paris`.

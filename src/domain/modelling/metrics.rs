@@ -234,6 +234,7 @@ pub async fn define(
 ) -> AppResult<MetricRow> {
     let key = validate_key(&input.key, "input.key")?;
     let name = validate_name(&input.name, "input.name")?;
+    crate::domain::limits::description(input.description.as_deref(), "input.description")?;
     let formula = formula_for_kind(input.kind, input.formula.as_deref())?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
@@ -338,6 +339,7 @@ pub async fn update(
         .as_deref()
         .map(|n| validate_name(n, "input.name"))
         .transpose()?;
+    crate::domain::limits::description(changes.description.as_deref(), "input.description")?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         let (current, model) = lock_metric(conn, caller, id).await?;
