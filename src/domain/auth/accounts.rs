@@ -178,51 +178,49 @@ pub async fn login(
         .enter(&throttle::account_key(&email_key))
         .await;
     let mut conn = core.db.conn().await?;
-    let attempt = conn
-        .transaction(
-            async |conn| -> AppResult<Attempt<(UserRow, OpenedSession)>> {
-                throttle::check_sign_in(conn, &email_key, caller.meta.ip).await?;
-                let found: Option<(UserRow, String)> = users::table
-                    .filter(
-                        diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
-                            .bind::<Text, _>(&email_key),
-                    )
-                    .filter(users::deleted_at.is_null())
-                    .select((UserRow::as_select(), users::password_hash))
-                    .first(conn)
-                    .await
-                    .optional()?;
-                let verified = core
-                    .hasher
-                    .verify(password, found.as_ref().map(|(_, hash)| hash.as_str()))
-                    .await?;
-                match found {
-                    Some((user, _)) if verified && user.is_active => {
-                        let session = sessions::open(conn, core, user.id, &caller.meta).await?;
-                        let user: UserRow = diesel::update(users::table.find(user.id))
-                            .set(users::last_login_at.eq(diesel::dsl::now))
-                            .returning(UserRow::as_returning())
-                            .get_result(conn)
-                            .await?;
-                        record(
-                            conn,
-                            caller,
-                            AuditEntry::new(None, "auth.login", "User", Some(user.id))
-                                .by_user(user.id),
-                        )
+    // The outer `?` reports a failed transaction; the inner result is the committed attempt's.
+    conn.transaction(
+        async |conn| -> AppResult<Attempt<(UserRow, OpenedSession)>> {
+            throttle::check_sign_in(conn, &email_key, caller.meta.ip).await?;
+            let found: Option<(UserRow, String)> = users::table
+                .filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
+                        .bind::<Text, _>(&email_key),
+                )
+                .filter(users::deleted_at.is_null())
+                .select((UserRow::as_select(), users::password_hash))
+                .first(conn)
+                .await
+                .optional()?;
+            let verified = core
+                .hasher
+                .verify(password, found.as_ref().map(|(_, hash)| hash.as_str()))
+                .await?;
+            match found {
+                Some((user, _)) if verified && user.is_active => {
+                    let session = sessions::open(conn, core, user.id, &caller.meta).await?;
+                    let user: UserRow = diesel::update(users::table.find(user.id))
+                        .set(users::last_login_at.eq(diesel::dsl::now))
+                        .returning(UserRow::as_returning())
+                        .get_result(conn)
                         .await?;
-                        Ok(Ok((user, session)))
-                    }
-                    other => {
-                        let user_id = other.map(|(user, _)| user.id);
-                        throttle::record_failure(conn, caller, &email_key, user_id, None).await?;
-                        Ok(Err(AppError::Unauthenticated(LOGIN_FAILED.into())))
-                    }
+                    record(
+                        conn,
+                        caller,
+                        AuditEntry::new(None, "auth.login", "User", Some(user.id)).by_user(user.id),
+                    )
+                    .await?;
+                    Ok(Ok((user, session)))
                 }
-            },
-        )
-        .await?;
-    attempt
+                other => {
+                    let user_id = other.map(|(user, _)| user.id);
+                    throttle::record_failure(conn, caller, &email_key, user_id, None).await?;
+                    Ok(Err(AppError::Unauthenticated(LOGIN_FAILED.into())))
+                }
+            }
+        },
+    )
+    .await?
 }
 
 /// Revoke the caller's current session.
@@ -313,53 +311,52 @@ pub async fn change_password(
         .enter(&throttle::account_key(&email_key))
         .await;
     let mut conn = core.db.conn().await?;
-    let attempt = conn
-        .transaction(async |conn| -> AppResult<Attempt<bool>> {
-            throttle::check_sign_in(conn, &email_key, caller.meta.ip).await?;
-            let stored: String = users::table
-                .find(user_id)
-                .select(users::password_hash)
-                .first(conn)
-                .await?;
-            if !core.hasher.verify(current, Some(&stored)).await? {
-                throttle::record_failure(
-                    conn,
-                    caller,
-                    &email_key,
-                    Some(user_id),
-                    Some("changePassword"),
-                )
-                .await?;
-                return Ok(Err(AppError::bad_input(
-                    "input.currentPassword",
-                    "the current password is wrong",
-                )));
-            }
-            let new_hash = core.hasher.hash(new).await?;
-            diesel::update(users::table.find(user_id))
-                .set(users::password_hash.eq(&new_hash))
-                .execute(conn)
-                .await?;
-            let revoked = diesel::update(
-                sessions_t::table
-                    .filter(sessions_t::user_id.eq(user_id))
-                    .filter(sessions_t::id.ne(session_id))
-                    .filter(sessions_t::revoked_at.is_null()),
-            )
-            .set(sessions_t::revoked_at.eq(diesel::dsl::now))
-            .execute(conn)
+    // The outer `?` reports a failed transaction; the inner result is the committed attempt's.
+    conn.transaction(async |conn| -> AppResult<Attempt<bool>> {
+        throttle::check_sign_in(conn, &email_key, caller.meta.ip).await?;
+        let stored: String = users::table
+            .find(user_id)
+            .select(users::password_hash)
+            .first(conn)
             .await?;
-            record(
+        if !core.hasher.verify(current, Some(&stored)).await? {
+            throttle::record_failure(
                 conn,
                 caller,
-                AuditEntry::new(None, "user.password_change", "User", Some(user_id))
-                    .with_new(json!({"otherSessionsRevoked": revoked})),
+                &email_key,
+                Some(user_id),
+                Some("changePassword"),
             )
             .await?;
-            Ok(Ok(true))
-        })
+            return Ok(Err(AppError::bad_input(
+                "input.currentPassword",
+                "the current password is wrong",
+            )));
+        }
+        let new_hash = core.hasher.hash(new).await?;
+        diesel::update(users::table.find(user_id))
+            .set(users::password_hash.eq(&new_hash))
+            .execute(conn)
+            .await?;
+        let revoked = diesel::update(
+            sessions_t::table
+                .filter(sessions_t::user_id.eq(user_id))
+                .filter(sessions_t::id.ne(session_id))
+                .filter(sessions_t::revoked_at.is_null()),
+        )
+        .set(sessions_t::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)
         .await?;
-    attempt
+        record(
+            conn,
+            caller,
+            AuditEntry::new(None, "user.password_change", "User", Some(user_id))
+                .with_new(json!({"otherSessionsRevoked": revoked})),
+        )
+        .await?;
+        Ok(Ok(true))
+    })
+    .await?
 }
 
 /// Look a user up by email among non-deleted accounts (for `addMember`).
