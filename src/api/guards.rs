@@ -344,6 +344,15 @@ impl Guard for UserPrivateGuard {
     }
 }
 
+/// Whether the caller may learn account-level flags of `user_id` (`isSuperadmin`): the user
+/// themself (also right after signing in during this request) or a superadmin.
+pub fn is_self_or_superadmin(ctx: &Context<'_>, user_id: Uuid) -> bool {
+    let st = state(ctx);
+    st.caller.viewer.user_id() == Some(user_id)
+        || st.signed_in.get() == Some(&user_id)
+        || st.caller.viewer.is_superadmin()
+}
+
 /// Refuses API keys (`FORBIDDEN`): account operations (`register`, `login`) belong to people.
 /// FORBIDDEN rather than UNAUTHENTICATED because the key itself is valid: an integration told
 /// "unauthenticated" would rotate a key that works.

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod limits;
 pub mod loader;
 pub mod modelling;
 pub mod names;
@@ -29,6 +30,10 @@ pub struct CoreSettings {
     pub formula_limits: modelling::formula::FormulaLimits,
     /// What one request may spend on evaluation (cells × formula nodes).
     pub eval_budget: u64,
+    /// How long a session may go unused before it stops working (`None`: no idle limit).
+    pub session_idle: Option<Duration>,
+    /// Accounts one client address (an IPv6 /64) may register per hour.
+    pub register_per_address_per_hour: u32,
 }
 
 /// Everything a domain operation needs: the database, the password hasher, the file store, the
@@ -39,8 +44,13 @@ pub struct Core {
     pub(crate) db: Db,
     pub(crate) hasher: PasswordHasher,
     pub(crate) settings: Arc<CoreSettings>,
-    /// API key uses noted since the last flush (`auth::api_keys::flush_usage`).
-    pub(crate) api_key_usage: auth::api_keys::SharedKeyUsage,
+    /// API key uses noted since the last flush (`auth::usage::flush_usage`).
+    pub(crate) api_key_usage: auth::usage::SharedKeyUsage,
+    /// Session uses noted since the last flush (the same mechanism as the keys').
+    pub(crate) session_usage: auth::usage::SharedKeyUsage,
+    /// Serialises sign-in attempts on one account (and registrations from one address) inside
+    /// this instance, before they take a pooled connection (`auth::throttle`).
+    pub(crate) attempt_gate: Arc<auth::throttle::AttemptGate>,
     /// This instance's side of the audit fan-out (fed by `AuditStream::listen`).
     pub(crate) audit_stream: audit::stream::AuditStream,
     pub(crate) files: FileStore,
@@ -68,8 +78,14 @@ impl Core {
                     max_args: config.max_formula_args,
                 },
                 eval_budget: config.eval_budget,
+                session_idle: config
+                    .session_idle_hours
+                    .map(|h| Duration::from_secs(u64::from(h) * 3600)),
+                register_per_address_per_hour: config.register_per_address_per_hour,
             }),
             api_key_usage: Default::default(),
+            session_usage: Default::default(),
+            attempt_gate: Default::default(),
             audit_stream: audit::stream::AuditStream::new(),
             files: FileStore::open(config)?,
             evaluator: modelling::evaluation::Evaluator::new(
@@ -81,6 +97,11 @@ impl Core {
     /// The database handle (for readiness checks and statement counts).
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The password hasher (its counters measure the argon2 work done).
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
     }
 
     /// The audit fan-out (start its listener with [`audit::stream::AuditStream::listen`]).

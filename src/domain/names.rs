@@ -1,15 +1,18 @@
 //! Rules shared by every named thing (organizations, models, scenarios, parameters, metrics,
 //! API keys), and the one "stale version" conflict of optimistic concurrency.
 
-use crate::error::{AppError, AppResult};
+use crate::{
+    domain::limits::{MAX_NAME_LEN, text},
+    error::{AppError, AppResult},
+};
 
-/// Check a display name: 1–200 characters after trimming; returns it trimmed.
+/// Check a name: no NUL, 1 to [`MAX_NAME_LEN`] characters after trimming; returns it trimmed.
 pub fn validate_name(raw: &str, field: &str) -> AppResult<String> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 {
+    let name = text(raw, field, usize::MAX)?.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
         return Err(AppError::bad_input(
             field,
-            "the name must have 1 to 200 characters",
+            format!("the name must have 1 to {MAX_NAME_LEN} characters"),
         ));
     }
     Ok(name.to_owned())

@@ -40,7 +40,11 @@ pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> R
 }
 
 /// The request's metadata: peer address, user agent, request id.
-pub(crate) fn request_meta(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestMeta {
+pub(crate) fn request_meta(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trusted: &[ipnet::IpNet],
+) -> RequestMeta {
     let text = |name| {
         headers
             .get(name)
@@ -48,7 +52,7 @@ pub(crate) fn request_meta(headers: &HeaderMap, peer: Option<SocketAddr>) -> Req
             .map(str::to_owned)
     };
     RequestMeta {
-        ip: peer.map(|p| p.ip()),
+        ip: super::client_addr::client_ip(peer.map(|p| p.ip()), headers, trusted),
         user_agent: text(header::USER_AGENT).map(|ua| ua.chars().take(512).collect()),
         request_id: text(REQUEST_ID),
     }
@@ -105,7 +109,7 @@ pub(crate) async fn caller_of(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Result<Caller, Response> {
-    let meta = request_meta(headers, peer);
+    let meta = request_meta(headers, peer, &app.config().trusted_proxies);
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());

@@ -2,12 +2,14 @@
 //! `/readyz`, `/metrics`.
 
 mod body_limit;
+mod client_addr;
 mod files;
 pub mod graphiql;
 mod graphql;
 pub(crate) mod guard;
 mod multipart;
 mod ops;
+mod request_id;
 mod response;
 mod timeout;
 mod ws;
@@ -59,6 +61,8 @@ pub fn router(app: App) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Outermost: a bad client id is dropped before `SetRequestIdLayer` decides to mint one.
+        .layer(axum::middleware::from_fn(request_id::sanitize))
         .with_state(app)
 }
 

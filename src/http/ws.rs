@@ -103,7 +103,7 @@ pub(crate) async fn graphql_ws(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let meta = request_meta(&headers, peer);
+    let meta = request_meta(&headers, peer, &app.config().trusted_proxies);
     let protocol = Protocol::from_headers(&headers);
     // The frame limit refuses an oversized frame from its header, before its payload is read.
     let max_message = app.config().ws_max_message_bytes;

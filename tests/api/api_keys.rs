@@ -341,7 +341,8 @@ async fn expired_keys_are_refused_and_use_is_recorded_after_a_flush() {
     let flushed = finvision::domain::auth::api_keys::flush_usage(app.app.core())
         .await
         .expect("flush");
-    assert_eq!(flushed, 1);
+    // The flush writes the sessions' uses too (the owner's, here): at least this key.
+    assert!(flushed >= 1, "{flushed}");
     assert_ne!(app.sql_texts(last_used).await, vec!["never"]);
     let res = app
         .gql(
@@ -351,11 +352,12 @@ async fn expired_keys_are_refused_and_use_is_recorded_after_a_flush() {
         )
         .await;
     assert!(res.data()["node"]["lastUsedAt"].is_string());
+    // Nothing is noted twice: only the owner's session, used for that query, is new since.
     assert_eq!(
         finvision::domain::auth::api_keys::flush_usage(app.app.core())
             .await
             .expect("flush"),
-        0
+        1
     );
 
     // Expiry is checked on every request.

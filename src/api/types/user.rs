@@ -8,7 +8,7 @@ use crate::{
     api::{
         context::{loader, state},
         errors::ApiResult,
-        guards::UserPrivateGuard,
+        guards::{UserPrivateGuard, is_self_or_superadmin},
         relay::{Conn, NodeKind, PageArgs, global_id, paginate, time_key},
     },
     domain::{
@@ -59,9 +59,11 @@ impl User {
         self.0.is_active
     }
 
-    /// Platform operator with every permission in every organization.
-    async fn is_superadmin(&self) -> bool {
-        self.0.is_superadmin
+    /// Platform operator with every permission in every organization. Disclosed only to the
+    /// user themself and to superadmins: anyone else reads `false` (the contract keeps the field
+    /// non-null, and a refusal would null the whole user).
+    async fn is_superadmin(&self, ctx: &Context<'_>) -> bool {
+        self.0.is_superadmin && is_self_or_superadmin(ctx, self.0.id)
     }
 
     /// IANA time zone, e.g. `Europe/Paris`.

@@ -1,18 +1,15 @@
 //! Account operations: register, login (rate limited), logout, password change. Each is one
 //! transaction together with its audit event.
 
-use diesel::{
-    prelude::*,
-    sql_types::{BigInt, Nullable, Text},
-};
+use diesel::{prelude::*, sql_types::Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use ipnet::IpNet;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    password::PasswordHasher,
+    password::{MAX_PASSWORD_LEN, PasswordHasher},
     sessions::{self, OpenedSession},
+    throttle,
     users::{UserRow, validate_email},
     viewer::{Caller, Viewer},
 };
@@ -21,16 +18,14 @@ use crate::{
     domain::{
         Core,
         audit::{AuditEntry, record},
+        limits::{self, MAX_DISPLAY_NAME_LEN, MAX_EMAIL_LEN},
     },
     error::{AppError, AppResult},
 };
 
-/// Failed logins per account allowed in [`LOCKOUT_WINDOW_MINUTES`] before the account is locked.
-pub const MAX_FAILURES_PER_ACCOUNT: i64 = 10;
-/// Failed logins per client address allowed in the window.
-pub const MAX_FAILURES_PER_ADDRESS: i64 = 100;
-/// The sliding window of the login rate limit.
-pub const LOCKOUT_WINDOW_MINUTES: i64 = 15;
+pub use super::throttle::{
+    LOCKOUT_WINDOW_MINUTES, MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS,
+};
 
 /// The one message of every failed login, whatever failed: nothing tells which emails exist.
 const LOGIN_FAILED: &str = "invalid email or password";
@@ -45,11 +40,11 @@ struct NewUser<'a> {
 }
 
 fn validate_display_name(raw: &str, field: &str) -> AppResult<String> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 {
+    let name = limits::text(raw, field, usize::MAX)?.trim();
+    if name.is_empty() || name.chars().count() > MAX_DISPLAY_NAME_LEN {
         return Err(AppError::bad_input(
             field,
-            "the display name must have 1 to 100 characters",
+            format!("the display name must have 1 to {MAX_DISPLAY_NAME_LEN} characters"),
         ));
     }
     Ok(name.to_owned())
@@ -80,9 +75,22 @@ pub async fn register(
     let email = validate_email(&input.email, "input.email")?;
     let display_name = validate_display_name(&input.display_name, "input.displayName")?;
     PasswordHasher::validate_new(&input.password, "input.password")?;
-    let password_hash = core.hasher.hash(&input.password).await?;
+    let bucket = caller.meta.ip.map(limits::address_bucket);
+    // Registrations from one address queue here and in the transaction's advisory lock, so the
+    // count, the hash and the insert happen one at a time: a batch of aliased `register`s
+    // cannot all pass the count before any is written.
+    let _gate = match bucket {
+        Some(bucket) => Some(
+            core.attempt_gate
+                .enter(&throttle::register_key(bucket))
+                .await,
+        ),
+        None => None,
+    };
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
+        throttle::check_register(conn, bucket, core.settings.register_per_address_per_hour).await?;
+        let password_hash = core.hasher.hash(&input.password).await?;
         let user: UserRow = diesel::insert_into(users::table)
             .values(NewUser {
                 email: &email,
@@ -142,97 +150,77 @@ pub async fn create_user(
     .await
 }
 
-#[derive(QueryableByName)]
-struct RecentFailures {
-    #[diesel(sql_type = BigInt)]
-    by_account: i64,
-    #[diesel(sql_type = BigInt)]
-    by_address: i64,
+/// How an attempt inside the serialised transaction ended: failures are committed (their audit
+/// row is what the limit counts) and reported after the commit.
+type Attempt<T> = Result<T, AppError>;
+
+/// Check a sign-in's inputs before anything else: a NUL or a few KB of email would otherwise
+/// reach PostgreSQL (which refuses NUL, and an index row cannot hold the key).
+fn sign_in_inputs(email: &str, password: &str) -> AppResult<String> {
+    limits::text(email, "email", MAX_EMAIL_LEN)?;
+    limits::text(password, "password", MAX_PASSWORD_LEN)?;
+    Ok(email.trim().to_lowercase())
 }
 
 /// Sign in. Failures (unknown email, wrong password, inactive account) are indistinguishable in
 /// message and timing, and each writes an `auth.login_failed` event; the rate limit counts those
-/// events, so it holds across server instances.
+/// events (so it holds across server instances), and attempts on one account are serialised
+/// (`throttle`) so that parallel attempts cannot all pass the count.
 pub async fn login(
     core: &Core,
     caller: &Caller,
     email: &str,
     password: &str,
 ) -> AppResult<(UserRow, OpenedSession)> {
-    let email_key = email.trim().to_lowercase();
-    let ip = caller.meta.ip.map(IpNet::from);
+    let email_key = sign_in_inputs(email, password)?;
+    let _gate = core
+        .attempt_gate
+        .enter(&throttle::account_key(&email_key))
+        .await;
     let mut conn = core.db.conn().await?;
-
-    let failures: RecentFailures = diesel::sql_query(
-        "SELECT count(*) FILTER (WHERE new_values->>'email' = $1) AS by_account,
-                count(*) FILTER (WHERE ip_address = $2) AS by_address
-           FROM audit_events
-          WHERE action = 'auth.login_failed'
-            AND created_at > now() - make_interval(mins => $3::int)
-            AND (new_values->>'email' = $1 OR ip_address = $2)",
-    )
-    .bind::<Text, _>(&email_key)
-    .bind::<Nullable<diesel::sql_types::Inet>, _>(ip)
-    .bind::<diesel::sql_types::Integer, _>(LOCKOUT_WINDOW_MINUTES as i32)
-    .get_result(&mut conn)
-    .await?;
-    if failures.by_account >= MAX_FAILURES_PER_ACCOUNT
-        || failures.by_address >= MAX_FAILURES_PER_ADDRESS
-    {
-        return Err(AppError::RateLimited(format!(
-            "too many failed sign-in attempts: try again in {LOCKOUT_WINDOW_MINUTES} minutes"
-        )));
-    }
-
-    let found: Option<(UserRow, String)> = users::table
-        .filter(
-            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
-                .bind::<Text, _>(&email_key),
-        )
-        .filter(users::deleted_at.is_null())
-        .select((UserRow::as_select(), users::password_hash))
-        .first(&mut conn)
-        .await
-        .optional()?;
-    let verified = core
-        .hasher
-        .verify(password, found.as_ref().map(|(_, hash)| hash.as_str()))
-        .await?;
-
-    match found {
-        Some((user, _)) if verified && user.is_active => {
-            conn.transaction(async |conn| {
-                let session = sessions::open(conn, core, user.id, &caller.meta).await?;
-                let user: UserRow = diesel::update(users::table.find(user.id))
-                    .set(users::last_login_at.eq(diesel::dsl::now))
-                    .returning(UserRow::as_returning())
-                    .get_result(conn)
-                    .await?;
-                record(
-                    conn,
-                    caller,
-                    AuditEntry::new(None, "auth.login", "User", Some(user.id)).by_user(user.id),
+    // The outer `?` reports a failed transaction; the inner result is the committed attempt's.
+    conn.transaction(
+        async |conn| -> AppResult<Attempt<(UserRow, OpenedSession)>> {
+            throttle::check_sign_in(conn, &email_key, caller.meta.ip).await?;
+            let found: Option<(UserRow, String)> = users::table
+                .filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
+                        .bind::<Text, _>(&email_key),
                 )
-                .await?;
-                Ok((user, session))
-            })
-            .await
-        }
-        other => {
-            let user_id = other.map(|(user, _)| user.id);
-            conn.transaction(async |conn| {
-                record(
-                    conn,
-                    caller,
-                    AuditEntry::new(None, "auth.login_failed", "User", user_id)
-                        .with_new(json!({"email": email_key})),
-                )
+                .filter(users::deleted_at.is_null())
+                .select((UserRow::as_select(), users::password_hash))
+                .first(conn)
                 .await
-            })
-            .await?;
-            Err(AppError::Unauthenticated(LOGIN_FAILED.into()))
-        }
-    }
+                .optional()?;
+            let verified = core
+                .hasher
+                .verify(password, found.as_ref().map(|(_, hash)| hash.as_str()))
+                .await?;
+            match found {
+                Some((user, _)) if verified && user.is_active => {
+                    let session = sessions::open(conn, core, user.id, &caller.meta).await?;
+                    let user: UserRow = diesel::update(users::table.find(user.id))
+                        .set(users::last_login_at.eq(diesel::dsl::now))
+                        .returning(UserRow::as_returning())
+                        .get_result(conn)
+                        .await?;
+                    record(
+                        conn,
+                        caller,
+                        AuditEntry::new(None, "auth.login", "User", Some(user.id)).by_user(user.id),
+                    )
+                    .await?;
+                    Ok(Ok((user, session)))
+                }
+                other => {
+                    let user_id = other.map(|(user, _)| user.id);
+                    throttle::record_failure(conn, caller, &email_key, user_id, None).await?;
+                    Ok(Err(AppError::Unauthenticated(LOGIN_FAILED.into())))
+                }
+            }
+        },
+    )
+    .await?
 }
 
 /// Revoke the caller's current session.
@@ -306,21 +294,46 @@ pub async fn change_password(
     else {
         return Err(AppError::Unauthenticated("not signed in".into()));
     };
+    limits::text(current, "input.currentPassword", MAX_PASSWORD_LEN)?;
     PasswordHasher::validate_new(new, "input.newPassword")?;
     let mut conn = core.db.conn().await?;
-    let stored: String = users::table
+    let email: String = users::table
         .find(user_id)
-        .select(users::password_hash)
+        .select(users::email)
         .first(&mut conn)
         .await?;
-    if !core.hasher.verify(current, Some(&stored)).await? {
-        return Err(AppError::bad_input(
-            "input.currentPassword",
-            "the current password is wrong",
-        ));
-    }
-    let new_hash = core.hasher.hash(new).await?;
-    conn.transaction(async |conn| {
+    let email_key = email.trim().to_lowercase();
+    // A wrong current password is a failed sign-in of this account: the same gate, lock, count
+    // and audit row as `login`, or a stolen session could guess the password without limit.
+    drop(conn);
+    let _gate = core
+        .attempt_gate
+        .enter(&throttle::account_key(&email_key))
+        .await;
+    let mut conn = core.db.conn().await?;
+    // The outer `?` reports a failed transaction; the inner result is the committed attempt's.
+    conn.transaction(async |conn| -> AppResult<Attempt<bool>> {
+        throttle::check_sign_in(conn, &email_key, caller.meta.ip).await?;
+        let stored: String = users::table
+            .find(user_id)
+            .select(users::password_hash)
+            .first(conn)
+            .await?;
+        if !core.hasher.verify(current, Some(&stored)).await? {
+            throttle::record_failure(
+                conn,
+                caller,
+                &email_key,
+                Some(user_id),
+                Some("changePassword"),
+            )
+            .await?;
+            return Ok(Err(AppError::bad_input(
+                "input.currentPassword",
+                "the current password is wrong",
+            )));
+        }
+        let new_hash = core.hasher.hash(new).await?;
         diesel::update(users::table.find(user_id))
             .set(users::password_hash.eq(&new_hash))
             .execute(conn)
@@ -341,9 +354,9 @@ pub async fn change_password(
                 .with_new(json!({"otherSessionsRevoked": revoked})),
         )
         .await?;
-        Ok(true)
+        Ok(Ok(true))
     })
-    .await
+    .await?
 }
 
 /// Look a user up by email among non-deleted accounts (for `addMember`).

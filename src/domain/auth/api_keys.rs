@@ -1,18 +1,11 @@
 //! API keys: integration credentials scoped to one organization with one role (never OWNER).
 //! The secret (`fvk_` + 256 random bits) is shown once; only its SHA-256 is stored.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
-use diesel::{
-    prelude::*,
-    sql_types::{Array, Timestamptz, Uuid as SqlUuid},
-};
+use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
@@ -96,6 +89,8 @@ pub async fn create(
     organization_id: Uuid,
     input: NewApiKey,
 ) -> AppResult<(ApiKeyRow, String)> {
+    // Checked before anything else: keys cannot mint keys (see `members::require_person`).
+    let user_id = caller.require_user()?;
     let name = crate::domain::names::validate_name(&input.name, "input.name")?;
     if input.role == OrgRole::Owner {
         return Err(AppError::bad_input(
@@ -109,7 +104,6 @@ pub async fn create(
             "the expiry must be in the future",
         ));
     }
-    let user_id = caller.require_user()?;
     let (secret, hash) = new_token(API_KEY_PREFIX);
     let prefix: String = secret.chars().take(SHOWN_PREFIX_LEN).collect();
     let mut conn = core.db.conn().await?;
@@ -161,6 +155,8 @@ pub async fn create(
 /// Revoke a key (ADMIN+ of its organization). Idempotent: revoking a revoked key returns it
 /// unchanged and writes no second event.
 pub async fn revoke(core: &Core, caller: &Caller, id: Uuid) -> AppResult<ApiKeyRow> {
+    // Keys are managed by people, as members are (`members::require_person`).
+    crate::domain::organizations::members::require_person(caller)?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         let current: ApiKeyRow = api_keys::table
@@ -236,71 +232,7 @@ pub async fn authenticate(core: &Core, secret: &str) -> AppResult<Viewer> {
     })
 }
 
-/// `last_used_at` coalesced in memory: a busy integration would otherwise write its key's row on
-/// every request. [`flush_usage`] writes everything noted so far in one statement.
-#[derive(Debug, Default)]
-pub struct KeyUsage(Mutex<HashMap<Uuid, DateTime<Utc>>>);
-
-impl KeyUsage {
-    /// Note that `key_id` was used at `at` (the latest use wins).
-    pub fn touch(&self, key_id: Uuid, at: DateTime<Utc>) {
-        // A poisoned lock only means another thread panicked mid-insert: the map is still usable.
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(key_id).or_insert(at);
-        if *entry < at {
-            *entry = at;
-        }
-    }
-
-    fn take(&self) -> HashMap<Uuid, DateTime<Utc>> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-/// Write the noted uses to `api_keys.last_used_at` with one `UPDATE … FROM unnest(…)`; returns
-/// how many keys were noted. On failure the uses are noted again for the next flush.
-#[tracing::instrument(skip_all)]
-pub async fn flush_usage(core: &Core) -> AppResult<usize> {
-    let noted = core.api_key_usage.take();
-    if noted.is_empty() {
-        return Ok(0);
-    }
-    let (ids, times): (Vec<Uuid>, Vec<DateTime<Utc>>) =
-        noted.iter().map(|(id, at)| (*id, *at)).unzip();
-    let result = async {
-        let mut conn = core.db.conn().await?;
-        diesel::sql_query(
-            "UPDATE api_keys SET last_used_at = GREATEST(api_keys.last_used_at, u.used_at) \
-             FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, used_at) \
-             WHERE api_keys.id = u.id",
-        )
-        .bind::<Array<SqlUuid>, _>(&ids)
-        .bind::<Array<Timestamptz>, _>(&times)
-        .execute(&mut conn)
-        .await?;
-        Ok::<_, AppError>(())
-    }
-    .await;
-    if let Err(err) = result {
-        for (id, at) in noted {
-            core.api_key_usage.touch(id, at);
-        }
-        return Err(err);
-    }
-    Ok(ids.len())
-}
-
-/// Flush key usage every `period` until the process ends (`main` flushes once more on shutdown).
-pub async fn flush_usage_every(core: Core, period: Duration) {
-    let mut ticks = tokio::time::interval(period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        if let Err(err) = flush_usage(&core).await {
-            tracing::warn!(error = %err, "flushing API key usage failed; retrying later");
-        }
-    }
-}
+pub use super::usage::{KeyUsage, flush_usage, flush_usage_every};
 
 /// A key by id, revoked or not (audit history names revoked keys too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -354,26 +286,5 @@ impl Loader<ApiKeysOfOrganization> for PgLoader {
                 .push(row);
         }
         Ok(out)
-    }
-}
-
-/// Shared so that every clone of the core notes uses in the same map.
-pub(crate) type SharedKeyUsage = Arc<KeyUsage>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn usage_keeps_the_latest_time_per_key() {
-        let usage = KeyUsage::default();
-        let key = Uuid::new_v4();
-        let early = Utc::now();
-        let late = early + chrono::Duration::seconds(5);
-        usage.touch(key, late);
-        usage.touch(key, early);
-        let taken = usage.take();
-        assert_eq!(taken.get(&key), Some(&late));
-        assert!(usage.take().is_empty());
     }
 }

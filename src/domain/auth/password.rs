@@ -1,6 +1,9 @@
 //! Password hashing: argon2id with OWASP's parameters, off the async runtime, bounded.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{
+    Arc, OnceLock,
+    atomic::{AtomicU64, Ordering},
+};
 
 use argon2::{
     Algorithm, Argon2, Params, Version,
@@ -39,9 +42,13 @@ fn dummy_hash() -> &'static str {
 
 /// Hashes and verifies on blocking threads, at most `permits` at a time: each hash takes 19 MiB
 /// and a core for tens of milliseconds, so an unbounded burst of logins could exhaust the machine.
+/// Counts every argon2 run (`hashes` and `verifications`): the work an attacker can make the
+/// server do is what the abuse limits bound, so it is measured rather than assumed.
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    hashes: Arc<AtomicU64>,
+    verifications: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -49,11 +56,24 @@ impl PasswordHasher {
     pub fn new(permits: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(permits.max(1))),
+            hashes: Arc::default(),
+            verifications: Arc::default(),
         }
+    }
+
+    /// Passwords hashed since start (new accounts, password changes).
+    pub fn hashes(&self) -> u64 {
+        self.hashes.load(Ordering::Relaxed)
+    }
+
+    /// Passwords verified since start (sign-ins, password changes; dummy verifications too).
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     /// Check a new password's length rules; `field` names the input.
     pub fn validate_new(password: &str, field: &str) -> AppResult<()> {
+        crate::domain::limits::text(password, field, MAX_PASSWORD_LEN)?;
         let len = password.chars().count();
         if len < MIN_PASSWORD_LEN {
             return Err(AppError::bad_input(
@@ -74,6 +94,7 @@ impl PasswordHasher {
     #[tracing::instrument(skip_all)]
     pub async fn hash(&self, password: &str) -> AppResult<String> {
         let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
+        self.hashes.fetch_add(1, Ordering::Relaxed);
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
@@ -91,6 +112,7 @@ impl PasswordHasher {
     #[tracing::instrument(skip_all)]
     pub async fn verify(&self, password: &str, phc: Option<&str>) -> AppResult<bool> {
         let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let known = phc.is_some();
         let phc = phc.map_or_else(|| dummy_hash().to_owned(), str::to_owned);
         let password = password.to_owned();

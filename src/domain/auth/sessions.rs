@@ -75,7 +75,8 @@ pub async fn open(
     Ok(OpenedSession { token, expires_at })
 }
 
-/// Resolve a bearer token to its viewer: one statement. Unknown, expired or revoked tokens and
+/// Resolve a bearer token to its viewer: one statement, no write (use is noted in memory and
+/// flushed to `last_used_at` with the API keys', `usage::flush_usage`). Unknown, expired or revoked tokens and
 /// inactive or deleted users are all `Unauthenticated`, with the same message.
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(core: &Core, token: &str) -> AppResult<Viewer> {
@@ -86,7 +87,7 @@ pub async fn authenticate(core: &Core, token: &str) -> AppResult<Viewer> {
     }
     let hash = token_hash(token);
     let mut conn = core.db.conn().await?;
-    let found: Option<(Uuid, Uuid, bool)> = sessions::table
+    let mut query = sessions::table
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(&hash))
         .filter(sessions::revoked_at.is_null())
@@ -94,10 +95,21 @@ pub async fn authenticate(core: &Core, token: &str) -> AppResult<Viewer> {
         .filter(users::is_active.eq(true))
         .filter(users::deleted_at.is_null())
         .select((sessions::id, users::id, users::is_superadmin))
-        .first(&mut conn)
-        .await
-        .optional()?;
+        .into_boxed();
+    if let Some(idle) = core.settings.session_idle {
+        // `last_used_at` is flushed from memory every ~30 s, which is noise against an idle
+        // limit counted in hours; a session never used counts from its creation.
+        let idle = chrono::Duration::from_std(idle).map_err(AppError::internal)?;
+        let cutoff = Utc::now() - idle;
+        query = query.filter(
+            sessions::last_used_at.gt(cutoff).or(sessions::last_used_at
+                .is_null()
+                .and(sessions::created_at.gt(cutoff))),
+        );
+    }
+    let found: Option<(Uuid, Uuid, bool)> = query.first(&mut conn).await.optional()?;
     let (session_id, user_id, is_superadmin) = found.ok_or_else(invalid)?;
+    core.session_usage.touch(session_id, Utc::now());
     Ok(Viewer::User {
         user_id,
         session_id,

@@ -32,8 +32,9 @@ pub struct UserRow {
 
 /// Normalise and check an email address: trimmed, one `@`, a dot in the domain, no spaces.
 pub fn validate_email(raw: &str, field: &str) -> crate::error::AppResult<String> {
-    let email = raw.trim();
-    let valid = email.len() <= 254
+    use crate::domain::limits::{MAX_EMAIL_LEN, text};
+    let email = text(raw, field, usize::MAX)?.trim();
+    let valid = email.len() <= MAX_EMAIL_LEN
         && !email.chars().any(char::is_whitespace)
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()

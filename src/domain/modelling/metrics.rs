@@ -248,6 +248,7 @@ pub async fn define(
 ) -> AppResult<MetricRow> {
     let key = validate_key(&input.key, "input.key")?;
     let name = validate_name(&input.name, "input.name")?;
+    crate::domain::limits::description(input.description.as_deref(), "input.description")?;
     let formula = formula_for_kind(input.kind, input.formula.as_deref())?;
     check_formula_length(core, formula.as_deref())?;
     let limits = core.settings.formula_limits;
@@ -356,6 +357,7 @@ pub async fn update(
         .transpose()?;
     check_formula_length(core, changes.formula.as_deref().map(str::trim))?;
     let limits = core.settings.formula_limits;
+    crate::domain::limits::description(changes.description.as_deref(), "input.description")?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         let (current, model) = lock_metric(conn, caller, id).await?;

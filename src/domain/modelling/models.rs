@@ -129,6 +129,7 @@ pub async fn create(
     input: NewModel,
 ) -> AppResult<ModelRow> {
     let name = validate_name(&input.name, "input.name")?;
+    crate::domain::limits::description(input.description.as_deref(), "input.description")?;
     let currency = validate_currency(&input.currency, "input.currency")?;
     check_timeline(
         input.start_period,
@@ -229,6 +230,7 @@ pub async fn update(
         .as_deref()
         .map(|n| validate_name(n, "input.name"))
         .transpose()?;
+    crate::domain::limits::description(changes.description.as_deref(), "input.description")?;
     let currency = changes
         .currency
         .as_deref()

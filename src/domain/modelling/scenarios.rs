@@ -199,6 +199,7 @@ pub async fn create(
     input: NewScenario,
 ) -> AppResult<ScenarioRow> {
     let name = validate_name(&input.name, "input.name")?;
+    crate::domain::limits::description(input.description.as_deref(), "input.description")?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         let model = lock_model(conn, caller, model_id, OrgRole::Analyst).await?;
@@ -355,6 +356,7 @@ pub async fn update(
         .as_deref()
         .map(|n| validate_name(n, "input.name"))
         .transpose()?;
+    crate::domain::limits::description(changes.description.as_deref(), "input.description")?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         let LockedScenario {

@@ -44,6 +44,13 @@ async fn owner_count(conn: &mut AsyncPgConnection, organization_id: Uuid) -> App
         .await?)
 }
 
+/// Members are managed by people only: an API key that could add members (or change roles)
+/// could make a human ADMIN of its choosing, who would then mint keys — a leaked key would
+/// outlive its own revocation. `FORBIDDEN` whatever the key's role.
+pub(crate) fn require_person(caller: &Caller) -> AppResult<()> {
+    caller.require_user().map(drop)
+}
+
 const LAST_OWNER: &str = "an organization must keep at least one OWNER: transfer ownership first";
 
 /// Add the account with `email` to the organization (ADMIN+; only an OWNER grants OWNER).
@@ -54,6 +61,8 @@ pub async fn add(
     email: &str,
     role: OrgRole,
 ) -> AppResult<MembershipRow> {
+    require_person(caller)?;
+    crate::domain::limits::text(email, "input.email", crate::domain::limits::MAX_EMAIL_LEN)?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         lock_organization(conn, organization_id).await?;
@@ -102,6 +111,7 @@ pub async fn update_role(
     user_id: Uuid,
     role: OrgRole,
 ) -> AppResult<MembershipRow> {
+    require_person(caller)?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         lock_organization(conn, organization_id).await?;
@@ -153,6 +163,7 @@ pub async fn remove(
     organization_id: Uuid,
     user_id: Uuid,
 ) -> AppResult<bool> {
+    require_person(caller)?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         lock_organization(conn, organization_id).await?;
@@ -204,6 +215,7 @@ pub async fn transfer_ownership(
     organization_id: Uuid,
     to_user_id: Uuid,
 ) -> AppResult<OrganizationRow> {
+    require_person(caller)?;
     let mut conn = core.db.conn().await?;
     conn.transaction(async |conn| {
         let org = lock_organization(conn, organization_id).await?;

@@ -117,6 +117,7 @@ pub async fn create(
     let name = validate_name(name, "input.name")?;
     let slug = validate_slug(slug, "input.slug")?;
     let settings = settings.unwrap_or_else(|| json!({}));
+    crate::domain::limits::settings(&settings, "input.settings")?;
     if !settings.is_object() {
         return Err(AppError::bad_input(
             "input.settings",
@@ -189,6 +190,9 @@ pub async fn update(
         .as_deref()
         .map(|s| validate_slug(s, "input.slug"))
         .transpose()?;
+    if let Some(settings) = &changes.settings {
+        crate::domain::limits::settings(settings, "input.settings")?;
+    }
     if changes.settings.as_ref().is_some_and(|s| !s.is_object()) {
         return Err(AppError::bad_input(
             "input.settings",
