@@ -32,9 +32,14 @@ use crate::{
 
 /// A JSON body in the GraphQL response shape, for errors raised before execution.
 pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let mut extensions = json!({"code": code});
+    if code == "UNAVAILABLE" {
+        // The database or a dependency is busy or unreachable for now (API.md: retry later).
+        extensions["retryAfter"] = json!(1);
+    }
     (
         status,
-        axum::Json(json!({"errors": [{"message": message, "extensions": {"code": code}}]})),
+        axum::Json(json!({"errors": [{"message": message, "extensions": extensions}]})),
     )
         .into_response()
 }

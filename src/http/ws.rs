@@ -185,7 +185,7 @@ impl Connection {
 
         let mut session = Session::default();
         let mut subscriptions: HashMap<String, AbortHandle> = HashMap::new();
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, bool)>();
         let (slow_tx, mut slow_rx) = mpsc::unbounded_channel::<()>();
         let init_deadline =
             tokio::time::sleep(Duration::from_secs(self.app.config().ws_init_timeout_secs));
@@ -202,8 +202,13 @@ impl Connection {
                 () = &mut init_deadline, if session.caller.is_none() => {
                     break Some((4408, "Connection initialisation timeout".to_owned()));
                 }
-                Some(id) = done_rx.recv() => {
+                Some((id, failed)) = done_rx.recv() => {
                     subscriptions.remove(&id);
+                    // An operation that failed may have failed for its credential (the audit
+                    // stream re-checks rights on its own): the socket must not stay open on it.
+                    if failed && let Err(close) = self.revalidate(&mut session).await {
+                        break Some(close);
+                    }
                 }
                 Some(()) = slow_rx.recv() => {
                     break Some((1013, "the client reads too slowly".to_owned()));
@@ -254,7 +259,7 @@ impl Connection {
         session: &mut Session,
         subscriptions: &mut HashMap<String, AbortHandle>,
         out: &mpsc::Sender<Outgoing>,
-        done: &mpsc::UnboundedSender<String>,
+        done: &mpsc::UnboundedSender<(String, bool)>,
         slow: &mpsc::UnboundedSender<()>,
     ) -> Step {
         let Ok(message) = serde_json::from_str::<Value>(text) else {
@@ -431,7 +436,7 @@ impl Connection {
         introspection_only: bool,
         caller: Caller,
         out: mpsc::Sender<Outgoing>,
-        done: mpsc::UnboundedSender<String>,
+        done: mpsc::UnboundedSender<(String, bool)>,
         slow: mpsc::UnboundedSender<()>,
     ) -> AbortHandle {
         let budget = self.app.core().eval_budget();
@@ -463,7 +468,9 @@ impl Connection {
         tokio::spawn(async move {
             let mut stream = schema.execute_stream(request);
             let mut first = true;
+            let mut failed = false;
             while let Some(response) = stream.next().await {
+                failed |= !response.errors.is_empty();
                 let message = operation_message(&id, response, first, legacy);
                 first = false;
                 let is_error = message["type"] == "error";
@@ -471,12 +478,12 @@ impl Connection {
                     return;
                 }
                 if is_error {
-                    let _ = done.send(id);
+                    let _ = done.send((id, true));
                     return;
                 }
             }
             send(json!({"type": "complete", "id": id})).await;
-            let _ = done.send(id);
+            let _ = done.send((id, failed));
         })
         .abort_handle()
     }
@@ -487,8 +494,12 @@ impl Connection {
 fn operation_message(id: &str, mut response: GqlResponse, first: bool, legacy: bool) -> Value {
     // Streams bypass the request-level extension hook: give their errors codes here.
     response.errors.iter_mut().for_each(ensure_code);
-    let failed_outright =
-        first && response.data == async_graphql::Value::Null && !response.errors.is_empty();
+    // Only a request that never executed (parse, validation, limits: errors without a path) is
+    // an `error` message; an execution error, even one that nulls `data`, is a result.
+    let failed_outright = first
+        && response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
     if failed_outright {
         let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
         let payload = if legacy {

@@ -231,10 +231,23 @@ async fn only_admins_subscribe_and_revocation_ends_the_stream() {
 
     let mut ws = connect_admin(addr, &viewer).await;
     subscribe(&mut ws, "v", &org, None).await;
-    // Refused before it starts: an `error` message for the operation.
+    // Refused before its stream starts: a result with the error at its path, then `complete`
+    // (as graphql-ws's reference server answers a subscription whose source stream fails;
+    // `error` messages are for requests that never execute).
     let refused = next_json(&mut ws).await;
-    assert_eq!(refused["type"], "error", "{refused:#}");
-    assert_eq!(refused["payload"][0]["extensions"]["code"], "FORBIDDEN");
+    assert_eq!(refused["type"], "next", "{refused:#}");
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"],
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        refused["payload"]["errors"][0]["path"],
+        json!(["auditEvents"])
+    );
+    assert_eq!(
+        next_json(&mut ws).await,
+        json!({"type": "complete", "id": "v"})
+    );
 
     let mut ws = connect_admin(addr, &admin).await;
     subscribe(&mut ws, "a", &org, Some("0")).await;

@@ -229,7 +229,9 @@ fn aliased_series(n: usize) -> String {
 
 #[tokio::test]
 async fn a_hundred_aliases_of_series_evaluate_the_scenario_once() {
-    let app = TestApp::spawn().await;
+    // The complexity limit refuses 100 `series` by default (53 each); lifted here, the memo alone
+    // must keep the work at one evaluation.
+    let app = TestApp::spawn_with(|c| c.max_complexity = 100_000).await;
     let plan = plan_model(&app).await;
     let t = Some(plan.owner.token.as_str());
     let before = stats(&app);
@@ -337,7 +339,12 @@ async fn the_evaluation_budget_refuses_work_before_it_is_done() {
     );
 
     // A scenario bigger than the whole budget is refused outright.
-    let app = TestApp::spawn_with(|c| c.eval_budget = one - 1).await;
+    // Complexity lifted so that a hundred `series` reach the evaluation budget.
+    let app = TestApp::spawn_with(|c| {
+        c.eval_budget = one - 1;
+        c.max_complexity = 100_000;
+    })
+    .await;
     let small = plan_model(&app).await;
     let before = stats(&app);
     let res = app

@@ -146,7 +146,7 @@ async fn every_operation_passes_the_http_guard() {
     assert_eq!(code_of(&reply), "QUERY_TOO_COMPLEX", "{reply:#}");
 
     // Depth over 12 outside introspection.
-    let deep = "{ me { memberships { organization { members { nodes { user { memberships { organization { members { nodes { user { id } } } } } } } } } } } }";
+    let deep = "{ me { organizations { nodes { members { nodes { user { organizations { nodes { members { nodes { user { organizations { nodes { id } } } } } } } } } } } } } }";
     let reply = run(&mut ws, "3", deep, json!({})).await;
     assert_eq!(code_of(&reply), "QUERY_TOO_COMPLEX", "{reply:#}");
 }
@@ -191,6 +191,10 @@ async fn an_anonymous_socket_runs_only_what_anonymous_http_may() {
     .await;
     let reply = next_json(&mut ws).await;
     assert_eq!(code_of(&reply), "UNAUTHENTICATED", "{reply:#}");
+    assert_eq!(
+        next_json(&mut ws).await,
+        json!({"type": "complete", "id": "3"})
+    );
 
     // What anonymous HTTP may do, it may do here: sign in.
     let reply = run(
