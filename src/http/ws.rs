@@ -28,7 +28,7 @@ use super::{
     guard::guard_request,
 };
 use crate::{
-    api::{context::request_data, error_codes::ensure_code},
+    api::{AppSchema, context::request_data, error_codes::ensure_code},
     app::App,
     domain::auth::{Caller, RequestMeta},
     error::AppError,
@@ -365,11 +365,11 @@ impl Connection {
                     Ok(caller) => caller,
                     Err((code, reason)) => return Step::Close(code, reason),
                 };
+                let (schema, request) = self.prepare(request, introspection_only, caller);
                 let handle = self.spawn_operation(
                     id.clone(),
+                    schema,
                     request,
-                    introspection_only,
-                    caller,
                     out.clone(),
                     done.clone(),
                     slow.clone(),
@@ -428,28 +428,34 @@ impl Connection {
         }
     }
 
+    /// An operation's own request data (caller, DataLoader, evaluation budget) and the schema it
+    /// runs on: introspection-only operations run where HTTP runs them (their own depth and cost
+    /// caps).
+    fn prepare(
+        &self,
+        request: GqlRequest,
+        introspection_only: bool,
+        caller: Caller,
+    ) -> (AppSchema, GqlRequest) {
+        let budget = self.app.core().eval_budget();
+        let (state, loader) = request_data(self.app.core(), caller, None, budget);
+        let request = request.data(state).data(loader);
+        match &self.app.inner.introspection_schema {
+            Some(schema) if introspection_only => (schema.clone(), request.only_introspection()),
+            _ => (self.app.schema().clone(), request),
+        }
+    }
+
     /// Run one operation to completion in its own task, streaming its results.
     fn spawn_operation(
         &self,
         id: String,
+        schema: AppSchema,
         request: GqlRequest,
-        introspection_only: bool,
-        caller: Caller,
         out: mpsc::Sender<Outgoing>,
         done: mpsc::UnboundedSender<(String, bool)>,
         slow: mpsc::UnboundedSender<()>,
     ) -> AbortHandle {
-        let budget = self.app.core().eval_budget();
-        let (state, loader) = request_data(self.app.core(), caller, None, budget);
-        let mut request = request.data(state).data(loader);
-        // Introspection-only operations run where HTTP runs them (their own depth and cost caps).
-        let schema = match &self.app.inner.introspection_schema {
-            Some(schema) if introspection_only => {
-                request = request.only_introspection();
-                schema.clone()
-            }
-            _ => self.app.schema().clone(),
-        };
         let legacy = self.protocol == Protocol::LegacyWs;
         let send = move |value: Value| {
             let out = out.clone();
