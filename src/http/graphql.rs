@@ -145,10 +145,10 @@ pub(crate) async fn caller_of(
 async fn execute_one(
     app: &App,
     caller: &Caller,
-    request: GqlRequest,
+    mut request: GqlRequest,
     budget: Arc<EvalBudget>,
 ) -> GqlResponse {
-    match guard_request(app, &request) {
+    match guard_request(app, &mut request) {
         Ok(shape) => execute_guarded(app, caller, request, shape, budget).await,
         Err(error) => GqlResponse::from_errors(vec![error]),
     }
@@ -315,7 +315,7 @@ pub(crate) async fn get_graphql(
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    let gql_request = match async_graphql::http::parse_query_string(&query_string) {
+    let mut gql_request = match async_graphql::http::parse_query_string(&query_string) {
         Ok(r) => r,
         Err(_) => {
             return error_response(
@@ -325,7 +325,7 @@ pub(crate) async fn get_graphql(
             );
         }
     };
-    let shape = match guard_request(&app, &gql_request) {
+    let shape = match guard_request(&app, &mut gql_request) {
         Ok(shape) => shape,
         Err(error) => {
             return graphql_response(

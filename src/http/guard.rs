@@ -2,7 +2,7 @@
 //! refusal into a GraphQL error. `POST`/`GET /graphql` and the WebSocket handler all call
 //! [`guard_request`], so every way in meets the same limits.
 
-use async_graphql::{Request as GqlRequest, ServerError, parser::parse_query};
+use async_graphql::{Request as GqlRequest, ServerError};
 
 use crate::{
     api::request_guard::{DocumentShape, GuardLimits, QUERY_TOO_COMPLEX, inspect},
@@ -101,7 +101,7 @@ fn refusal(
 /// answer with, instead of executing.
 pub(crate) fn guard_request(
     app: &App,
-    request: &GqlRequest,
+    request: &mut GqlRequest,
 ) -> Result<Option<DocumentShape>, ServerError> {
     if nesting_exceeds(&request.query, MAX_NESTING) {
         return Err(refusal(
@@ -112,13 +112,15 @@ pub(crate) fn guard_request(
             0,
         ));
     }
-    let Ok(doc) = parse_query(&request.query) else {
+    // Parsed once: the request keeps the document, and async-graphql executes that one.
+    let operation_name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else {
         return Ok(None);
     };
     let limits = GuardLimits::of(app.config());
     match inspect(
-        &doc,
-        request.operation_name.as_deref(),
+        doc,
+        operation_name.as_deref(),
         &limits,
         &app.inner.schema_bounds,
     ) {

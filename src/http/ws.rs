@@ -318,14 +318,14 @@ impl Connection {
                 if subscriptions.get(&id).is_some_and(|h| !h.is_finished()) {
                     return Step::Close(4409, format!("Subscriber for {id} already exists"));
                 }
-                let Ok(request) = serde_json::from_value::<GqlRequest>(payload) else {
+                let Ok(mut request) = serde_json::from_value::<GqlRequest>(payload) else {
                     return Step::Close(
                         4400,
                         "Invalid message received: the payload is not a GraphQL request".into(),
                     );
                 };
                 // The same guard as HTTP, before anything else is spent on the operation.
-                let introspection_only = match guard_request(&self.app, &request) {
+                let introspection_only = match guard_request(&self.app, &mut request) {
                     Ok(shape) => shape.is_some_and(|s| s.introspection_only),
                     Err(mut error) => {
                         ensure_code(&mut error);
