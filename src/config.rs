@@ -157,6 +157,13 @@ pub struct Config {
     /// right-most address not in this list.
     #[arg(long, env = "FV_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Failed sign-ins of one account allowed in 15 minutes; then it is locked, even for the
+    /// right password, until older failures leave the window.
+    #[arg(long, env = "FV_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 10)]
+    pub login_failures_per_account: u32,
+    /// Failed sign-ins from one client address (an IPv6 /64) allowed in 15 minutes.
+    #[arg(long, env = "FV_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 100)]
+    pub login_failures_per_address: u32,
     /// Accounts one client address (an IPv6 /64) may register per hour.
     #[arg(long, env = "FV_REGISTER_PER_ADDRESS_PER_HOUR", default_value_t = 20)]
     pub register_per_address_per_hour: u32,

@@ -34,6 +34,8 @@ pub struct CoreSettings {
     pub session_idle: Option<Duration>,
     /// Accounts one client address (an IPv6 /64) may register per hour.
     pub register_per_address_per_hour: u32,
+    /// Failed sign-ins allowed per account and per address.
+    pub sign_in: auth::accounts::SignInLimits,
 }
 
 /// Everything a domain operation needs: the database, the password hasher, the file store, the
@@ -82,6 +84,10 @@ impl Core {
                     .session_idle_hours
                     .map(|h| Duration::from_secs(u64::from(h) * 3600)),
                 register_per_address_per_hour: config.register_per_address_per_hour,
+                sign_in: auth::accounts::SignInLimits {
+                    per_account: config.login_failures_per_account,
+                    per_address: config.login_failures_per_address,
+                },
             }),
             api_key_usage: Default::default(),
             session_usage: Default::default(),

@@ -23,9 +23,7 @@ use crate::{
     error::{AppError, AppResult},
 };
 
-pub use super::throttle::{
-    LOCKOUT_WINDOW_MINUTES, MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS,
-};
+pub use super::throttle::{LOCKOUT_WINDOW_MINUTES, SignInLimits};
 
 /// The one message of every failed login, whatever failed: nothing tells which emails exist.
 const LOGIN_FAILED: &str = "invalid email or password";
@@ -181,7 +179,8 @@ pub async fn login(
     // The outer `?` reports a failed transaction; the inner result is the committed attempt's.
     conn.transaction(
         async |conn| -> AppResult<Attempt<(UserRow, OpenedSession)>> {
-            throttle::check_sign_in(conn, &email_key, caller.meta.ip).await?;
+            throttle::check_sign_in(conn, &email_key, caller.meta.ip, core.settings.sign_in)
+                .await?;
             let found: Option<(UserRow, String)> = users::table
                 .filter(
                     diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
@@ -313,7 +312,7 @@ pub async fn change_password(
     let mut conn = core.db.conn().await?;
     // The outer `?` reports a failed transaction; the inner result is the committed attempt's.
     conn.transaction(async |conn| -> AppResult<Attempt<bool>> {
-        throttle::check_sign_in(conn, &email_key, caller.meta.ip).await?;
+        throttle::check_sign_in(conn, &email_key, caller.meta.ip, core.settings.sign_in).await?;
         let stored: String = users::table
             .find(user_id)
             .select(users::password_hash)

@@ -34,10 +34,14 @@ use crate::{
     error::{AppError, AppResult},
 };
 
-/// Failed sign-ins per account allowed in [`LOCKOUT_WINDOW_MINUTES`] before the account is locked.
-pub const MAX_FAILURES_PER_ACCOUNT: i64 = 10;
-/// Failed sign-ins per client address (an IPv6 /64) allowed in the window.
-pub const MAX_FAILURES_PER_ADDRESS: i64 = 100;
+/// How many failed sign-ins [`LOCKOUT_WINDOW_MINUTES`] may hold (`FV_LOGIN_FAILURES_PER_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct SignInLimits {
+    /// Per account, before the account is locked (the right password included).
+    pub per_account: u32,
+    /// Per client address (an IPv6 /64).
+    pub per_address: u32,
+}
 /// The sliding window of the sign-in limit.
 pub const LOCKOUT_WINDOW_MINUTES: i64 = 15;
 
@@ -105,6 +109,7 @@ pub async fn check_sign_in(
     conn: &mut AsyncPgConnection,
     email_key: &str,
     ip: Option<IpAddr>,
+    limits: SignInLimits,
 ) -> AppResult<()> {
     advisory_lock(conn, &account_key(email_key)).await?;
     // `<<=` matches every address of the bucket (an IPv6 /64), and the btree index on
@@ -122,8 +127,8 @@ pub async fn check_sign_in(
     .bind::<Integer, _>(LOCKOUT_WINDOW_MINUTES as i32)
     .get_result(conn)
     .await?;
-    if failures.by_account >= MAX_FAILURES_PER_ACCOUNT
-        || failures.by_address >= MAX_FAILURES_PER_ADDRESS
+    if failures.by_account >= i64::from(limits.per_account)
+        || failures.by_address >= i64::from(limits.per_address)
     {
         return Err(locked_out());
     }

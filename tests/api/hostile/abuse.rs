@@ -56,6 +56,29 @@ async fn login(app: &TestApp, email: &str, password: &str) -> Gql {
         .await
 }
 
+#[tokio::test]
+async fn the_sign_in_limit_is_a_setting() {
+    let app = TestApp::spawn_with(|c| c.login_failures_per_account = 3).await;
+    let ann = app.user("ann").await;
+    let hasher = app.app.core().hasher();
+    let before = hasher.verifications();
+    let codes: Vec<String> = join_all((0..8).map(|_| login(&app, &ann.email, "wrong password")))
+        .await
+        .iter()
+        .map(Gql::code)
+        .collect();
+    assert_eq!(
+        codes.iter().filter(|c| *c == "UNAUTHENTICATED").count(),
+        3,
+        "{codes:?}"
+    );
+    assert_eq!(hasher.verifications() - before, 3);
+    assert_eq!(
+        login(&app, &ann.email, PASSWORD).await.code(),
+        "RATE_LIMITED"
+    );
+}
+
 /// The addresses of the `user.register` audit rows, oldest first.
 async fn register_addresses(app: &TestApp) -> Vec<String> {
     app.sql_texts(
