@@ -20,6 +20,7 @@ mkdir -p "$OUT"
 
 SCALE=1 DURATION=15 WARMUP=3 THREADS=2 CONNS=16 PORT=18080 PGBENCH=1 LOAD=1 BUILD=0
 PROFILES="q1 q2 q3 q4 mixed" SCALE_SET=0
+COMMAND="bench/run.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) DURATION=5 WARMUP=1; [ $SCALE_SET = 1 ] || SCALE=0.05 ;;
@@ -37,7 +38,6 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-COMMAND="bench/run.sh $*"
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 # --- tools -----------------------------------------------------------------------------------
@@ -51,15 +51,18 @@ export PATH="$PATH:$PGBIN"
 
 # --- the database server ---------------------------------------------------------------------
 ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-PRIVATE_PG=0
+PRIVATE_PG=0 AS=()
 if ! psql "$ADMIN_URL" -XAtqc 'SELECT 1' >/dev/null 2>&1; then
   log "no PostgreSQL at $ADMIN_URL: starting a private cluster in $OUT/pg"
   PGDATA=$OUT/pg
+  AS=()  # initdb and postgres refuse to run as root: run them as the postgres account then
+  if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); mkdir -p "$PGDATA"; chown postgres "$PGDATA" "$OUT"; fi
   if [ ! -f "$PGDATA/PG_VERSION" ]; then
-    initdb -D "$PGDATA" -U postgres -A trust >/dev/null
+    "${AS[@]}" "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust >/dev/null
     printf "shared_preload_libraries = 'pg_stat_statements'\nmax_connections = 200\n" >> "$PGDATA/postgresql.conf"
   fi
-  pg_ctl -D "$PGDATA" -o "-p 55432 -k $PGDATA -c listen_addresses=127.0.0.1" -l "$OUT/pg.log" -w start >/dev/null
+  "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -o "-p 55432 -k $PGDATA -c listen_addresses=127.0.0.1" \
+    -l "$PGDATA/server.log" -w start >/dev/null
   PRIVATE_PG=1
   ADMIN_URL=postgres://postgres@127.0.0.1:55432/postgres
 fi
@@ -67,7 +70,7 @@ DB_URL=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); pr
 SERVER_PID=
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
-  [ $PRIVATE_PG = 1 ] && pg_ctl -D "$OUT/pg" -m fast stop >/dev/null 2>&1 || true
+  [ $PRIVATE_PG = 1 ] && "${AS[@]}" "$PGBIN/pg_ctl" -D "$OUT/pg" -m fast stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -113,6 +116,14 @@ for p in $PROFILES; do
   case $body in *'"errors"'*|'') log "$p fails: ${body:0:400}"; exit 1 ;; esac
   log "$p ok (${#body} bytes): ${body:0:120}..."
 done
+
+# The generated audit history is a valid chain (the generator hashes as the write path does).
+tb0=$(python3 -c 'import json,sys; o=json.load(open(sys.argv[1]))["organizations"][0]; print(o["tokens"][0], o["id"])' "$OUT/ids.json")
+chain=$(curl -s -H 'content-type: application/json' -H "authorization: Bearer ${tb0% *}" \
+  --data-binary "{\"query\":\"{ verifyAuditChain(organizationId: \\\"${tb0#* }\\\") { valid eventsChecked } }\"}" \
+  "http://127.0.0.1:$PORT/graphql")
+log "verifyAuditChain: $chain"
+case $chain in *'"valid":true'*) ;; *) log "the generated audit chain does not verify"; exit 1 ;; esac
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
