@@ -17,11 +17,20 @@ gets a session whose token is written to the ids file (tokens are `fvs_` + base6
 bytes; sessions.token_hash is the SHA-256 of the token, as src/domain/auth/sessions.rs).
 
     bench/generate.py --database-url postgres://postgres@127.0.0.1:5432/fv_bench --scale 0.05
+
+--via-api URL loads the same shape through a running server's GraphQL API instead: the users
+are still inserted with SQL (registration is rate-limited per address and hashes every
+password), everything else is a real mutation signed in as the organization's OWNER
+(createOrganization, addMember, createModel, defineMetric, createScenario, upsertMetricValues
+with one scenario's 720 values per call), so the audit history is the one those mutations write
+(about 825 events per organization) and each ADMIN's token comes from `login`. All users share the
+hash of `template@bench.example`, whose password --password (default `bench-password`) must be.
 """
 
 import argparse
 import base64
 import datetime as dt
+import http.client
 import hashlib
 import json
 import os
@@ -29,6 +38,7 @@ import random
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 
 ORGS_FULL = 20
@@ -74,6 +84,20 @@ def copy_value(v):
         return "\\\\x" + v.hex()
     s = str(v)
     return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+# Ids for pgbench (the floor): position -> id, in a schema of its own.
+BENCH_IDS_SQL = """
+CREATE SCHEMA IF NOT EXISTS bench;
+DROP TABLE IF EXISTS bench.scenario_ids, bench.org_ids;
+CREATE TABLE bench.scenario_ids AS
+  SELECT row_number() OVER (ORDER BY s.id)::int AS n, s.id FROM scenarios s WHERE s.deleted_at IS NULL;
+ALTER TABLE bench.scenario_ids ADD PRIMARY KEY (n);
+CREATE TABLE bench.org_ids AS
+  SELECT row_number() OVER (ORDER BY o.slug)::int AS n, o.id, o.slug FROM organizations o
+  WHERE o.deleted_at IS NULL AND o.slug LIKE 'bench-org-%';
+ALTER TABLE bench.org_ids ADD PRIMARY KEY (n);
+"""
 
 
 class Script:
@@ -201,14 +225,7 @@ CROSS JOIN generate_series(0, {MONTHS - 1}) AS g;""")
     s.copy("audit_events", ["organization_id", "actor_user_id", "action", "entity_type", "entity_id",
                             "old_values", "new_values", "request_id", "created_at", "prev_hash", "hash"],
            audit_rows)
-    # Ids for pgbench (the floor): position -> id, in a schema of its own.
-    s.sql("""
-CREATE SCHEMA IF NOT EXISTS bench;
-DROP TABLE IF EXISTS bench.scenario_ids, bench.org_ids;
-CREATE TABLE bench.scenario_ids (n int PRIMARY KEY, id uuid NOT NULL);
-CREATE TABLE bench.org_ids (n int PRIMARY KEY, id uuid NOT NULL, slug text NOT NULL);""")
-    s.copy("bench.scenario_ids", ["n", "id"], [(i + 1, row[0]) for i, row in enumerate(scenarios)])
-    s.copy("bench.org_ids", ["n", "id", "slug"], [(i + 1, row[0], row[2]) for i, row in enumerate(orgs)])
+    s.sql(BENCH_IDS_SQL)
     s.sql("COMMIT;")
     s.sql("ANALYZE;")
     counts = {
@@ -217,6 +234,113 @@ CREATE TABLE bench.org_ids (n int PRIMARY KEY, id uuid NOT NULL, slug text NOT N
         "audit_events": len(audit_rows), "sessions": len(sessions),
     }
     return s.text(), ids, counts
+
+
+class Api:
+    """A keep-alive GraphQL client (http.client, standard library)."""
+
+    def __init__(self, url):
+        u = urllib.parse.urlsplit(url)
+        self.host, self.path = u.netloc, u.path or "/graphql"
+        self.conn = http.client.HTTPConnection(self.host, timeout=60)
+        self.calls = 0
+
+    def __call__(self, query, variables=None, token=None):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        body = json.dumps({"query": query, "variables": variables or {}})
+        for attempt in range(2):
+            try:
+                self.conn.request("POST", self.path, body, headers)
+                r = self.conn.getresponse()
+                data = json.loads(r.read())
+                break
+            except (http.client.HTTPException, ConnectionError):
+                self.conn = http.client.HTTPConnection(self.host, timeout=60)
+                if attempt:
+                    raise
+        self.calls += 1
+        if data.get("errors"):
+            raise SystemExit(f"API error: {data['errors']}\nquery: {query}\nvariables: {variables}")
+        return data["data"]
+
+
+def load_via_api(a, password_hash, now):
+    """Users with SQL, the rest through the API; returns the ids file's content and counts."""
+    rng = random.Random(a.seed)
+    n_orgs = max(1, round(ORGS_FULL * a.scale))
+    users = []  # per organization: [(email, display name)]
+    rows = []
+    for o in range(n_orgs):
+        org_users = []
+        for u in range(USERS_PER_ORG):
+            n = o * USERS_PER_ORG + u + 1
+            org_users.append((f"user{n:05d}@bench.example", f"Bench User {n:05d}"))
+            rows.append((uuid.UUID(int=rng.getrandbits(128), version=4), org_users[-1][0], password_hash, org_users[-1][1]))
+        users.append(org_users)
+    s = Script()
+    s.sql("\\set ON_ERROR_STOP on")
+    s.copy("users", ["id", "email", "password_hash", "display_name"], rows)
+    run_psql(a.database_url, s.text())
+
+    api = Api(a.via_api)
+    login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
+    ids = {"scale": a.scale, "organizations": [], "scenarios": []}
+    end = dt.date(START.year + (MONTHS - 1) // 12, (MONTHS - 1) % 12 + 1, 1)
+    periods = [dt.date(START.year + (START.month - 1 + i) // 12, (START.month - 1 + i) % 12 + 1, 1).isoformat()
+               for i in range(MONTHS)]
+    for o in range(n_orgs):
+        owner = api(login, {"e": users[o][0][0], "p": a.password})["login"]["token"]
+        slug = f"bench-org-{o + 1:02d}"
+        org = api("mutation($i: CreateOrganizationInput!) { createOrganization(input: $i) { id } }",
+                  {"i": {"name": f"Bench Organization {o + 1:02d}", "slug": slug}}, owner)["createOrganization"]["id"]
+        for u, (email, _) in enumerate(users[o][1:], start=1):
+            role = "ADMIN" if u <= ADMINS_PER_ORG else "ANALYST" if u % 3 else "VIEWER"
+            api("mutation($i: AddMemberInput!) { addMember(input: $i) { role } }",
+                {"i": {"organizationId": org, "email": email, "role": role}}, owner)
+        tokens = [api(login, {"e": users[o][u][0], "p": a.password})["login"]["token"]
+                  for u in range(1, ADMINS_PER_ORG + 1)]
+        for m in range(MODELS_PER_ORG):
+            actor = rng.choice([owner] + tokens)
+            model = api("mutation($i: CreateModelInput!) { createModel(input: $i) { id } }",
+                        {"i": {"organizationId": org, "name": f"Model {o + 1:02d}-{m + 1:03d}", "currency": "USD",
+                               "periodGranularity": "MONTH", "startPeriod": START.isoformat(),
+                               "endPeriod": end.isoformat()}}, actor)["createModel"]["id"]
+            for k in range(METRICS_PER_MODEL):
+                api("mutation($i: DefineMetricInput!) { defineMetric(input: $i) { id } }",
+                    {"i": {"modelId": model, "key": f"input_{k + 1:02d}", "name": f"Input {k + 1:02d}",
+                           "unit": "CURRENCY", "kind": "INPUT", "displayOrder": k}}, actor)
+            base = None
+            for name, kind in SCENARIO_KINDS:
+                sc = api("mutation($i: CreateScenarioInput!) { createScenario(input: $i) { id } }",
+                         {"i": {"modelId": model, "name": name, "kind": kind, "baseScenarioId": base}},
+                         actor)["createScenario"]["id"]
+                base = base or sc
+                values = [{"metricKey": f"input_{k + 1:02d}", "period": p, "value": f"{rng.uniform(1000, 10000):.2f}"}
+                          for k in range(METRICS_PER_MODEL) for p in periods]
+                api("mutation($i: UpsertMetricValuesInput!) { upsertMetricValues(input: $i) { upserted } }",
+                    {"i": {"scenarioId": sc, "values": values}}, actor)
+                ids["scenarios"].append({"id": sc, "org": o})
+        ids["organizations"].append({"id": org, "slug": slug, "tokens": tokens})
+        print(f"organization {o + 1}/{n_orgs} loaded ({api.calls} API calls so far)", file=sys.stderr)
+    run_psql(a.database_url, BENCH_IDS_SQL + "\nANALYZE;\n")
+    counts = {"api_calls": api.calls, "organizations": n_orgs, "users": len(rows),
+              "scenarios": len(ids["scenarios"]),
+              "metric_values": len(ids["scenarios"]) * METRICS_PER_MODEL * MONTHS}
+    return ids, counts
+
+
+def write_ids(path, ids):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(ids, f)
+
+
+def run_psql(url, script):
+    r = subprocess.run(["psql", url, "-X", "-q", "-f", "-"], input=script, text=True, capture_output=True)
+    if r.returncode != 0:
+        sys.exit(f"psql failed:\n{r.stderr}")
 
 
 def main():
@@ -229,6 +353,8 @@ def main():
                         "template@bench.example if it exists, else an unusable placeholder)")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "ids.json"))
     p.add_argument("--sql-only", action="store_true", help="print the psql script instead of running it")
+    p.add_argument("--via-api", metavar="URL", help="load through this server's /graphql (see above)")
+    p.add_argument("--password", default="bench-password", help="the template user's password (--via-api)")
     a = p.parse_args()
 
     password_hash = a.password_hash
@@ -238,18 +364,20 @@ def main():
                            capture_output=True, text=True, check=True)
         password_hash = r.stdout.strip() or None
     t0 = time.time()
+    if a.via_api:
+        if not password_hash:
+            sys.exit("--via-api needs the user template@bench.example (finvision create-user) for its hash")
+        ids, counts = load_via_api(a, password_hash, None)
+        write_ids(a.out, ids)
+        print(f"loaded in {time.time() - t0:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        return
     script, ids, counts = build(a.scale, a.seed, password_hash or PLACEHOLDER_HASH,
                                 dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
     if a.sql_only:
         sys.stdout.write(script)
         return
-    r = subprocess.run(["psql", a.database_url, "-X", "-q", "-f", "-"], input=script, text=True,
-                       capture_output=True)
-    if r.returncode != 0:
-        sys.exit(f"psql failed:\n{r.stderr}")
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(ids, f)
+    run_psql(a.database_url, script)
+    write_ids(a.out, ids)
     print(f"loaded in {time.time() - t0:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     print(f"ids written to {a.out}")
 

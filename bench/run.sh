@@ -7,7 +7,8 @@
 #
 # Flags: --scale X, --duration S, --warmup S, --threads N, --connections N, --port P,
 #        --profiles "q1 q2 q3 q4 mixed", --no-pgbench, --no-load (reuse fv_bench and ids.json),
-#        --build (cargo build --release even if the binary exists).
+#        --build (cargo build --release even if the binary exists), --via-api (load the dataset
+#        through the server's GraphQL API instead of COPY: slower, real audit history).
 # DATABASE_URL (any database on the server to use; default postgres://postgres@127.0.0.1:5432/postgres)
 # names the server; fv_bench is dropped and created there. When no server answers, a private
 # cluster is started in bench/out/pg (port 55432, pg_stat_statements preloaded) and stopped at exit.
@@ -18,7 +19,7 @@ ROOT=$(dirname "$HERE")
 OUT=$HERE/out
 mkdir -p "$OUT"
 
-SCALE=1 DURATION=15 WARMUP=3 THREADS=2 CONNS=16 PORT=18080 PGBENCH=1 LOAD=1 BUILD=0
+SCALE=1 DURATION=15 WARMUP=3 THREADS=2 CONNS=16 PORT=18080 PGBENCH=1 LOAD=1 BUILD=0 VIA_API=0
 PROFILES="q1 q2 q3 q4 mixed" SCALE_SET=0
 COMMAND="bench/run.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
@@ -34,7 +35,8 @@ while [ $# -gt 0 ]; do
     --no-pgbench) PGBENCH=0 ;;
     --no-load) LOAD=0 ;;
     --build) BUILD=1 ;;
-    *) sed -n '2,16p' "$0"; exit 2 ;;
+    --via-api) VIA_API=1 ;;
+    *) sed -n '2,18p' "$0"; exit 2 ;;
   esac
   shift
 done
@@ -82,6 +84,14 @@ if [ $BUILD = 1 ] || [ ! -x "$BIN" ]; then
   (cd "$ROOT" && cargo build --release --quiet)
 fi
 
+start_server() {
+  log "starting the server on 127.0.0.1:$PORT"
+  DATABASE_URL=$DB_URL FV_LISTEN=127.0.0.1:$PORT FV_LOG=warn "$BIN" serve >"$OUT/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+  curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
+}
+
 # --- data ----------------------------------------------------------------------------------------
 if [ $LOAD = 1 ]; then
   log "fresh database fv_bench"
@@ -90,8 +100,10 @@ if [ $LOAD = 1 ]; then
   # One real argon2id hash (password "bench-password") that every generated user shares.
   DATABASE_URL=$DB_URL FV_NEW_USER_PASSWORD=bench-password "$BIN" create-user \
     --email template@bench.example >"$OUT/create-user.log" 2>&1
-  log "generate --scale $SCALE"
-  python3 "$HERE/generate.py" --database-url "$DB_URL" --scale "$SCALE" --out "$OUT/ids.json" >&2
+  GEN=()
+  if [ $VIA_API = 1 ]; then start_server; GEN=(--via-api "http://127.0.0.1:$PORT/graphql"); fi
+  log "generate --scale $SCALE ${GEN[*]}"
+  python3 "$HERE/generate.py" --database-url "$DB_URL" --scale "$SCALE" --out "$OUT/ids.json" "${GEN[@]}" >&2
 fi
 python3 "$HERE/queries.py" lua "$OUT/ids.json" "$OUT"
 python3 "$HERE/queries.py" sql "$OUT"
@@ -101,11 +113,7 @@ if [ "$(psql "$DB_URL" -XAtqc "SELECT count(*) FROM pg_settings WHERE name = 'sh
 fi
 
 # --- the server ------------------------------------------------------------------------------
-log "starting the server on 127.0.0.1:$PORT"
-DATABASE_URL=$DB_URL FV_LISTEN=127.0.0.1:$PORT FV_LOG=warn "$BIN" serve >"$OUT/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
+[ -n "$SERVER_PID" ] || start_server
 
 # Smoke test: every profile's first request answers without errors.
 for p in $PROFILES; do
