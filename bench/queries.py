@@ -8,6 +8,7 @@
 Every request carries the session token of an ADMIN of the organization it reads.
 """
 
+import base64
 import json
 import os
 import random
@@ -20,6 +21,28 @@ Q3 = "query Q3($id: ID!) { scenario(id: $id) { id name series { metric { key } p
 Q4 = ("query Q4($orgId: ID!) { auditEvents(organizationId: $orgId, first: 100) { nodes { id action entityType "
       "createdAt actor { ... on User { displayName } } } } }")
 W1 = ("mutation W1($input: UpsertMetricValuesInput!) { upsertMetricValues(input: $input) { upserted } }")
+
+# The same reads against PostGraphile 4 over the same database (bench/run.sh --postgraphile): its
+# generated names, raw uuids, no authentication (it connects as the database owner), no
+# soft-delete filter; Q3 is the flat list of stored values (no base-scenario chain, no series
+# grouping) and Q4 has no actor (audit_events.actor_user_id has no foreign key to follow).
+PG = {
+    "pg1": "query($id: UUID!) { scenarioById(id: $id) { id name financialModelByModelId { name "
+           "organizationByOrganizationId { name } } } }",
+    "pg2": "query($slug: String!) { allOrganizations(condition: {slug: $slug}) { nodes { id name "
+           "financialModelsByOrganizationId(first: 25) { nodes { id name status userByCreatedBy { displayName } "
+           "scenariosByModelId { nodes { id name kind } } } } } } }",
+    "pg3": "query($id: UUID!) { scenarioById(id: $id) { id name metricValuesByScenarioId(orderBy: [METRIC_ID_ASC, PERIOD_ASC]) "
+           "{ nodes { metricByMetricId { key } period value } } } }",
+    "pg4": "query($orgId: UUID!) { allAuditEvents(condition: {organizationId: $orgId}, first: 100, orderBy: ID_ASC) "
+           "{ nodes { id action entityType createdAt actorUserId } } }",
+}
+
+
+def raw_uuid(gid):
+    """The uuid inside a global ID (src/api/relay.rs: base64url of `Kind:uuid`)."""
+    return base64.urlsafe_b64decode(gid + "=" * (-len(gid) % 4)).decode().split(":", 1)[1]
+
 
 # The single SQL statement that answers each query (same rows, JSON built in the database),
 # the floor the API is compared with. :i picks a scenario / organization by position.
@@ -83,6 +106,12 @@ def requests(ids, profile, rng):
         return [(token(o), body(Q2, {"slug": org["slug"]})) for o, org in enumerate(orgs) for _ in range(4)]
     if profile == "q4":
         return [(token(o), body(Q4, {"orgId": org["id"]})) for o, org in enumerate(orgs) for _ in range(4)]
+    if profile in ("pg1", "pg3"):
+        return [("", body(PG[profile], {"id": raw_uuid(s["id"])})) for s in scen]
+    if profile == "pg2":
+        return [("", body(PG[profile], {"slug": org["slug"]})) for org in orgs]
+    if profile == "pg4":
+        return [("", body(PG[profile], {"orgId": raw_uuid(org["id"])})) for org in orgs]
     if profile == "mixed":
         # 90 % reads (Q1 40 %, Q2 10 %, Q3 30 %, Q4 10 %), 10 % writes (one metric value upserted).
         out = []
@@ -117,7 +146,7 @@ def main():
     if cmd == "lua":
         ids = json.load(open(sys.argv[2]))
         os.makedirs(sys.argv[3], exist_ok=True)
-        for profile in ("q1", "q2", "q3", "q4", "mixed"):
+        for profile in ("q1", "q2", "q3", "q4", "mixed", "pg1", "pg2", "pg3", "pg4"):
             rng = random.Random(7)
             reqs = requests(ids, profile, rng)
             rng.shuffle(reqs)

@@ -8,7 +8,8 @@
 # Flags: --scale X, --duration S, --warmup S, --threads N, --connections N, --port P,
 #        --profiles "q1 q2 q3 q4 mixed", --no-pgbench, --no-load (reuse fv_bench and ids.json),
 #        --build (cargo build --release even if the binary exists), --via-api (load the dataset
-#        through the server's GraphQL API instead of COPY: slower, real audit history).
+#        through the server's GraphQL API instead of COPY: slower, real audit history),
+#        --postgraphile (also run Q1-Q4 against PostGraphile 4 from npm on the same database).
 # DATABASE_URL (any database on the server to use; default postgres://postgres@127.0.0.1:5432/postgres)
 # names the server; fv_bench is dropped and created there. When no server answers, a private
 # cluster is started in bench/out/pg (port 55432, pg_stat_statements preloaded) and stopped at exit.
@@ -19,7 +20,7 @@ ROOT=$(dirname "$HERE")
 OUT=$HERE/out
 mkdir -p "$OUT"
 
-SCALE=1 DURATION=15 WARMUP=3 THREADS=2 CONNS=16 PORT=18080 PGBENCH=1 LOAD=1 BUILD=0 VIA_API=0
+SCALE=1 DURATION=15 WARMUP=3 THREADS=2 CONNS=16 PORT=18080 PGBENCH=1 LOAD=1 BUILD=0 VIA_API=0 POSTGRAPHILE=0 PGL_PID=
 PROFILES="q1 q2 q3 q4 mixed" SCALE_SET=0
 COMMAND="bench/run.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
@@ -36,7 +37,8 @@ while [ $# -gt 0 ]; do
     --no-load) LOAD=0 ;;
     --build) BUILD=1 ;;
     --via-api) VIA_API=1 ;;
-    *) sed -n '2,18p' "$0"; exit 2 ;;
+    --postgraphile) POSTGRAPHILE=1 ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
   esac
   shift
 done
@@ -72,6 +74,7 @@ DB_URL=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); pr
 SERVER_PID=
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  [ -n "$PGL_PID" ] && kill "$PGL_PID" 2>/dev/null || true
   [ $PRIVATE_PG = 1 ] && "${AS[@]}" "$PGBIN/pg_ctl" -D "$OUT/pg" -m fast stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -133,26 +136,30 @@ chain=$(curl -s -H 'content-type: application/json' -H "authorization: Bearer ${
 log "verifyAuditChain: $chain"
 case $chain in *'"valid":true'*) ;; *) log "the generated audit chain does not verify"; exit 1 ;; esac
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
-statements() { curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^fv_db_statements_total/ {print $2}'; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+statements() { # FinVision's pool counter; n/a for PostGraphile
+  case $1 in pg*) echo n/a ;; *) curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^fv_db_statements_total/ {print $2}' ;; esac
+}
 pgss_calls() {
   psql "$DB_URL" -XAtqc "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'fv_bench') AND query NOT LIKE '%pg_stat_statements%'"
 }
 TCK=$(getconf CLK_TCK)
 
-ROWS=()
-for p in $PROFILES; do
+# measure PROFILE PORT PID: warm-up, then the measured wrk run against 127.0.0.1:PORT, with the
+# CPU and RSS of process PID; appends a table row to ROWS. The statement counter is FinVision's.
+measure() {
+  local p=$1 port=$2 pid=$3 rss0 cpu0 st0 rss1 cpu1 st1 pg result
   export FV_REQS=$OUT/$p.reqs.lua
   log "$p: warm-up ${WARMUP}s"
-  wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$HERE/wrk.lua" "http://127.0.0.1:$PORT/graphql" >/dev/null
-  rss0=$(rss_kb) cpu0=$(cpu_ticks) st0=$(statements)
+  wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$HERE/wrk.lua" "http://127.0.0.1:$port/graphql" >/dev/null
+  rss0=$(rss_kb "$pid") cpu0=$(cpu_ticks "$pid") st0=$(statements "$p")
   [ $PGSS = 1 ] && psql "$DB_URL" -XAtqc 'SELECT pg_stat_statements_reset()' >/dev/null
   log "$p: ${DURATION}s, $THREADS threads, $CONNS connections"
   wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$HERE/wrk.lua" \
-    "http://127.0.0.1:$PORT/graphql" >"$OUT/wrk-$p.txt"
-  cpu1=$(cpu_ticks) rss1=$(rss_kb) st1=$(statements)
+    "http://127.0.0.1:$port/graphql" >"$OUT/wrk-$p.txt"
+  cpu1=$(cpu_ticks "$pid") rss1=$(rss_kb "$pid") st1=$(statements "$p")
   pg=n/a; [ $PGSS = 1 ] && pg=$(pgss_calls)
   result=$(grep '^RESULT ' "$OUT/wrk-$p.txt" | cut -c8-)
   ROWS+=("$(python3 - "$p" "$result" "$cpu0" "$cpu1" "$TCK" "$rss0" "$rss1" "$st0" "$st1" "$pg" <<'PY'
@@ -162,17 +169,41 @@ r = json.loads(r)
 n = max(r["requests"], 1)
 rps = r["requests"] / (r["duration_us"] / 1e6)
 cpu = (int(cpu1) - int(cpu0)) / int(tck) * 1e6 / n
-sql = (float(st1) - float(st0)) / n
+sql = "n/a" if st0 == "n/a" else f"{(float(st1) - float(st0)) / n:.1f}"
 pgss = "n/a" if pg == "n/a" else f"{int(pg) / n:.1f}"
 err = r["errors"] + r["socket_errors"]
-print(f"| {p.upper()} | {rps:,.0f} | {r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | {sql:.1f} | {pgss} "
+name = f"PostGraphile Q{p[2:]}" if p.startswith("pg") else p.upper()
+print(f"| {name} | {rps:,.0f} | {r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | {sql} | {pgss} "
       f"| {cpu:,.0f} | {int(rss0) / 1024:.0f} → {int(rss1) / 1024:.0f} | {err} |")
 if err:
     print(f"{p}: {err} errors, first: {r['first_error']}", file=sys.stderr)
 PY
 )")
   log "${ROWS[-1]}"
-done
+}
+
+ROWS=()
+for p in $PROFILES; do measure "$p" "$PORT" "$SERVER_PID"; done
+
+if [ $POSTGRAPHILE = 1 ]; then
+  PGL=$OUT/postgraphile/node_modules/.bin/postgraphile
+  if [ ! -x "$PGL" ]; then
+    log "npm install postgraphile@4"
+    npm install --silent --no-audit --no-fund --prefix "$OUT/postgraphile" postgraphile@4 >&2
+  fi
+  log "starting PostGraphile on 127.0.0.1:$((PORT + 1))"
+  "$PGL" -c "$DB_URL" --schema public --host 127.0.0.1 --port $((PORT + 1)) --disable-query-log \
+    >"$OUT/postgraphile.log" 2>&1 &
+  PGL_PID=$!
+  for _ in $(seq 100); do
+    curl -fs -H 'content-type: application/json' --data '{"query":"{__typename}"}' \
+      "http://127.0.0.1:$((PORT + 1))/graphql" >/dev/null 2>&1 && break
+    sleep 0.3
+  done
+  for p in $PROFILES; do
+    case $p in q[1-4]) measure "pg${p#q}" $((PORT + 1)) "$PGL_PID" ;; esac
+  done
+fi
 
 FLOOR=()
 if [ $PGBENCH = 1 ]; then
