@@ -9,7 +9,8 @@
 #        --profiles "q1 q2 q3 q4 mixed", --no-pgbench, --no-load (reuse fv_bench and ids.json),
 #        --build (cargo build --release even if the binary exists), --via-api (load the dataset
 #        through the server's GraphQL API instead of COPY: slower, real audit history),
-#        --postgraphile (also run Q1-Q4 against PostGraphile 4 from npm on the same database).
+#        --postgraphile (also run Q1-Q4 against PostGraphile 4 from npm on the same database,
+#        on --postgraphile-port, default 18180).
 # DATABASE_URL (any database on the server to use; default postgres://postgres@127.0.0.1:5432/postgres)
 # names the server; fv_bench is dropped and created there. When no server answers, a private
 # cluster is started in bench/out/pg (port 55432, pg_stat_statements preloaded) and stopped at exit.
@@ -20,7 +21,7 @@ ROOT=$(dirname "$HERE")
 OUT=$HERE/out
 mkdir -p "$OUT"
 
-SCALE=1 DURATION=15 WARMUP=3 THREADS=2 CONNS=16 PORT=18080 PGBENCH=1 LOAD=1 BUILD=0 VIA_API=0 POSTGRAPHILE=0 PGL_PID=
+SCALE=1 DURATION=15 WARMUP=3 THREADS=2 CONNS=16 PORT=18080 PGBENCH=1 LOAD=1 BUILD=0 VIA_API=0 POSTGRAPHILE=0 PGL_PID= PGL_PORT=18180
 PROFILES="q1 q2 q3 q4 mixed" SCALE_SET=0
 COMMAND="bench/run.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
@@ -38,7 +39,8 @@ while [ $# -gt 0 ]; do
     --build) BUILD=1 ;;
     --via-api) VIA_API=1 ;;
     --postgraphile) POSTGRAPHILE=1 ;;
-    *) sed -n '2,19p' "$0"; exit 2 ;;
+    --postgraphile-port) PGL_PORT=$2; shift ;;
+    *) sed -n '2,20p' "$0"; exit 2 ;;
   esac
   shift
 done
@@ -89,6 +91,7 @@ fi
 
 start_server() {
   log "starting the server on 127.0.0.1:$PORT"
+  if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then log "port $PORT is in use: pass --port"; exit 1; fi
   DATABASE_URL=$DB_URL FV_LISTEN=127.0.0.1:$PORT FV_LOG=warn "$BIN" serve >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -191,17 +194,18 @@ if [ $POSTGRAPHILE = 1 ]; then
     log "npm install postgraphile@4"
     npm install --silent --no-audit --no-fund --prefix "$OUT/postgraphile" postgraphile@4 >&2
   fi
-  log "starting PostGraphile on 127.0.0.1:$((PORT + 1))"
-  "$PGL" -c "$DB_URL" --schema public --host 127.0.0.1 --port $((PORT + 1)) --disable-query-log \
+  log "starting PostGraphile on 127.0.0.1:$PGL_PORT"
+  "$PGL" -c "$DB_URL" --schema public --host 127.0.0.1 --port $PGL_PORT --disable-query-log \
     >"$OUT/postgraphile.log" 2>&1 &
   PGL_PID=$!
   for _ in $(seq 100); do
+    kill -0 "$PGL_PID" 2>/dev/null || { tail -5 "$OUT/postgraphile.log" >&2; exit 1; }
     curl -fs -H 'content-type: application/json' --data '{"query":"{__typename}"}' \
-      "http://127.0.0.1:$((PORT + 1))/graphql" >/dev/null 2>&1 && break
+      "http://127.0.0.1:$PGL_PORT/graphql" >/dev/null 2>&1 && break
     sleep 0.3
   done
   for p in $PROFILES; do
-    case $p in q[1-4]) measure "pg${p#q}" $((PORT + 1)) "$PGL_PID" ;; esac
+    case $p in q[1-4]) measure "pg${p#q}" $PGL_PORT "$PGL_PID" ;; esac
   done
 fi
 
