@@ -47,11 +47,14 @@ done
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 # --- tools -----------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-  log "installing wrk (Debian package)"
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
-fi
+apt_install() {
+  log "installing $* (Debian packages)"
+  local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@" >/dev/null
+}
+command -v wrk >/dev/null || apt_install wrk
+# psql, pgbench, initdb/pg_ctl and pg_stat_statements all come with the server package.
+ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1 || apt_install postgresql postgresql-client
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 export PATH="$PATH:$PGBIN"
 
