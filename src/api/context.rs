@@ -41,7 +41,12 @@ pub fn request_data(
     let loader = match gate {
         Some(gate) => {
             let parking = gate.clone();
+            // The gate releases a batch only once every key of the level is registered and no
+            // earlier batch is still loading, so the loader's own delay would only add a
+            // millisecond per level, and its timer (async-io's, on a thread of its own) a
+            // cross-thread wake-up: a zero delay completes at once.
             DataLoader::new(core.loader(), move |task| parking.park(task))
+                .delay(std::time::Duration::ZERO)
         }
         None => {
             // A WebSocket connection keeps its data for hours: batch, but never serve a value

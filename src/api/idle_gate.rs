@@ -30,6 +30,9 @@ use futures_util::future::BoxFuture;
 pub struct IdleGate {
     parked: Mutex<Vec<BoxFuture<'static, ()>>>,
     busy: Arc<AtomicUsize>,
+    /// The request's waker, to poll it again when released batches finish: only then may the
+    /// next level go (see [`IdleGate::release`]).
+    request: Arc<Mutex<Option<Waker>>>,
 }
 
 impl IdleGate {
@@ -50,14 +53,25 @@ impl IdleGate {
         }
     }
 
-    /// Start every parked task.
+    /// Start every parked task. Each counts as busy until it has finished: a level's batches of
+    /// different key types finish one after another, and the results of the first let resolvers
+    /// register keys of the next level while the others are still loading; releasing then would
+    /// split that level into several batches. When the last one finishes, the request is polled
+    /// again to decide.
     fn release(&self) {
         let tasks = match self.parked.lock() {
             Ok(mut parked) => std::mem::take(&mut *parked),
             Err(_) => Vec::new(),
         };
         for task in tasks {
-            tokio::spawn(task);
+            let busy = self.busy.clone();
+            let request = self.request.clone();
+            busy.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                // Dropped also if the batch panics: the request must never wait for it forever.
+                let _done = Finished { busy, request };
+                task.await;
+            });
         }
     }
 
@@ -66,6 +80,22 @@ impl IdleGate {
         Gated {
             inner: Box::pin(request),
             gate: self,
+        }
+    }
+}
+
+/// Marks a released batch finished: one less in flight, and the request polled again.
+struct Finished {
+    busy: Arc<AtomicUsize>,
+    request: Arc<Mutex<Option<Waker>>>,
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+        let waker = self.request.lock().ok().and_then(|w| w.clone());
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 }
@@ -97,6 +127,11 @@ impl<F: Future> Future for Gated<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        if let Ok(mut slot) = self.gate.request.lock()
+            && !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            *slot = Some(cx.waker().clone());
+        }
         let flag = Arc::new(WakeFlag {
             woken: AtomicBool::new(false),
             waker: cx.waker().clone(),
