@@ -10,7 +10,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use async_graphql::{Request as GqlRequest, Response as GqlResponse};
+use async_graphql::{Request as GqlRequest, Response as GqlResponse, ServerError};
 use axum::{
     extract::{
         State, WebSocketUpgrade,
@@ -143,15 +143,26 @@ fn too_big(err: &axum::Error) -> bool {
     text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
 }
 
-/// An `error` message refusing operation `id` before it runs.
-fn refusal(id: &str, code: &str, message: &str, legacy: bool) -> Value {
-    let errors = json!([{"message": message, "extensions": {"code": code}}]);
+/// The `error` message of operation `id` (a request that never executed): the errors as the
+/// payload, wrapped in `{"errors": …}` for the legacy protocol.
+fn error_message(id: &str, errors: &[ServerError], legacy: bool) -> Value {
+    let errors = serde_json::to_value(errors).unwrap_or(Value::Null);
     let payload = if legacy {
         json!({"errors": errors})
     } else {
         errors
     };
     json!({"type": "error", "id": id, "payload": payload})
+}
+
+/// An error with `code`, for refusals decided here rather than by the schema.
+fn coded_error(code: &str, message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
+    error
 }
 
 /// The loop's verdict on one client message.
@@ -329,16 +340,8 @@ impl Connection {
                     Ok(shape) => shape.is_some_and(|s| s.introspection_only),
                     Err(mut error) => {
                         ensure_code(&mut error);
-                        let errors = serde_json::to_value(vec![error]).unwrap_or(Value::Null);
-                        let payload = if legacy {
-                            json!({"errors": errors})
-                        } else {
-                            errors
-                        };
                         let _ = out
-                            .send(Outgoing::Json(
-                                json!({"type": "error", "id": id, "payload": payload}),
-                            ))
+                            .send(Outgoing::Json(error_message(&id, &[error], legacy)))
                             .await;
                         return Step::Continue;
                     }
@@ -349,13 +352,9 @@ impl Connection {
                         "too many operations in flight on this connection: at most {}",
                         self.app.config().ws_max_operations
                     );
+                    let error = coded_error("RATE_LIMITED", message);
                     let _ = out
-                        .send(Outgoing::Json(refusal(
-                            &id,
-                            "RATE_LIMITED",
-                            &message,
-                            legacy,
-                        )))
+                        .send(Outgoing::Json(error_message(&id, &[error], legacy)))
                         .await;
                     return Step::Continue;
                 }
@@ -507,13 +506,7 @@ fn operation_message(id: &str, mut response: GqlResponse, first: bool, legacy: b
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
     if failed_outright {
-        let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
-        let payload = if legacy {
-            json!({"errors": errors})
-        } else {
-            errors
-        };
-        return json!({"type": "error", "id": id, "payload": payload});
+        return error_message(id, &response.errors, legacy);
     }
     let payload = serde_json::to_value(&response).unwrap_or(Value::Null);
     json!({"type": if legacy { "data" } else { "next" }, "id": id, "payload": payload})
