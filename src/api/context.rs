@@ -14,8 +14,9 @@ use crate::domain::{
 /// Per-request (or per-WebSocket-connection) state, attached with `Request::data` so that a
 /// batch never mixes two callers.
 pub struct RequestState {
-    /// Who is calling and from where.
-    pub caller: Caller,
+    /// Who is calling and from where; replaced when an operation of this request changes the
+    /// caller's own roles ([`RequestState::reread_caller`]).
+    caller: std::sync::RwLock<Arc<Caller>>,
     /// The core.
     pub core: Core,
     /// The user who signed in (`register`/`login`) during this request: they may see their own
@@ -51,20 +52,50 @@ pub fn request_data(
         None => {
             // A WebSocket connection keeps its data for hours: batch, but never serve a value
             // loaded for an earlier operation or event.
-            let loader = DataLoader::new(core.loader(), tokio::spawn);
+            let loader = DataLoader::new(core.unprimed_loader(), tokio::spawn);
             loader.enable_all_cache(false);
             loader
         }
     };
     (
         RequestState {
-            caller,
+            caller: std::sync::RwLock::new(Arc::new(caller)),
             core: core.clone(),
             signed_in: std::sync::OnceLock::new(),
             evaluations: EvalSession::new(budget, busy),
         },
         loader,
     )
+}
+
+impl RequestState {
+    /// Who is calling, as things stand in this request.
+    pub fn caller(&self) -> Arc<Caller> {
+        self.caller
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Read the caller's credential and roles again (one statement), after an operation that
+    /// changed the caller's own roles (creating an organization, transferring it, a member
+    /// changing their own role or leaving): later fields and operations of the request see the
+    /// new roles. A credential that stopped working keeps the caller as it was: this request
+    /// was authenticated, the next one will not be.
+    pub async fn reread_caller(&self) -> crate::error::AppResult<()> {
+        let current = self.caller();
+        if let Some(viewer) = crate::domain::auth::reread(&self.core, &current.viewer).await? {
+            let caller = Caller {
+                viewer,
+                meta: current.meta.clone(),
+            };
+            *self
+                .caller
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(caller);
+        }
+        Ok(())
+    }
 }
 
 // The HTTP and WebSocket entry points always attach both values (`request_data`); every test

@@ -25,56 +25,24 @@ use crate::{
     error::AppError,
 };
 
-/// The caller's effective role in an organization: superadmins act as OWNER; `None` for
-/// non-members (and for organizations that do not exist).
+/// The caller's effective role in an organization ([`Viewer::role_in`], the domain's one rule,
+/// over the roles read with the credential): no statement, except that a superadmin's OWNER
+/// needs the organization to be live, which the request's loader knows (usually primed by the
+/// object that led here). `None` for non-members and organizations that do not exist.
 pub async fn viewer_role(
     ctx: &Context<'_>,
     organization_id: Uuid,
 ) -> Result<Option<OrgRole>, ApiError> {
-    let viewer = &state(ctx).caller.viewer;
-    if viewer.is_superadmin() {
-        let exists = loader(ctx)
+    let standing = state(ctx).caller().viewer.role_in(organization_id);
+    let live = if standing.needs_liveness() {
+        loader(ctx)
             .load_one(OrganizationById(organization_id))
             .await?
-            .is_some();
-        return Ok(exists.then_some(OrgRole::Owner));
-    }
-    if let Some(role) = viewer.api_key_role(organization_id) {
-        return Ok(role);
-    }
-    let Some(user_id) = viewer.user_id() else {
-        return Ok(None);
+            .is_some()
+    } else {
+        true
     };
-    let memberships = loader(ctx)
-        .load_one(MembershipsOfUser(user_id))
-        .await?
-        .unwrap_or_default();
-    Ok(memberships
-        .iter()
-        .find(|m| m.organization_id == organization_id)
-        .map(|m| m.role))
-}
-
-/// The caller's own membership role (no superadmin promotion; an API key's role in its own
-/// organization): `Organization.viewerRole`.
-pub async fn membership_role(
-    ctx: &Context<'_>,
-    organization_id: Uuid,
-) -> Result<Option<OrgRole>, ApiError> {
-    if let Some(role) = state(ctx).caller.viewer.api_key_role(organization_id) {
-        return Ok(role);
-    }
-    let Some(user_id) = state(ctx).caller.viewer.user_id() else {
-        return Ok(None);
-    };
-    let memberships = loader(ctx)
-        .load_one(MembershipsOfUser(user_id))
-        .await?
-        .unwrap_or_default();
-    Ok(memberships
-        .iter()
-        .find(|m| m.organization_id == organization_id)
-        .map(|m| m.role))
+    Ok(standing.role(live))
 }
 
 /// Whether the caller may see the organization at all (member or superadmin).
@@ -85,47 +53,21 @@ pub async fn can_see_organization(
     Ok(viewer_role(ctx, organization_id).await?.is_some())
 }
 
-/// The caller's standing towards a user: OWNER for the user themself and for superadmins,
-/// otherwise the highest role the caller holds in an organization the user belongs to (an API
-/// key: its role, when the user is a member of its organization); `None` when they share none.
-/// One rule behind both user visibility and the user's private fields.
+/// The caller's standing towards a user ([`Viewer::standing_towards`]): their memberships come
+/// from the request's loader, the caller's roles from the credential.
 async fn standing_towards(ctx: &Context<'_>, user_id: Uuid) -> Result<Option<OrgRole>, ApiError> {
-    let viewer = &state(ctx).caller.viewer;
+    let viewer = &state(ctx).caller().viewer;
+    if viewer.is_anonymous() {
+        return Ok(None);
+    }
     if viewer.is_superadmin() || viewer.user_id() == Some(user_id) {
         return Ok(Some(OrgRole::Owner));
     }
-    let (me, key) = match viewer {
-        Viewer::User { user_id: me, .. } => (*me, None),
-        Viewer::ApiKey {
-            organization_id,
-            role,
-            ..
-        } => (user_id, Some((*organization_id, *role))),
-        Viewer::Anonymous => return Ok(None),
-    };
-    let map = loader(ctx)
-        .load_many([MembershipsOfUser(me), MembershipsOfUser(user_id)])
-        .await?;
-    let theirs = map
-        .get(&MembershipsOfUser(user_id))
-        .cloned()
+    let theirs = loader(ctx)
+        .load_one(MembershipsOfUser(user_id))
+        .await?
         .unwrap_or_default();
-    if let Some((organization_id, role)) = key {
-        return Ok(theirs
-            .iter()
-            .any(|t| t.organization_id == organization_id)
-            .then_some(role));
-    }
-    let mine = map.get(&MembershipsOfUser(me)).cloned().unwrap_or_default();
-    Ok(mine
-        .iter()
-        .filter(|m| {
-            theirs
-                .iter()
-                .any(|t| t.organization_id == m.organization_id)
-        })
-        .map(|m| m.role)
-        .max())
+    Ok(viewer.standing_towards(user_id, theirs.iter().map(|m| m.organization_id)))
 }
 
 /// Whether the caller may see the user: self, a member of a shared organization (for an API key:
@@ -282,7 +224,7 @@ impl OrgRoleGuard {
 
 impl Guard for OrgRoleGuard {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        if state(ctx).caller.viewer.is_anonymous() {
+        if state(ctx).caller().viewer.is_anonymous() {
             return Err(ApiError::from(AppError::Unauthenticated(
                 "sign in first: send `Authorization: Bearer <token>`".into(),
             ))
@@ -310,7 +252,7 @@ pub struct SignedIn;
 impl Guard for SignedIn {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
         state(ctx)
-            .caller
+            .caller()
             .require_user()
             .map(|_| ())
             .map_err(|e| ApiError::from(e).into())
@@ -348,9 +290,9 @@ impl Guard for UserPrivateGuard {
 /// themself (also right after signing in during this request) or a superadmin.
 pub fn is_self_or_superadmin(ctx: &Context<'_>, user_id: Uuid) -> bool {
     let st = state(ctx);
-    st.caller.viewer.user_id() == Some(user_id)
+    st.caller().viewer.user_id() == Some(user_id)
         || st.signed_in.get() == Some(&user_id)
-        || st.caller.viewer.is_superadmin()
+        || st.caller().viewer.is_superadmin()
 }
 
 /// Refuses API keys (`FORBIDDEN`): account operations (`register`, `login`) belong to people.
@@ -360,7 +302,7 @@ pub struct NotApiKey;
 
 impl Guard for NotApiKey {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        if matches!(state(ctx).caller.viewer, Viewer::ApiKey { .. }) {
+        if matches!(state(ctx).caller().viewer, Viewer::ApiKey { .. }) {
             return Err(ApiError::from(AppError::Forbidden(
                 "API keys cannot sign in or register: account operations need a person".into(),
             ))
@@ -380,7 +322,7 @@ pub async fn can_read_audit(
         Some(org) => viewer_role(ctx, org)
             .await?
             .is_some_and(|role| role >= OrgRole::Admin),
-        None => state(ctx).caller.viewer.is_superadmin(),
+        None => state(ctx).caller().viewer.is_superadmin(),
     })
 }
 
@@ -439,7 +381,7 @@ pub struct Authenticated;
 
 impl Guard for Authenticated {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        if state(ctx).caller.viewer.is_anonymous() {
+        if state(ctx).caller().viewer.is_anonymous() {
             return Err(ApiError::from(AppError::Unauthenticated(
                 "sign in first: send `Authorization: Bearer <token>`".into(),
             ))

@@ -1,7 +1,10 @@
 //! Batched lookups: every by-id lookup and relationship is one `= ANY($1)` statement per batch.
 //! The GraphQL face wraps [`PgLoader`] in one `DataLoader` per request.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use async_graphql::dataloader::Loader;
 use diesel::prelude::*;
@@ -15,6 +18,7 @@ use crate::{
     },
     domain::{
         auth::users::UserRow,
+        modelling::ModelRow,
         organizations::{MembershipRow, OrganizationRow},
     },
     error::AppError,
@@ -27,17 +31,74 @@ pub type LoadError = Arc<AppError>;
 #[derive(Clone)]
 pub struct PgLoader {
     db: Db,
+    /// Parent rows fetched with a child (a scenario's model and organization), waiting for the
+    /// by-id lookup that will ask for them; `None` where rows must not outlive one load (a
+    /// WebSocket connection's loader, which serves events for hours).
+    primed: Option<Arc<Mutex<Primed>>>,
+}
+
+/// Rows a load fetched for the parents it joins.
+#[derive(Default)]
+pub(crate) struct Primed {
+    pub(crate) models: HashMap<Uuid, ModelRow>,
+    pub(crate) organizations: HashMap<Uuid, OrganizationRow>,
 }
 
 impl PgLoader {
-    /// A loader over `db`.
+    /// A loader over `db` for one request: a child's load primes the parents it joins.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            primed: Some(Default::default()),
+        }
+    }
+
+    /// A loader whose every lookup reads the database (no priming): for a long-lived
+    /// connection, where a parent primed by one event must not answer a later one.
+    pub fn unprimed(db: Db) -> Self {
+        Self { db, primed: None }
     }
 
     /// The database (for loaders of other domain modules).
     pub(crate) fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Keep parent rows for the by-id lookups of this request.
+    pub(crate) fn prime(&self, f: impl FnOnce(&mut Primed)) {
+        if let Some(primed) = &self.primed {
+            f(&mut primed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner));
+        }
+    }
+
+    /// Take the primed rows of `ids` out (each answers one lookup; the request's DataLoader
+    /// caches it from there), leaving the ids still to fetch.
+    pub(crate) fn take_primed<K: Copy, V>(
+        &self,
+        keys: &[K],
+        id: impl Fn(K) -> Uuid,
+        pick: impl Fn(&mut Primed) -> &mut HashMap<Uuid, V>,
+    ) -> (HashMap<K, V>, Vec<Uuid>)
+    where
+        K: std::hash::Hash + Eq,
+    {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        let mut guard = self
+            .primed
+            .as_ref()
+            .map(|p| p.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for key in keys {
+            match guard.as_mut().and_then(|p| pick(p).remove(&id(*key))) {
+                Some(row) => {
+                    found.insert(*key, row);
+                }
+                None => missing.push(id(*key)),
+            }
+        }
+        (found, missing)
     }
 }
 
@@ -92,18 +153,20 @@ impl Loader<OrganizationById> for PgLoader {
         &self,
         keys: &[OrganizationById],
     ) -> Result<HashMap<OrganizationById, OrganizationRow>, LoadError> {
+        let (mut found, missing) = self.take_primed(keys, |k| k.0, |p| &mut p.organizations);
+        if missing.is_empty() {
+            return Ok(found);
+        }
         let mut conn = self.db.conn().await?;
         let rows: Vec<OrganizationRow> = organizations::table
-            .filter(organizations::id.eq_any(ids(keys, |k| k.0)))
+            .filter(organizations::id.eq_any(missing))
             .filter(organizations::deleted_at.is_null())
             .select(OrganizationRow::as_select())
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (OrganizationById(r.id), r))
-            .collect())
+        found.extend(rows.into_iter().map(|r| (OrganizationById(r.id), r)));
+        Ok(found)
     }
 }
 

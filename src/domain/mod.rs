@@ -119,4 +119,9 @@ impl Core {
     pub fn loader(&self) -> PgLoader {
         PgLoader::new(self.db.clone())
     }
+
+    /// A loader source for a long-lived connection: every lookup reads the database.
+    pub fn unprimed_loader(&self) -> PgLoader {
+        PgLoader::unprimed(self.db.clone())
+    }
 }

@@ -46,7 +46,7 @@ impl AccountMutation {
             password: input.password,
             display_name: input.display_name,
         };
-        let (user, session) = accounts::register(&st.core, &st.caller, registration)
+        let (user, session) = accounts::register(&st.core, &st.caller(), registration)
             .await
             .api()?;
         let _ = st.signed_in.set(user.id);
@@ -67,7 +67,7 @@ impl AccountMutation {
         password: String,
     ) -> ApiResult<AuthPayload> {
         let st = state(ctx);
-        let (user, session) = accounts::login(&st.core, &st.caller, &email, &password)
+        let (user, session) = accounts::login(&st.core, &st.caller(), &email, &password)
             .await
             .api()?;
         let _ = st.signed_in.set(user.id);
@@ -82,14 +82,14 @@ impl AccountMutation {
     #[graphql(guard = "SignedIn")]
     async fn logout(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         let st = state(ctx);
-        accounts::logout(&st.core, &st.caller).await.api()
+        accounts::logout(&st.core, &st.caller()).await.api()
     }
 
     /// Revoke every session of yours, this one included; returns how many were revoked.
     #[graphql(guard = "SignedIn")]
     async fn logout_everywhere(&self, ctx: &Context<'_>) -> ApiResult<i32> {
         let st = state(ctx);
-        accounts::logout_everywhere(&st.core, &st.caller)
+        accounts::logout_everywhere(&st.core, &st.caller())
             .await
             .api()
     }
@@ -104,7 +104,7 @@ impl AccountMutation {
         let st = state(ctx);
         accounts::change_password(
             &st.core,
-            &st.caller,
+            &st.caller(),
             &input.current_password,
             &input.new_password,
         )

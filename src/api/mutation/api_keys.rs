@@ -64,7 +64,7 @@ impl ApiKeyMutation {
             role: input.role.into(),
             expires_at: input.expires_at,
         };
-        let (row, secret) = api_keys::create(&st.core, &st.caller, org, new)
+        let (row, secret) = api_keys::create(&st.core, &st.caller(), org, new)
             .await
             .api()?;
         Ok(CreateApiKeyPayload {
@@ -80,7 +80,7 @@ impl ApiKeyMutation {
         let st = state(ctx);
         let key = decode(&id, NodeKind::ApiKey, "id")?;
         Ok(ApiKey(
-            api_keys::revoke(&st.core, &st.caller, key).await.api()?,
+            api_keys::revoke(&st.core, &st.caller(), key).await.api()?,
         ))
     }
 }

@@ -60,7 +60,7 @@ impl ModelFileMutation {
         .api()?;
         let row = files::upload(
             &st.core,
-            &st.caller,
+            &st.caller(),
             model,
             &file_name,
             content_type.as_deref(),

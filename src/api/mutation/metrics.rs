@@ -118,7 +118,7 @@ impl MetricMutation {
             display_order: input.display_order,
         };
         Ok(Metric(
-            metrics::define(&st.core, &st.caller, model, new)
+            metrics::define(&st.core, &st.caller(), model, new)
                 .await
                 .api()?,
         ))
@@ -141,7 +141,7 @@ impl MetricMutation {
             display_order: input.display_order,
         };
         Ok(Metric(
-            metrics::update(&st.core, &st.caller, id, input.version, changes)
+            metrics::update(&st.core, &st.caller(), id, input.version, changes)
                 .await
                 .api()?,
         ))
@@ -152,7 +152,7 @@ impl MetricMutation {
     async fn delete_metric(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let st = state(ctx);
         let id = decode(&id, NodeKind::Metric, "id")?;
-        metrics::delete(&st.core, &st.caller, id).await.api()
+        metrics::delete(&st.core, &st.caller(), id).await.api()
     }
 
     /// Store up to 10,000 values in one scenario, all or nothing (ANALYST+; a locked scenario is
@@ -176,7 +176,7 @@ impl MetricMutation {
                 value: v.value.map(|d| d.0),
             })
             .collect();
-        let outcome = values::upsert(&st.core, &st.caller, scenario, values)
+        let outcome = values::upsert(&st.core, &st.caller(), scenario, values)
             .await
             .api()?;
         Ok(UpsertMetricValuesPayload {

@@ -90,7 +90,9 @@ impl ModelMutation {
             end_period: input.end_period.0,
         };
         Ok(FinancialModel(
-            models::create(&st.core, &st.caller, org, new).await.api()?,
+            models::create(&st.core, &st.caller(), org, new)
+                .await
+                .api()?,
         ))
     }
 
@@ -115,7 +117,7 @@ impl ModelMutation {
         Ok(FinancialModel(
             models::update(
                 &st.core,
-                &st.caller,
+                &st.caller(),
                 id,
                 input.version,
                 changes,
@@ -143,7 +145,7 @@ impl ModelMutation {
         Ok(FinancialModel(
             models::update(
                 &st.core,
-                &st.caller,
+                &st.caller(),
                 model,
                 version,
                 changes,
@@ -159,6 +161,6 @@ impl ModelMutation {
     async fn delete_model(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let st = state(ctx);
         let model = decode(&id, NodeKind::FinancialModel, "id")?;
-        models::delete(&st.core, &st.caller, model).await.api()
+        models::delete(&st.core, &st.caller(), model).await.api()
     }
 }

@@ -95,13 +95,15 @@ impl OrganizationMutation {
         let st = state(ctx);
         let row = service::create(
             &st.core,
-            &st.caller,
+            &st.caller(),
             &input.name,
             &input.slug,
             input.settings.map(|j| j.0),
         )
         .await
         .api()?;
+        // The payload (`viewerRole`, `members`) reads the caller's new OWNER role.
+        st.reread_caller().await.api()?;
         Ok(Organization(row))
     }
 
@@ -120,7 +122,7 @@ impl OrganizationMutation {
             settings: input.settings.map(|j| j.0),
         };
         Ok(Organization(
-            service::update(&st.core, &st.caller, id, input.version, changes)
+            service::update(&st.core, &st.caller(), id, input.version, changes)
                 .await
                 .api()?,
         ))
@@ -131,7 +133,9 @@ impl OrganizationMutation {
     async fn delete_organization(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let st = state(ctx);
         let id = decode(&id, NodeKind::Organization, "id")?;
-        service::delete(&st.core, &st.caller, id).await.api()
+        let deleted = service::delete(&st.core, &st.caller(), id).await.api()?;
+        st.reread_caller().await.api()?;
+        Ok(deleted)
     }
 
     /// Add an existing account to the organization (ADMIN+; only an OWNER grants OWNER).
@@ -146,7 +150,7 @@ impl OrganizationMutation {
             "input.organizationId",
         )?;
         Ok(Membership(
-            members::add(&st.core, &st.caller, org, &input.email, input.role.into())
+            members::add(&st.core, &st.caller(), org, &input.email, input.role.into())
                 .await
                 .api()?,
         ))
@@ -168,11 +172,13 @@ impl OrganizationMutation {
             "input.organizationId",
         )?;
         let user = decode(&input.user_id, NodeKind::User, "input.userId")?;
-        Ok(Membership(
-            members::update_role(&st.core, &st.caller, org, user, input.role.into())
-                .await
-                .api()?,
-        ))
+        let row = members::update_role(&st.core, &st.caller(), org, user, input.role.into())
+            .await
+            .api()?;
+        if st.caller().viewer.user_id() == Some(user) {
+            st.reread_caller().await.api()?;
+        }
+        Ok(Membership(row))
     }
 
     /// Remove a member (ADMIN+), or leave (any member, yourself). Never the last OWNER.
@@ -187,7 +193,13 @@ impl OrganizationMutation {
             "input.organizationId",
         )?;
         let user = decode(&input.user_id, NodeKind::User, "input.userId")?;
-        members::remove(&st.core, &st.caller, org, user).await.api()
+        let removed = members::remove(&st.core, &st.caller(), org, user)
+            .await
+            .api()?;
+        if st.caller().viewer.user_id() == Some(user) {
+            st.reread_caller().await.api()?;
+        }
+        Ok(removed)
     }
 
     /// Make another member OWNER; you step down to ADMIN (OWNER).
@@ -206,10 +218,11 @@ impl OrganizationMutation {
             "input.organizationId",
         )?;
         let to = decode(&input.to_user_id, NodeKind::User, "input.toUserId")?;
-        Ok(Organization(
-            members::transfer_ownership(&st.core, &st.caller, org, to)
-                .await
-                .api()?,
-        ))
+        let row = members::transfer_ownership(&st.core, &st.caller(), org, to)
+            .await
+            .api()?;
+        // The payload's `viewerRole` is the caller's new ADMIN role.
+        st.reread_caller().await.api()?;
+        Ok(Organization(row))
     }
 }

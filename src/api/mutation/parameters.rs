@@ -66,7 +66,7 @@ impl ParameterMutation {
             default_value: input.default_value.0,
         };
         Ok(Parameter(
-            parameters::define(&st.core, &st.caller, model, new)
+            parameters::define(&st.core, &st.caller(), model, new)
                 .await
                 .api()?,
         ))
@@ -86,9 +86,15 @@ impl ParameterMutation {
         let scenario = decode(&input.scenario_id, NodeKind::Scenario, "input.scenarioId")?;
         let value = input.value.map(|v| v.0);
         Ok(ParameterValue(
-            parameters::set_value(&st.core, &st.caller, scenario, &input.parameter_key, value)
-                .await
-                .api()?,
+            parameters::set_value(
+                &st.core,
+                &st.caller(),
+                scenario,
+                &input.parameter_key,
+                value,
+            )
+            .await
+            .api()?,
         ))
     }
 }

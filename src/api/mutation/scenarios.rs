@@ -93,7 +93,7 @@ impl ScenarioMutation {
             base_scenario_id: base,
         };
         Ok(Scenario(
-            scenarios::create(&st.core, &st.caller, model, new)
+            scenarios::create(&st.core, &st.caller(), model, new)
                 .await
                 .api()?,
         ))
@@ -113,7 +113,7 @@ impl ScenarioMutation {
         Ok(Scenario(
             scenarios::clone(
                 &st.core,
-                &st.caller,
+                &st.caller(),
                 source,
                 &input.name,
                 input.kind.unwrap_or(ScenarioKind::Custom).into(),
@@ -144,7 +144,7 @@ impl ScenarioMutation {
             base_scenario_id: base,
         };
         Ok(Scenario(
-            scenarios::update(&st.core, &st.caller, id, input.version, changes)
+            scenarios::update(&st.core, &st.caller(), id, input.version, changes)
                 .await
                 .api()?,
         ))
@@ -156,7 +156,7 @@ impl ScenarioMutation {
         let st = state(ctx);
         let id = scenario_id(&id, "id")?;
         Ok(Scenario(
-            scenarios::set_locked(&st.core, &st.caller, id, locked)
+            scenarios::set_locked(&st.core, &st.caller(), id, locked)
                 .await
                 .api()?,
         ))
@@ -168,6 +168,6 @@ impl ScenarioMutation {
     async fn delete_scenario(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let st = state(ctx);
         let id = scenario_id(&id, "id")?;
-        scenarios::delete(&st.core, &st.caller, id).await.api()
+        scenarios::delete(&st.core, &st.caller(), id).await.api()
     }
 }

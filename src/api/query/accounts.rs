@@ -16,7 +16,7 @@ pub struct AccountQuery;
 impl AccountQuery {
     /// The signed-in user; `null` when anonymous.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
-        let Some(id) = state(ctx).caller.viewer.user_id() else {
+        let Some(id) = state(ctx).caller().viewer.user_id() else {
             return Ok(None);
         };
         Ok(loader(ctx).load_one(UserById(id)).await?.map(User))

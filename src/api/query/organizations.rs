@@ -63,7 +63,7 @@ impl OrganizationQuery {
     ) -> ApiResult<Conn<Organization>> {
         let st = state(ctx);
         let args = PageArgs::forward(first, after);
-        if st.caller.viewer.is_superadmin() {
+        if st.caller().viewer.is_superadmin() {
             let rows = all_organizations(st.core.db()).await.api()?;
             return Ok(paginate(
                 rows,
@@ -75,13 +75,13 @@ impl OrganizationQuery {
         // An API key's one organization.
         if let Viewer::ApiKey {
             organization_id, ..
-        } = st.caller.viewer
+        } = st.caller().viewer
         {
             let page = paginate(vec![organization_id], &args, |id| id.to_string(), |id| id)?;
             return Organization::load_connection(ctx, page).await;
         }
         // Anonymous callers have no organizations: an empty list, like a user with none.
-        let memberships = match st.caller.viewer.user_id() {
+        let memberships = match st.caller().viewer.user_id() {
             Some(me) => loader(ctx)
                 .load_one(MembershipsOfUser(me))
                 .await?

@@ -55,7 +55,7 @@ impl AuditSubscription {
             .unwrap_or_default();
         let events = live::follow(
             st.core.clone(),
-            st.caller.viewer.clone(),
+            st.caller().viewer.clone(),
             organization,
             after,
             filter,

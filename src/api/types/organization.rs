@@ -14,9 +14,9 @@ use super::{
 };
 use crate::{
     api::{
-        context::loader,
+        context::{loader, state},
         errors::ApiResult,
-        guards::{OrgRoleGuard, membership_role},
+        guards::OrgRoleGuard,
         relay::{Conn, NodeKind, PageArgs, global_id, paginate, paginate_ordered, time_key},
     },
     domain::{
@@ -86,7 +86,11 @@ impl Organization {
 
     /// The caller's role here; `null` for a superadmin who is not a member.
     async fn viewer_role(&self, ctx: &Context<'_>) -> ApiResult<Option<OrgRole>> {
-        Ok(membership_role(ctx, self.0.id).await?.map(Into::into))
+        Ok(state(ctx)
+            .caller()
+            .viewer
+            .membership_role(self.0.id)
+            .map(Into::into))
     }
 
     /// Creation time.

@@ -124,37 +124,23 @@ impl User {
     }
 }
 
+/// The user's memberships the caller may see ([`Viewer::sees_membership_of`]).
+///
+/// [`Viewer::sees_membership_of`]: crate::domain::auth::Viewer::sees_membership_of
 async fn visible_memberships(
     ctx: &Context<'_>,
     user_id: uuid::Uuid,
 ) -> ApiResult<Vec<crate::domain::organizations::MembershipRow>> {
-    let viewer = &state(ctx).caller.viewer;
+    let viewer = &state(ctx).caller().viewer;
+    if viewer.is_anonymous() {
+        return Ok(Vec::new());
+    }
     let theirs = loader(ctx)
         .load_one(MembershipsOfUser(user_id))
         .await?
         .unwrap_or_default();
-    if viewer.is_superadmin() || viewer.user_id() == Some(user_id) {
-        return Ok(theirs);
-    }
-    // An API key sees its own organization only.
-    if let crate::domain::auth::Viewer::ApiKey {
-        organization_id, ..
-    } = viewer
-    {
-        return Ok(theirs
-            .into_iter()
-            .filter(|t| t.organization_id == *organization_id)
-            .collect());
-    }
-    let Some(me) = viewer.user_id() else {
-        return Ok(Vec::new());
-    };
-    let mine = loader(ctx)
-        .load_one(MembershipsOfUser(me))
-        .await?
-        .unwrap_or_default();
     Ok(theirs
         .into_iter()
-        .filter(|t| mine.iter().any(|m| m.organization_id == t.organization_id))
+        .filter(|t| viewer.sees_membership_of(user_id, t.organization_id))
         .collect())
 }

@@ -11,7 +11,7 @@
 
 use std::{collections::VecDeque, time::Duration};
 
-use diesel::{prelude::*, sql_types::Bool};
+use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     db::schema::audit_events,
-    domain::{Core, auth::Viewer},
+    domain::{Core, auth::Viewer, organizations::OrgRole},
     error::{AppError, AppResult},
 };
 
@@ -34,42 +34,20 @@ const QUIET_LOOK: Duration = Duration::from_secs(10);
 /// Reads retried before the subscriber is closed with an error (it resumes with `after`).
 const READ_RETRIES: u32 = 5;
 
-/// Whether `viewer` may still read the organization's audit history (ADMIN+): one statement.
+/// Whether `viewer` may still read the organization's audit history (ADMIN+), with its credential
+/// and roles read again ([`crate::domain::auth::reread`]); a superadmin also needs the
+/// organization to be live.
 pub async fn may_read(core: &Core, viewer: &Viewer, organization_id: Uuid) -> AppResult<bool> {
-    let sql = match viewer {
-        Viewer::Anonymous => return Ok(false),
-        Viewer::User { .. } => {
-            "SELECT EXISTS (SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
-               WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
-                 AND u.is_active AND u.deleted_at IS NULL
-                 AND EXISTS (SELECT 1 FROM organizations o WHERE o.id = $2 AND o.deleted_at IS NULL)
-                 AND (u.is_superadmin OR EXISTS (SELECT 1 FROM memberships m
-                       WHERE m.user_id = u.id AND m.organization_id = $2 AND m.role IN ('ADMIN', 'OWNER')))) AS ok"
-        }
-        Viewer::ApiKey { .. } => {
-            "SELECT EXISTS (SELECT 1 FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-               WHERE k.id = $1 AND k.organization_id = $2 AND k.revoked_at IS NULL
-                 AND (k.expires_at IS NULL OR k.expires_at > now())
-                 AND k.role IN ('ADMIN', 'OWNER') AND o.deleted_at IS NULL) AS ok"
-        }
+    let Some(now) = crate::domain::auth::reread(core, viewer).await? else {
+        return Ok(false);
     };
-    let principal = match viewer {
-        Viewer::User { session_id, .. } => *session_id,
-        Viewer::ApiKey { key_id, .. } => *key_id,
-        Viewer::Anonymous => return Ok(false),
+    let standing = now.role_in(organization_id);
+    let live = if standing.needs_liveness() {
+        crate::domain::organizations::service::is_live(core, organization_id).await?
+    } else {
+        true
     };
-    #[derive(QueryableByName)]
-    struct Ok_ {
-        #[diesel(sql_type = Bool)]
-        ok: bool,
-    }
-    let mut conn = core.db.conn().await?;
-    let row: Ok_ = diesel::sql_query(sql)
-        .bind::<diesel::sql_types::Uuid, _>(principal)
-        .bind::<diesel::sql_types::Uuid, _>(organization_id)
-        .get_result(&mut conn)
-        .await?;
-    Ok(row.ok)
+    Ok(standing.role(live) >= Some(OrgRole::Admin))
 }
 
 /// The newest sequence of an organization (0 when it has none): where a subscription without

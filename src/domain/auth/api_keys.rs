@@ -207,11 +207,30 @@ pub async fn authenticate(core: &Core, secret: &str) -> AppResult<Viewer> {
     if !secret.starts_with(API_KEY_PREFIX) {
         return Err(invalid());
     }
-    let hash = token_hash(secret);
-    let mut conn = core.db.conn().await?;
-    let found: Option<(Uuid, Uuid, OrgRole)> = api_keys::table
+    let viewer = lookup(core, KeyLookup::Hash(token_hash(secret)))
+        .await?
+        .ok_or_else(invalid)?;
+    if let Some(key_id) = viewer.api_key_id() {
+        core.api_key_usage.touch(key_id, Utc::now());
+    }
+    Ok(viewer)
+}
+
+/// The viewer of a key by id, read again (a long-lived connection re-checking its credential):
+/// `None` once the key no longer works. One statement.
+pub async fn viewer_of_key(core: &Core, key_id: Uuid) -> AppResult<Option<Viewer>> {
+    lookup(core, KeyLookup::Id(key_id)).await
+}
+
+enum KeyLookup {
+    Hash(Vec<u8>),
+    Id(Uuid),
+}
+
+/// A key that works now (not revoked, not expired, of a live organization) as a viewer.
+async fn lookup(core: &Core, key: KeyLookup) -> AppResult<Option<Viewer>> {
+    let mut query = api_keys::table
         .inner_join(organizations::table)
-        .filter(api_keys::key_hash.eq(&hash))
         .filter(api_keys::revoked_at.is_null())
         .filter(
             api_keys::expires_at
@@ -220,16 +239,18 @@ pub async fn authenticate(core: &Core, secret: &str) -> AppResult<Viewer> {
         )
         .filter(organizations::deleted_at.is_null())
         .select((api_keys::id, api_keys::organization_id, api_keys::role))
-        .first(&mut conn)
-        .await
-        .optional()?;
-    let (key_id, organization_id, role) = found.ok_or_else(invalid)?;
-    core.api_key_usage.touch(key_id, Utc::now());
-    Ok(Viewer::ApiKey {
+        .into_boxed();
+    query = match key {
+        KeyLookup::Hash(hash) => query.filter(api_keys::key_hash.eq(hash)),
+        KeyLookup::Id(id) => query.filter(api_keys::id.eq(id)),
+    };
+    let found: Option<(Uuid, Uuid, OrgRole)> =
+        query.first(&mut core.db.conn().await?).await.optional()?;
+    Ok(found.map(|(key_id, organization_id, role)| Viewer::ApiKey {
         key_id,
         organization_id,
         role,
-    })
+    }))
 }
 
 pub use super::usage::{KeyUsage, flush_usage, flush_usage_every};

@@ -9,4 +9,16 @@ pub mod usage;
 pub mod users;
 pub mod viewer;
 
-pub use viewer::{Caller, RequestMeta, Viewer};
+pub use viewer::{Caller, RequestMeta, Roles, Standing, Viewer};
+
+use crate::{domain::Core, error::AppResult};
+
+/// The viewer as its credential stands now (roles included), read again by id: `None` once the
+/// session or key no longer works; anonymous stays anonymous. One statement.
+pub async fn reread(core: &Core, viewer: &Viewer) -> AppResult<Option<Viewer>> {
+    match viewer {
+        Viewer::Anonymous => Ok(Some(Viewer::Anonymous)),
+        Viewer::User { session_id, .. } => sessions::viewer_of_session(core, *session_id).await,
+        Viewer::ApiKey { key_id, .. } => api_keys::viewer_of_key(core, *key_id).await,
+    }
+}

@@ -2,17 +2,21 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
+use diesel::{
+    dsl::sql,
+    prelude::*,
+    sql_types::{Array, Text},
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use ipnet::IpNet;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::viewer::{RequestMeta, Viewer};
+use super::viewer::{RequestMeta, Roles, Viewer};
 use crate::{
     db::schema::{sessions, users},
-    domain::Core,
+    domain::{Core, organizations::OrgRole},
     error::{AppError, AppResult},
 };
 
@@ -80,22 +84,58 @@ pub async fn open(
 /// inactive or deleted users are all `Unauthenticated`, with the same message.
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(core: &Core, token: &str) -> AppResult<Viewer> {
-    let invalid =
-        || AppError::Unauthenticated("the token is invalid or expired: sign in again".into());
     if !token.starts_with(SESSION_TOKEN_PREFIX) {
         return Err(invalid());
     }
-    let hash = token_hash(token);
-    let mut conn = core.db.conn().await?;
+    let viewer = lookup(core, SessionKey::TokenHash(token_hash(token)))
+        .await?
+        .ok_or_else(invalid)?;
+    if let Viewer::User { session_id, .. } = viewer {
+        core.session_usage.touch(session_id, Utc::now());
+    }
+    Ok(viewer)
+}
+
+/// The viewer of a session by id, read again (a long-lived connection re-checking its
+/// credential and roles): `None` once the session no longer works. One statement.
+pub async fn viewer_of_session(core: &Core, session_id: Uuid) -> AppResult<Option<Viewer>> {
+    lookup(core, SessionKey::Id(session_id)).await
+}
+
+fn invalid() -> AppError {
+    AppError::Unauthenticated("the token is invalid or expired: sign in again".into())
+}
+
+enum SessionKey {
+    TokenHash(Vec<u8>),
+    Id(Uuid),
+}
+
+/// A session that works now (not revoked, not expired, not idle too long, of an active user)
+/// with its user's roles in live organizations: the caller and their roles in one statement.
+async fn lookup(core: &Core, key: SessionKey) -> AppResult<Option<Viewer>> {
     let mut query = sessions::table
         .inner_join(users::table)
-        .filter(sessions::token_hash.eq(&hash))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(diesel::dsl::now))
         .filter(users::is_active.eq(true))
         .filter(users::deleted_at.is_null())
-        .select((sessions::id, users::id, users::is_superadmin))
+        .select((
+            sessions::id,
+            users::id,
+            users::is_superadmin,
+            // `organization role` pairs as text: one array keeps each pair together.
+            sql::<Array<Text>>(
+                "coalesce((SELECT array_agg(m.organization_id::text || ' ' || m.role) \
+                 FROM memberships m JOIN organizations o ON o.id = m.organization_id \
+                 WHERE m.user_id = users.id AND o.deleted_at IS NULL), '{}')",
+            ),
+        ))
         .into_boxed();
+    query = match key {
+        SessionKey::TokenHash(hash) => query.filter(sessions::token_hash.eq(hash)),
+        SessionKey::Id(id) => query.filter(sessions::id.eq(id)),
+    };
     if let Some(idle) = core.settings.session_idle {
         // `last_used_at` is flushed from memory every ~30 s, which is noise against an idle
         // limit counted in hours; a session never used counts from its creation.
@@ -107,14 +147,25 @@ pub async fn authenticate(core: &Core, token: &str) -> AppResult<Viewer> {
                 .and(sessions::created_at.gt(cutoff))),
         );
     }
-    let found: Option<(Uuid, Uuid, bool)> = query.first(&mut conn).await.optional()?;
-    let (session_id, user_id, is_superadmin) = found.ok_or_else(invalid)?;
-    core.session_usage.touch(session_id, Utc::now());
-    Ok(Viewer::User {
+    let found: Option<(Uuid, Uuid, bool, Vec<String>)> =
+        query.first(&mut core.db.conn().await?).await.optional()?;
+    let Some((session_id, user_id, is_superadmin, pairs)) = found else {
+        return Ok(None);
+    };
+    let roles = pairs
+        .iter()
+        .map(|pair| {
+            let (org, role) = pair.split_once(' ')?;
+            Some((Uuid::parse_str(org).ok()?, role.parse::<OrgRole>().ok()?))
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("unreadable membership roles")))?;
+    Ok(Some(Viewer::User {
         user_id,
         session_id,
         is_superadmin,
-    })
+        roles: Roles::new(roles),
+    }))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Who is calling: the viewer of a request (or WebSocket connection) and its request metadata.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use uuid::Uuid;
 
@@ -19,6 +19,8 @@ pub enum Viewer {
         session_id: Uuid,
         /// Platform operator: every permission in every organization.
         is_superadmin: bool,
+        /// The user's roles in live organizations, read with the session (same statement).
+        roles: Roles,
     },
     /// An integration's API key: its role in its one organization, and nothing else (no user,
     /// no account operations, no other organization).
@@ -54,17 +56,64 @@ impl Viewer {
         matches!(self, Viewer::Anonymous)
     }
 
-    /// An API key's role in `organization_id`: `Some(Some(role))` in its own organization,
-    /// `Some(None)` in any other; `None` when the viewer is not an API key (ask the memberships).
-    pub fn api_key_role(&self, organization_id: Uuid) -> Option<Option<OrgRole>> {
+    /// The caller's role in an organization: the one rule behind guards, visibility and the
+    /// domain's services. Superadmins act as OWNER anywhere (of a live organization); an API key
+    /// has its role in its own organization and none elsewhere; a user has the role of their
+    /// membership; anonymous callers have none.
+    pub fn role_in(&self, organization_id: Uuid) -> Standing {
         match self {
+            Viewer::Anonymous => Standing::Outsider,
+            Viewer::User {
+                is_superadmin: true,
+                ..
+            } => Standing::Superadmin,
+            Viewer::User { roles, .. } => roles
+                .get(organization_id)
+                .map_or(Standing::Outsider, Standing::Role),
             Viewer::ApiKey {
                 organization_id: own,
                 role,
                 ..
-            } => Some((*own == organization_id).then_some(*role)),
-            _ => None,
+            } if *own == organization_id => Standing::Role(*role),
+            Viewer::ApiKey { .. } => Standing::Outsider,
         }
+    }
+
+    /// The caller's own membership role in an organization, without a superadmin's promotion
+    /// (`Organization.viewerRole`); an API key's role in its own organization.
+    pub fn membership_role(&self, organization_id: Uuid) -> Option<OrgRole> {
+        match self {
+            Viewer::User { roles, .. } => roles.get(organization_id),
+            _ => self.role_in(organization_id).role(false),
+        }
+    }
+
+    /// The caller's standing towards a user who belongs to `their_organizations`: OWNER for the
+    /// user themself and for superadmins, otherwise the highest role the caller holds in one of
+    /// those organizations ([`Viewer::role_in`]); `None` when they share none. The rule behind
+    /// both user visibility and a user's private fields.
+    pub fn standing_towards(
+        &self,
+        user_id: Uuid,
+        their_organizations: impl IntoIterator<Item = Uuid>,
+    ) -> Option<OrgRole> {
+        if self.is_superadmin() || self.user_id() == Some(user_id) {
+            return Some(OrgRole::Owner);
+        }
+        // Their organizations are live (memberships are read through live organizations).
+        their_organizations
+            .into_iter()
+            .filter_map(|org| self.role_in(org).role(true))
+            .max()
+    }
+
+    /// Whether the caller may see a membership in `organization_id` of user `user_id`: the user
+    /// themself and superadmins see all of them, anyone else those of organizations they have a
+    /// role in.
+    pub fn sees_membership_of(&self, user_id: Uuid, organization_id: Uuid) -> bool {
+        self.is_superadmin()
+            || self.user_id() == Some(user_id)
+            || self.role_in(organization_id).role(true).is_some()
     }
 
     /// Whether the viewer is a platform superadmin.
@@ -76,6 +125,55 @@ impl Viewer {
                 ..
             }
         )
+    }
+}
+
+/// A user's roles in live organizations, as read with their credential: the caller's side of
+/// every authorization decision of a request, so deciding costs no statement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roles(Arc<[(Uuid, OrgRole)]>);
+
+impl Roles {
+    /// Roles from `(organization, role)` pairs.
+    pub fn new(roles: impl IntoIterator<Item = (Uuid, OrgRole)>) -> Self {
+        Self(roles.into_iter().collect())
+    }
+
+    /// The role in `organization_id`, if a member.
+    pub fn get(&self, organization_id: Uuid) -> Option<OrgRole> {
+        self.0
+            .iter()
+            .find(|(org, _)| *org == organization_id)
+            .map(|(_, role)| *role)
+    }
+}
+
+/// What the credential alone says about the caller in one organization (see [`Viewer::role_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// A member (or an API key of the organization) with this role.
+    Role(OrgRole),
+    /// A superadmin: OWNER of every organization that exists and is not deleted.
+    Superadmin,
+    /// Nothing: anonymous, not a member, or an API key of another organization.
+    Outsider,
+}
+
+impl Standing {
+    /// The effective role, given whether the organization is live. Only a superadmin's standing
+    /// depends on it: a member's roles are read from live organizations only, and an API key of
+    /// a deleted organization no longer authenticates.
+    pub fn role(self, organization_live: bool) -> Option<OrgRole> {
+        match self {
+            Standing::Role(role) => Some(role),
+            Standing::Superadmin => organization_live.then_some(OrgRole::Owner),
+            Standing::Outsider => None,
+        }
+    }
+
+    /// Whether only the organization's liveness is left to learn (a superadmin).
+    pub fn needs_liveness(self) -> bool {
+        self == Standing::Superadmin
     }
 }
 

@@ -17,10 +17,13 @@ use super::{
 };
 use crate::{
     db::schema::{
-        financial_models, metric_dependencies, metric_values, metrics, model_files,
+        financial_models, metric_dependencies, metric_values, metrics, model_files, organizations,
         parameter_values, parameters, scenarios,
     },
-    domain::loader::{LoadError, PgLoader},
+    domain::{
+        loader::{LoadError, PgLoader},
+        organizations::OrganizationRow,
+    },
     error::AppError,
 };
 
@@ -38,15 +41,34 @@ impl Loader<ModelById> for PgLoader {
 
     #[tracing::instrument(skip_all, fields(keys = keys.len()))]
     async fn load(&self, keys: &[ModelById]) -> Result<HashMap<ModelById, ModelRow>, LoadError> {
+        let (mut found, missing) = self.take_primed(keys, |k| k.0, |p| &mut p.models);
+        if missing.is_empty() {
+            return Ok(found);
+        }
         let mut conn = self.db().conn().await?;
-        let rows: Vec<ModelRow> = financial_models::table
-            .filter(financial_models::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+        // With its organization (live or not, so the model's own answer is unchanged), which
+        // the caller's role check or `organization` will ask for next.
+        let rows: Vec<(ModelRow, OrganizationRow, bool)> = financial_models::table
+            .inner_join(organizations::table)
+            .filter(financial_models::id.eq_any(missing))
             .filter(financial_models::deleted_at.is_null())
-            .select(ModelRow::as_select())
+            .select((
+                ModelRow::as_select(),
+                OrganizationRow::as_select(),
+                organizations::deleted_at.is_null(),
+            ))
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(|r| (ModelById(r.id), r)).collect())
+        self.prime(|p| {
+            for (_, org, live) in &rows {
+                if *live {
+                    p.organizations.insert(org.id, org.clone());
+                }
+            }
+        });
+        found.extend(rows.into_iter().map(|(m, _, _)| (ModelById(m.id), m)));
+        Ok(found)
     }
 }
 
@@ -100,14 +122,38 @@ impl Loader<ScenarioById> for PgLoader {
         keys: &[ScenarioById],
     ) -> Result<HashMap<ScenarioById, ScenarioRow>, LoadError> {
         let mut conn = self.db().conn().await?;
-        let rows: Vec<ScenarioRow> = scenarios::table
+        // With its model and organization, primed for the lookups that follow a scenario
+        // (its visibility, `model`, `model.organization`): one statement for three levels. The
+        // scenario's own answer does not depend on them.
+        type Joined = (ScenarioRow, ModelRow, bool, OrganizationRow, bool);
+        let rows: Vec<Joined> = scenarios::table
+            .inner_join(financial_models::table.inner_join(organizations::table))
             .filter(scenarios::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
             .filter(scenarios::deleted_at.is_null())
-            .select(ScenarioRow::as_select())
+            .select((
+                ScenarioRow::as_select(),
+                ModelRow::as_select(),
+                financial_models::deleted_at.is_null(),
+                OrganizationRow::as_select(),
+                organizations::deleted_at.is_null(),
+            ))
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(|r| (ScenarioById(r.id), r)).collect())
+        self.prime(|p| {
+            for (_, model, model_live, org, org_live) in &rows {
+                if *model_live {
+                    p.models.insert(model.id, model.clone());
+                }
+                if *org_live {
+                    p.organizations.insert(org.id, org.clone());
+                }
+            }
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(s, ..)| (ScenarioById(s.id), s))
+            .collect())
     }
 }
 

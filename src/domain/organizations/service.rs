@@ -34,41 +34,42 @@ pub(crate) async fn lock_organization(
         .ok_or(AppError::NotFound("organization"))
 }
 
-/// The caller's effective role in `organization_id`, read inside the transaction (superadmins act
-/// as owners). `None`: not a member, or the organization is deleted: nothing of a deleted
-/// organization is reachable, whoever asks (its members' rows stay, for the audit trail).
+/// The caller's effective role in `organization_id`: [`Viewer::role_in`] over the roles read
+/// with the credential; only a superadmin's standing needs the organization's liveness, read
+/// inside the transaction. `None`: not a member, or the organization is deleted: nothing of a
+/// deleted organization is reachable, whoever asks (its members' rows stay, for the audit trail).
+///
+/// [`Viewer::role_in`]: crate::domain::auth::Viewer::role_in
 pub(crate) async fn caller_role(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     organization_id: Uuid,
 ) -> AppResult<Option<OrgRole>> {
-    if caller.viewer.is_superadmin() {
-        let live = organizations::table
-            .find(organization_id)
-            .filter(organizations::deleted_at.is_null())
-            .select(organizations::id)
-            .first::<Uuid>(conn)
-            .await
-            .optional()?;
-        return Ok(live.map(|_| OrgRole::Owner));
-    }
-    // An API key has its role in its own organization and none anywhere else (a key of a
-    // deleted organization no longer authenticates).
-    if let Some(role) = caller.viewer.api_key_role(organization_id) {
-        return Ok(role);
-    }
-    let Some(user_id) = caller.viewer.user_id() else {
-        return Ok(None);
+    let standing = caller.viewer.role_in(organization_id);
+    let live = if standing.needs_liveness() {
+        live_in(conn, organization_id).await?
+    } else {
+        true
     };
-    Ok(memberships::table
-        .inner_join(organizations::table)
-        .filter(memberships::organization_id.eq(organization_id))
-        .filter(memberships::user_id.eq(user_id))
+    Ok(standing.role(live))
+}
+
+/// Whether the organization exists and is not deleted.
+async fn live_in(conn: &mut AsyncPgConnection, organization_id: Uuid) -> AppResult<bool> {
+    Ok(organizations::table
+        .find(organization_id)
         .filter(organizations::deleted_at.is_null())
-        .select(memberships::role)
-        .first(conn)
+        .select(organizations::id)
+        .first::<Uuid>(conn)
         .await
-        .optional()?)
+        .optional()?
+        .is_some())
+}
+
+/// Whether the organization exists and is not deleted (one statement).
+pub(crate) async fn is_live(core: &Core, organization_id: Uuid) -> AppResult<bool> {
+    let mut conn = core.db.conn().await?;
+    live_in(&mut conn, organization_id).await
 }
 
 /// Require at least `min` in the organization: non-members get `NotFound` (the organization is

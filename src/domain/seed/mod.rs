@@ -12,7 +12,7 @@ use crate::{
     db::schema::organizations,
     domain::{
         Core,
-        auth::{Caller, Viewer, accounts},
+        auth::{Caller, Roles, Viewer, accounts},
         organizations::{OrgRole, members, service},
     },
     error::AppResult,
@@ -72,15 +72,17 @@ pub async fn seed_demo(core: &Core) -> AppResult<Vec<DemoAccount>> {
             role,
         });
     }
-    let owner = Caller {
+    let as_owner = |roles| Caller {
         // The seed acts as the owner it just created; it has no session of its own.
         viewer: Viewer::User {
             user_id: owner_id.unwrap_or_default(),
             session_id: uuid::Uuid::nil(),
             is_superadmin: false,
+            roles,
         },
         meta: Default::default(),
     };
+    let owner = as_owner(Roles::default());
     let org = service::create(
         core,
         &owner,
@@ -89,6 +91,8 @@ pub async fn seed_demo(core: &Core) -> AppResult<Vec<DemoAccount>> {
         Some(serde_json::json!({"fiscalYearStartMonth": 1})),
     )
     .await?;
+    // Roles are read with the credential: the owner's now include the new organization.
+    let owner = as_owner(Roles::new([(org.id, OrgRole::Owner)]));
     for account in created.iter().skip(1) {
         members::add(core, &owner, org.id, &account.email, account.role).await?;
     }

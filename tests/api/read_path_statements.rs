@@ -1,0 +1,141 @@
+//! The read path's statement ceilings (issue "the read path"): at most one statement per level
+//! of relationships plus one for the caller, authentication included, whatever the number of
+//! rows. The four benchmark queries (`bench/queries.py`) and one mutation of each domain, each
+//! with an ADMIN's session, at two sizes.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser};
+
+const Q1: &str =
+    "query Q1($id: ID!) { scenario(id: $id) { id name model { name organization { name } } } }";
+const Q2: &str = "query Q2($slug: String!) { organization(slug: $slug) { id name models(first: 25) { nodes { id name status
+  createdBy { displayName } scenarios { nodes { id name kind } } } } } }";
+const Q3: &str = "query Q3($id: ID!) { scenario(id: $id) { id name series { metric { key } points { period value } } } }";
+const Q4: &str = "query Q4($orgId: ID!) { auditEvents(organizationId: $orgId, first: 100) { nodes { id action entityType
+  createdAt actor { ... on User { displayName } } } } }";
+
+/// An organization whose ADMIN reads it: `models` models of 4 INPUT metrics × 12 months, each
+/// with Base and Upside (on Base), values stored on both; every change made through the API.
+struct Fixture {
+    app: TestApp,
+    admin: TestUser,
+    org: String,
+    slug: String,
+    scenarios: Vec<String>,
+}
+
+async fn call(app: &TestApp, user: &TestUser, query: &str, input: Value) -> Value {
+    let res = app.gql(Some(&user.token), query, json!({"i": input})).await;
+    assert!(res.errors().is_empty(), "{:#}", res.body);
+    res.data().clone()
+}
+
+async fn fixture(models: usize) -> Fixture {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let admin = app.user("admin").await;
+    let slug = format!("reads-{models}");
+    let org = app.organization(&owner, &slug).await;
+    app.add_member(&owner, &org, &admin, "ADMIN").await;
+    let mut scenarios = Vec::new();
+    for m in 0..models {
+        let model = call(
+            &app,
+            &owner,
+            "mutation($i: CreateModelInput!) { createModel(input: $i) { id } }",
+            json!({"organizationId": org, "name": format!("M{m}"), "currency": "USD",
+                   "startPeriod": "2026-01-01", "endPeriod": "2026-12-01"}),
+        )
+        .await["createModel"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for key in ["units", "price", "cost", "rent"] {
+            call(
+                &app,
+                &owner,
+                "mutation($i: DefineMetricInput!) { defineMetric(input: $i) { id } }",
+                json!({"modelId": model, "key": key, "name": key, "unit": "NUMBER", "kind": "INPUT"}),
+            )
+            .await;
+        }
+        let mut base: Option<String> = None;
+        for name in ["Base", "Upside"] {
+            let id = call(
+                &app,
+                &owner,
+                "mutation($i: CreateScenarioInput!) { createScenario(input: $i) { id } }",
+                json!({"modelId": model, "name": name, "kind": "CUSTOM", "baseScenarioId": base}),
+            )
+            .await["createScenario"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let values: Vec<Value> = ["units", "price", "cost", "rent"]
+                .iter()
+                .flat_map(|key| {
+                    (1..=12).map(move |month| {
+                        json!({"metricKey": key, "period": format!("2026-{month:02}-01"),
+                               "value": format!("{}", month * 10)})
+                    })
+                })
+                .collect();
+            call(
+                &app,
+                &owner,
+                "mutation($i: UpsertMetricValuesInput!) { upsertMetricValues(input: $i) { upserted } }",
+                json!({"scenarioId": id, "values": values}),
+            )
+            .await;
+            base.get_or_insert(id.clone());
+            scenarios.push(id);
+        }
+    }
+    Fixture {
+        app,
+        admin,
+        org,
+        slug,
+        scenarios,
+    }
+}
+
+/// Statements the server sends for one request (authentication included), and its data.
+async fn count(fx: &Fixture, query: &str, variables: Value) -> (u64, Value) {
+    let before = fx.app.statements();
+    let res = fx.app.gql(Some(&fx.admin.token), query, variables).await;
+    assert!(res.errors().is_empty(), "{:#}", res.body);
+    (fx.app.statements() - before, res.data().clone())
+}
+
+#[tokio::test]
+async fn benchmark_queries_stay_within_their_statement_ceilings() {
+    for models in [1, 3] {
+        let fx = fixture(models).await;
+        let leaf = fx.scenarios.last().unwrap().clone();
+
+        let (q1, data) = count(&fx, Q1, json!({"id": leaf})).await;
+        assert_eq!(data["scenario"]["model"]["organization"]["name"], fx.slug);
+        let (q2, data) = count(&fx, Q2, json!({"slug": fx.slug})).await;
+        let nodes = data["organization"]["models"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), models);
+        assert!(
+            nodes
+                .iter()
+                .all(|m| m["scenarios"]["nodes"].as_array().unwrap().len() == 2
+                    && m["createdBy"]["displayName"] == "owner")
+        );
+        let (q3, data) = count(&fx, Q3, json!({"id": leaf})).await;
+        let series = data["scenario"]["series"].as_array().unwrap();
+        assert_eq!(series.len(), 4);
+        assert_eq!(series[0]["points"][11]["value"], "120.000000");
+        let (q4, data) = count(&fx, Q4, json!({"orgId": fx.org})).await;
+        let events = data["auditEvents"]["nodes"].as_array().unwrap();
+        assert!(events.len() > 4 * models, "{events:?}");
+        assert!(events.iter().all(|e| e["actor"]["displayName"] == "owner"));
+
+        eprintln!("models {models}: Q1 {q1} Q2 {q2} Q3 {q3} Q4 {q4}");
+        assert_eq!((q1, q2, q3, q4), (2, 5, 5, 3), "with {models} models");
+    }
+}
