@@ -14,6 +14,7 @@ use crate::{
         schema::{memberships, organizations, users},
     },
     domain::{
+        Core,
         auth::users::UserRow,
         organizations::{MembershipRow, OrganizationRow},
     },
@@ -35,8 +36,8 @@ impl PgLoader {
         Self { db }
     }
 
-    /// The database (for loaders of other domain modules).
-    pub(crate) fn db(&self) -> &Db {
+    /// The database, for the loaders of the domain's modules (never the face's).
+    pub(in crate::domain) fn db(&self) -> &Db {
         &self.db
     }
 }
@@ -191,8 +192,8 @@ impl Loader<MembershipsOfOrganization> for PgLoader {
 }
 
 /// Every live organization, oldest first (the superadmin's `organizations`): one statement.
-pub async fn all_organizations(db: &Db) -> Result<Vec<OrganizationRow>, AppError> {
-    let mut conn = db.conn().await?;
+pub async fn all_organizations(core: &Core) -> Result<Vec<OrganizationRow>, AppError> {
+    let mut conn = core.db.conn().await?;
     Ok(organizations::table
         .filter(organizations::deleted_at.is_null())
         .order((organizations::created_at, organizations::id))

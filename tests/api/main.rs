@@ -18,6 +18,7 @@ mod modelling_statements;
 mod models;
 mod organizations;
 mod parameters;
+mod read_path_counts;
 mod relay;
 mod scenarios;
 mod schema_export;
