@@ -18,7 +18,8 @@ use super::relay::{DEFAULT_PAGE, MAX_PAGE};
 pub(crate) const EVALUATION: usize = 50;
 /// Recomputing an organization's whole audit hash chain (`verifyAuditChain`).
 pub(crate) const VERIFY_AUDIT_CHAIN: usize = 500;
-/// Reading audit history: two statements over the largest table, before paging.
+/// Reading audit history: up to two statements over the largest table (the page, and its count
+/// or cursor checks when selected), before paging.
 pub(crate) const AUDIT_HISTORY: usize = 50;
 
 /// Items a page will hold: `first`, else `last`, else the default page, clamped to the largest

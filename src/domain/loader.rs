@@ -17,6 +17,7 @@ use crate::{
         schema::{memberships, organizations, users},
     },
     domain::{
+        Core,
         auth::users::UserRow,
         modelling::ModelRow,
         organizations::{MembershipRow, OrganizationRow},
@@ -59,8 +60,8 @@ impl PgLoader {
         Self { db, primed: None }
     }
 
-    /// The database (for loaders of other domain modules).
-    pub(crate) fn db(&self) -> &Db {
+    /// The database, for the loaders of the domain's modules (never the face's).
+    pub(in crate::domain) fn db(&self) -> &Db {
         &self.db
     }
 
@@ -254,8 +255,8 @@ impl Loader<MembershipsOfOrganization> for PgLoader {
 }
 
 /// Every live organization, oldest first (the superadmin's `organizations`): one statement.
-pub async fn all_organizations(db: &Db) -> Result<Vec<OrganizationRow>, AppError> {
-    let mut conn = db.conn().await?;
+pub async fn all_organizations(core: &Core) -> Result<Vec<OrganizationRow>, AppError> {
+    let mut conn = core.db.conn().await?;
     Ok(organizations::table
         .filter(organizations::deleted_at.is_null())
         .order((organizations::created_at, organizations::id))

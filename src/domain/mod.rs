@@ -13,7 +13,9 @@ pub(crate) mod text_enum;
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{config::Config, db::Db};
+use diesel_async::RunQueryDsl;
+
+use crate::{config::Config, db::Db, error::AppResult};
 
 pub use auth::password::PasswordHasher;
 pub use loader::PgLoader;
@@ -43,7 +45,9 @@ pub struct CoreSettings {
 /// Cheap to clone; one per process.
 #[derive(Clone)]
 pub struct Core {
-    pub(crate) db: Db,
+    /// The pool, for the domain alone: the face reaches data through loaders and services, and
+    /// operations through the narrow methods below ([`Core::ping`], [`Core::statement_count`]).
+    pub(in crate::domain) db: Db,
     pub(crate) hasher: PasswordHasher,
     pub(crate) settings: Arc<CoreSettings>,
     /// API key uses noted since the last flush (`auth::usage::flush_usage`).
@@ -100,9 +104,23 @@ impl Core {
         })
     }
 
-    /// The database handle (for readiness checks and statement counts).
-    pub fn db(&self) -> &Db {
-        &self.db
+    /// Whether the database answers a trivial statement (`GET /readyz`; the caller bounds the
+    /// wait).
+    pub async fn ping(&self) -> AppResult<()> {
+        let mut conn = self.db.conn().await?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Statements sent through the pool since it was built (`/metrics`, and the tests that prove
+    /// a request's statement count does not grow with its rows).
+    pub fn statement_count(&self) -> u64 {
+        self.db.statements_executed()
+    }
+
+    /// Connections open and idle (`/metrics`).
+    pub fn pool_state(&self) -> (u32, u32) {
+        self.db.pool_state()
     }
 
     /// The password hasher (its counters measure the argon2 work done).

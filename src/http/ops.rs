@@ -8,7 +8,6 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use diesel_async::RunQueryDsl;
 
 use super::graphql::error_response;
 use crate::app::App;
@@ -21,22 +20,18 @@ pub(crate) async fn healthz() -> &'static str {
 
 /// `GET /readyz`: 200 only while the database answers within two seconds.
 pub(crate) async fn readyz(State(app): State<App>) -> Response {
-    let check = async {
-        let mut conn = app.core().db().conn().await.ok()?;
-        diesel::sql_query("SELECT 1").execute(&mut conn).await.ok()
-    };
-    match tokio::time::timeout(Duration::from_secs(2), check).await {
-        Ok(Some(_)) => (StatusCode::OK, "ready").into_response(),
+    match tokio::time::timeout(Duration::from_secs(2), app.core().ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
     }
 }
 
 /// `GET /metrics`: Prometheus text format.
 pub(crate) async fn metrics(State(app): State<App>) -> Response {
-    let (connections, idle) = app.core().db().pool_state();
+    let (connections, idle) = app.core().pool_state();
     metrics::gauge!("fv_db_pool_connections").set(f64::from(connections));
     metrics::gauge!("fv_db_pool_idle_connections").set(f64::from(idle));
-    metrics::gauge!("fv_db_statements_total").set(app.core().db().statements_executed() as f64);
+    metrics::gauge!("fv_db_statements_total").set(app.core().statement_count() as f64);
     (
         [(
             axum::http::header::CONTENT_TYPE,

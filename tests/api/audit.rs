@@ -414,7 +414,8 @@ async fn a_page_costs_the_same_statements_whatever_its_size() {
     }
     let (large, many) = measure().await;
     assert!(many >= few + 24, "{few} → {many}");
-    // Authentication is outside the count's difference; the page itself is two statements.
+    // Authentication is outside the count's difference; the page and its count (`totalCount` is
+    // selected) are two statements.
     assert_eq!(
         small, large,
         "statements grew with the rows: {small} → {large}"

@@ -432,7 +432,7 @@ async fn an_exhausted_pool_fails_fast_without_detail_while_healthz_answers() {
     })
     .await;
     let ann = app.user("ann").await;
-    let _held = app.app.core().db().conn().await.unwrap();
+    let _held = app.pool.conn().await.unwrap();
 
     let check = |res: &Gql, started: Instant| {
         assert!(

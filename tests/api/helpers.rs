@@ -257,6 +257,9 @@ pub struct TestApp {
     pub app: App,
     pub router: Router,
     pub db: TestDb,
+    /// The app's own pool (a clone of the one it was built over), for tests that hold or use its
+    /// connections behind the API: the core does not hand out its pool.
+    pub pool: Db,
 }
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -282,9 +285,14 @@ impl TestApp {
         )
         .await
         .expect("pool");
-        let app = App::new(config, pool).expect("app");
+        let app = App::new(config, pool.clone()).expect("app");
         let router = app.router();
-        Self { app, router, db }
+        Self {
+            app,
+            router,
+            db,
+            pool,
+        }
     }
 
     /// Send a raw request through the router.
@@ -328,7 +336,7 @@ impl TestApp {
 
     /// Statements sent by the app's pool so far.
     pub fn statements(&self) -> u64 {
-        self.app.core().db().statements_executed()
+        self.app.core().statement_count()
     }
 
     /// Register a user (through the API) and return it signed in.

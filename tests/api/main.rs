@@ -18,6 +18,7 @@ mod modelling_statements;
 mod models;
 mod organizations;
 mod parameters;
+mod read_path_counts;
 mod read_path_statements;
 mod relay;
 mod scenarios;

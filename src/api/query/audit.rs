@@ -24,7 +24,8 @@ pub struct AuditQuery;
 #[Object]
 impl AuditQuery {
     /// An organization's audit history in sequence order (`last: N`: the latest N); cursors are
-    /// sequences. Paged in the database: two statements per page whatever its size (ADMIN+).
+    /// sequences. Paged in the database: one statement per page whatever its size, a second only
+    /// when `totalCount` (or `pageInfo` beyond the cursors) is selected (ADMIN+).
     #[allow(clippy::too_many_arguments)]
     #[graphql(
         complexity = "crate::api::complexity::audit_page(first, last, child_complexity)",
@@ -66,7 +67,7 @@ impl AuditQuery {
             .load_one(OrganizationById(org))
             .await?
             .ok_or(AppError::NotFound("organization"))?;
-        let report = verify_chain(state(ctx).core.db(), org).await?;
+        let report = verify_chain(&state(ctx).core, org).await?;
         Ok(AuditChainReport {
             organization,
             report,

@@ -64,7 +64,7 @@ impl OrganizationQuery {
         let st = state(ctx);
         let args = PageArgs::forward(first, after);
         if st.caller().viewer.is_superadmin() {
-            let rows = all_organizations(st.core.db()).await.api()?;
+            let rows = all_organizations(&st.core).await.api()?;
             return Ok(paginate(
                 rows,
                 &args,

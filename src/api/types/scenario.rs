@@ -3,28 +3,20 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use std::collections::HashMap;
-
-use uuid::Uuid;
-
-use super::{
-    FinancialModel, Metric, MetricComparison, MetricDelta, MetricPoint, MetricSeries,
-    ParameterValue, ScenarioKind, User,
-    series::{delta, evaluate, select},
-};
+use super::{FinancialModel, MetricComparison, MetricSeries, ParameterValue, ScenarioKind, User};
 use crate::{
     api::{
-        context::loader,
+        context::{loader, state},
         errors::ApiResult,
         relay::{NodeKind, decode, global_id},
-        scalars::{Date, Decimal},
+        scalars::Date,
     },
     domain::modelling::{
-        loaders::{
-            ModelById, ParameterValuesOfScenario, ParametersOfModel, ScenarioById, ScenariosOfModel,
-        },
-        parameters::{ParameterValueRow, effective},
-        scenarios::{ScenarioRow, chain_of},
+        loaders::{ModelById, ScenarioById},
+        parameters::effective_values,
+        scenarios::ScenarioRow,
+        selection::SeriesRequest,
+        series,
     },
     error::AppError,
 };
@@ -93,25 +85,8 @@ impl Scenario {
     /// Every parameter of the model as this scenario sees it: its own override, else the
     /// nearest base scenario's (`inheritedFrom`), else the model default (`isDefault`).
     async fn parameter_values(&self, ctx: &Context<'_>) -> ApiResult<Vec<ParameterValue>> {
-        let scenarios: HashMap<Uuid, ScenarioRow> = loader(ctx)
-            .load_one(ScenariosOfModel(self.0.model_id))
+        Ok(effective_values(loader(ctx), &self.0)
             .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| (s.id, s))
-            .collect();
-        let chain = chain_of(self.0.id, &scenarios);
-        let parameters = loader(ctx)
-            .load_one(ParametersOfModel(self.0.model_id))
-            .await?
-            .unwrap_or_default();
-        let overrides: HashMap<Uuid, Vec<ParameterValueRow>> = loader(ctx)
-            .load_many(chain.iter().map(|id| ParameterValuesOfScenario(*id)))
-            .await?
-            .into_iter()
-            .map(|(k, v)| (k.0, v))
-            .collect();
-        Ok(effective(self.0.id, &parameters, &scenarios, &overrides)
             .into_iter()
             .map(ParameterValue)
             .collect())
@@ -130,27 +105,11 @@ impl Scenario {
         from: Option<Date>,
         to: Option<Date>,
     ) -> ApiResult<Vec<MetricSeries>> {
-        let evaluated = evaluate(ctx, &self.0).await?;
-        let (metrics, periods, range) = select(&evaluated, metric_keys.as_deref(), from, to)?;
-        Ok(metrics
-            .into_iter()
-            .map(|m| {
-                let values = evaluated.values.get(&m.key);
-                let points = range
-                    .clone()
-                    .map(|i| MetricPoint {
-                        period: Date(periods[i]),
-                        value: values
-                            .and_then(|v| v.get(i).copied().flatten())
-                            .map(Decimal),
-                    })
-                    .collect();
-                MetricSeries {
-                    metric: Metric(m),
-                    points,
-                }
-            })
-            .collect())
+        let st = state(ctx);
+        let request = series_request(metric_keys.as_deref(), from, to);
+        let series =
+            series::series(&st.core, &st.evaluations, loader(ctx), &self.0, &request).await?;
+        Ok(series.into_iter().map(MetricSeries::from).collect())
     }
 
     /// Per-period deltas against another scenario of the same model: `delta = other − base`
@@ -164,45 +123,19 @@ impl Scenario {
         from: Option<Date>,
         to: Option<Date>,
     ) -> ApiResult<Vec<MetricComparison>> {
-        let other_id = decode(&other_scenario_id, NodeKind::Scenario, "otherScenarioId")?;
-        let other = loader(ctx)
-            .load_one(ScenarioById(other_id))
-            .await?
-            .filter(|o| o.model_id == self.0.model_id)
-            .ok_or_else(|| {
-                AppError::bad_input(
-                    "otherScenarioId",
-                    "compare with a scenario of the same model",
-                )
-            })?;
-        let (base, other) = futures_util::try_join!(evaluate(ctx, &self.0), evaluate(ctx, &other))?;
-        let (metrics, periods, range) = select(&base, metric_keys.as_deref(), from, to)?;
-        Ok(metrics
-            .into_iter()
-            .map(|m| {
-                let b = base.values.get(&m.key);
-                let o = other.values.get(&m.key);
-                let points = range
-                    .clone()
-                    .map(|i| {
-                        let bv = b.and_then(|v| v.get(i).copied().flatten());
-                        let ov = o.and_then(|v| v.get(i).copied().flatten());
-                        let (d, p) = delta(bv, ov);
-                        MetricDelta {
-                            period: Date(periods[i]),
-                            base: bv.map(Decimal),
-                            other: ov.map(Decimal),
-                            delta: d.map(Decimal),
-                            delta_percent: p.map(Decimal),
-                        }
-                    })
-                    .collect();
-                MetricComparison {
-                    metric: Metric(m),
-                    points,
-                }
-            })
-            .collect())
+        let other = decode(&other_scenario_id, NodeKind::Scenario, "otherScenarioId")?;
+        let st = state(ctx);
+        let request = series_request(metric_keys.as_deref(), from, to);
+        let compared = series::compare(
+            &st.core,
+            &st.evaluations,
+            loader(ctx),
+            &self.0,
+            other,
+            &request,
+        )
+        .await?;
+        Ok(compared.into_iter().map(MetricComparison::from).collect())
     }
 
     /// Creation time.
@@ -213,5 +146,18 @@ impl Scenario {
     /// Last change.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+}
+
+/// The arguments of `series` and `compare` as the domain takes them.
+fn series_request<'a>(
+    metric_keys: Option<&'a [String]>,
+    from: Option<Date>,
+    to: Option<Date>,
+) -> SeriesRequest<'a> {
+    SeriesRequest {
+        metric_keys,
+        from: from.map(|d| d.0),
+        to: to.map(|d| d.0),
     }
 }

@@ -1,30 +1,12 @@
-//! `Scenario.series` and `Scenario.compare`: evaluated metric series and their deltas.
+//! `Scenario.series` and `Scenario.compare`: evaluated metric series and their deltas, as the
+//! domain computes them (`domain::modelling::selection`), in GraphQL form.
 
-use std::{collections::HashMap, sync::Arc};
-
-use async_graphql::{Context, SimpleObject};
-use chrono::NaiveDate;
-use rust_decimal::Decimal as Dec;
-use uuid::Uuid;
+use async_graphql::SimpleObject;
 
 use super::Metric;
 use crate::{
-    api::{
-        context::{loader, state},
-        errors::ApiResult,
-        scalars::{Date, Decimal},
-    },
-    domain::modelling::{
-        loaders::{
-            MetricValuesOfScenario, MetricsOfModel, ModelById, ParameterValuesOfScenario,
-            ParametersOfModel, ScenariosOfModel,
-        },
-        metrics::MetricRow,
-        periods::is_boundary,
-        scenarios::{ScenarioRow, chain_of},
-        series::{ModelData, ScenarioGrid},
-    },
-    error::{AppError, AppResult},
+    api::scalars::{Date, Decimal},
+    domain::modelling::selection,
 };
 
 /// One period's value; `null` when it cannot be computed (missing input, division by zero, a
@@ -71,129 +53,37 @@ pub struct MetricComparison {
     pub points: Vec<MetricDelta>,
 }
 
-/// A scenario evaluated over its model's whole timeline.
-pub type Evaluated = ScenarioGrid;
-
-/// Evaluate a scenario, once per operation however many fields ask for it (the grid is shared;
-/// each field slices it). Every load goes through the request's DataLoader, so the series of many
-/// scenarios take a constant number of statements; the evaluation itself is charged to the
-/// request's budget and runs off the async workers (`Core::evaluate`).
-pub async fn evaluate(ctx: &Context<'_>, scenario: &ScenarioRow) -> ApiResult<Arc<Evaluated>> {
-    let st = state(ctx);
-    let grid = st
-        .core
-        .evaluate(&st.evaluations, scenario.id, || load(ctx, scenario))
-        .await?;
-    Ok(grid)
-}
-
-/// Everything the evaluation of `scenario` reads.
-async fn load(ctx: &Context<'_>, scenario: &ScenarioRow) -> ApiResult<ModelData> {
-    let l = loader(ctx);
-    let model = l
-        .load_one(ModelById(scenario.model_id))
-        .await?
-        .ok_or(AppError::NotFound("model"))?;
-    let scenarios: HashMap<Uuid, ScenarioRow> = l
-        .load_one(ScenariosOfModel(model.id))
-        .await?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
-    let chain = chain_of(scenario.id, &scenarios);
-    let metrics = l
-        .load_one(MetricsOfModel(model.id))
-        .await?
-        .unwrap_or_default();
-    let parameters = l
-        .load_one(ParametersOfModel(model.id))
-        .await?
-        .unwrap_or_default();
-    let overrides = l
-        .load_many(chain.iter().map(|id| ParameterValuesOfScenario(*id)))
-        .await?
-        .into_iter()
-        .map(|(k, v)| (k.0, v))
-        .collect();
-    let values = l
-        .load_many(chain.iter().map(|id| MetricValuesOfScenario(*id)))
-        .await?
-        .into_iter()
-        .map(|(k, v)| (k.0, v))
-        .collect();
-    Ok(ModelData {
-        model,
-        metrics,
-        parameters,
-        scenarios,
-        overrides,
-        values,
-    })
-}
-
-/// The requested metrics (all when `None`) and period range (default: the whole timeline),
-/// validated; returns the metrics and the index range of periods.
-pub fn select(
-    evaluated: &Evaluated,
-    metric_keys: Option<&[String]>,
-    from: Option<Date>,
-    to: Option<Date>,
-) -> AppResult<(Vec<MetricRow>, Vec<NaiveDate>, std::ops::Range<usize>)> {
-    let periods = evaluated.model.periods();
-    let position = |date: Option<Date>, field: &str, default: usize| -> AppResult<usize> {
-        match date {
-            None => Ok(default),
-            Some(Date(d)) => periods
-                .iter()
-                .position(|p| *p == d)
-                .filter(|_| is_boundary(d, evaluated.model.period_granularity))
-                .ok_or_else(|| {
-                    AppError::bad_input(
-                        field,
-                        format!(
-                            "{d} is not a period of the model's timeline ({} … {})",
-                            evaluated.model.start_period, evaluated.model.end_period
-                        ),
-                    )
-                }),
+impl From<selection::Series> for MetricSeries {
+    fn from(series: selection::Series) -> Self {
+        Self {
+            metric: Metric(series.metric),
+            points: series
+                .points
+                .into_iter()
+                .map(|p| MetricPoint {
+                    period: Date(p.period),
+                    value: p.value.map(Decimal),
+                })
+                .collect(),
         }
-    };
-    let start = position(from, "from", 0)?;
-    let end = position(to, "to", periods.len().saturating_sub(1))?;
-    if end < start {
-        return Err(AppError::bad_input("to", "`to` must not be before `from`"));
     }
-    let metrics = match metric_keys {
-        None => evaluated.metrics.clone(),
-        Some(keys) => keys
-            .iter()
-            .map(|k| {
-                evaluated
-                    .metrics
-                    .iter()
-                    .find(|m| m.key == *k)
-                    .cloned()
-                    .ok_or_else(|| {
-                        AppError::bad_input("metricKeys", format!("the model has no metric `{k}`"))
-                    })
-            })
-            .collect::<AppResult<Vec<_>>>()?,
-    };
-    Ok((metrics, periods, start..end + 1))
 }
 
-/// `delta` and `deltaPercent` of one period.
-pub fn delta(base: Option<Dec>, other: Option<Dec>) -> (Option<Dec>, Option<Dec>) {
-    let (Some(base), Some(other)) = (base, other) else {
-        return (None, None);
-    };
-    let delta = other.checked_sub(base);
-    let percent = match delta {
-        Some(d) if !base.is_zero() => d
-            .checked_div(base.abs())
-            .and_then(|r| r.checked_mul(Dec::ONE_HUNDRED)),
-        _ => None,
-    };
-    (delta, percent)
+impl From<selection::Comparison> for MetricComparison {
+    fn from(comparison: selection::Comparison) -> Self {
+        Self {
+            metric: Metric(comparison.metric),
+            points: comparison
+                .points
+                .into_iter()
+                .map(|p| MetricDelta {
+                    period: Date(p.period),
+                    base: p.base.map(Decimal),
+                    other: p.other.map(Decimal),
+                    delta: p.delta.map(Decimal),
+                    delta_percent: p.delta_percent.map(Decimal),
+                })
+                .collect(),
+        }
+    }
 }

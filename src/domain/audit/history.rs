@@ -5,7 +5,12 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
-use diesel::{dsl::sql, pg::Pg, prelude::*, sql_types::BigInt};
+use diesel::{
+    dsl::{exists, sql},
+    pg::Pg,
+    prelude::*,
+    sql_types::BigInt,
+};
 use diesel_async::RunQueryDsl;
 use ipnet::IpNet;
 use serde_json::Value;
@@ -16,7 +21,10 @@ use crate::{
         Db,
         schema::{audit_events, metrics, parameters, scenarios},
     },
-    domain::loader::{LoadError, PgLoader},
+    domain::{
+        Core,
+        loader::{LoadError, PgLoader},
+    },
     error::{AppError, AppResult},
 };
 
@@ -112,22 +120,40 @@ pub struct PageRequest {
     pub before: Option<i64>,
 }
 
+/// What a caller reads of a page besides its rows. The rows take one statement; each of these
+/// may take more work, so it is done only when asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageExtras {
+    /// [`AuditPage::total`]: how many events match, across all pages.
+    pub total: bool,
+    /// An exact [`AuditPage::has_previous`], also when the only earlier events lie at or before
+    /// `after` (which the page itself cannot see).
+    pub has_previous: bool,
+    /// An exact [`AuditPage::has_next`], also when the only later events lie at or after
+    /// `before`.
+    pub has_next: bool,
+}
+
 /// A page of events in sequence order.
 #[derive(Debug, Clone)]
 pub struct AuditPage {
     /// The events, ascending.
     pub rows: Vec<AuditEventRow>,
-    /// Events exist before the page.
+    /// Events exist before the page. Exact when [`PageExtras::has_previous`] was asked for;
+    /// otherwise only what the page shows (events beyond `after` are not looked for).
     pub has_previous: bool,
-    /// Events exist after the page.
+    /// Events exist after the page. Exact when [`PageExtras::has_next`] was asked for;
+    /// otherwise only what the page shows (events beyond `before` are not looked for).
     pub has_next: bool,
-    /// Events matching the scope and filter, across all pages.
-    pub total: i64,
+    /// Events matching the scope and filter, across all pages; `None` unless
+    /// [`PageExtras::total`] was asked for.
+    pub total: Option<i64>,
 }
 
 type Boxed<'a> = audit_events::BoxedQuery<'a, Pg>;
 
-/// The scope and filter as a query; built twice (page and count) from the same inputs.
+/// The scope and filter as a query; built again for each statement of a page (the page, its
+/// count, its cursor checks) from the same inputs.
 fn filtered(scope: HistoryScope, filter: &AuditFilter) -> Boxed<'static> {
     let mut query = audit_events::table.into_boxed();
     match scope {
@@ -181,15 +207,24 @@ fn filtered(scope: HistoryScope, filter: &AuditFilter) -> Boxed<'static> {
     query
 }
 
-/// One page of events, in two statements whatever the page size: the page itself (keyset on
-/// `id`, one extra row to learn whether more follow) and one `count(*)` for `totalCount` and for
-/// whether events lie beyond the cursors.
+/// One page of events: one statement (keyset on `id`, one extra row to learn whether more
+/// follow in the page's direction), and a second only for the `extras` the page cannot answer:
+/// the total, and whether events lie beyond the cursors (`at or before after`, `at or after
+/// before`).
+///
+/// Why not fold them into the page statement: a `count(*) OVER ()` window makes PostgreSQL read
+/// every matching event before it returns the first `LIMIT n + 1` rows, so every page would cost
+/// the whole history (what the keyset avoids), asked for or not. The cursor checks could ride on
+/// the page as uncorrelated `EXISTS` columns, but an empty page returns no row to carry them, and
+/// they are rare (forward paging reads `hasNextPage` from the extra row): a second statement,
+/// only when asked, keeps the common page at one.
 #[tracing::instrument(skip_all)]
 pub async fn page(
-    db: &Db,
+    core: &Core,
     scope: HistoryScope,
     filter: &AuditFilter,
     request: PageRequest,
+    extras: PageExtras,
     default_size: usize,
 ) -> AppResult<AuditPage> {
     let mut query = filtered(scope, filter);
@@ -211,7 +246,7 @@ pub async fn page(
     } else {
         query.order(audit_events::id.asc())
     };
-    let mut conn = db.conn().await?;
+    let mut conn = core.db.conn().await?;
     let mut rows: Vec<AuditEventRow> = query
         .limit(limit)
         .select(AuditEventRow::as_select())
@@ -233,21 +268,44 @@ pub async fn page(
             has_previous = true;
         }
     }
-    let (total, up_to_after, from_before): (i64, i64, i64) = filtered(scope, filter)
-        .select((
-            sql::<BigInt>("count(*)"),
-            // Whether events lie at or before `after` / at or after `before`: the page cannot say.
-            sql::<BigInt>("count(*) FILTER (WHERE audit_events.id <= ")
-                .bind::<BigInt, _>(request.after.unwrap_or(0))
-                .sql(")"),
-            sql::<BigInt>("count(*) FILTER (WHERE audit_events.id >= ")
-                .bind::<BigInt, _>(request.before.unwrap_or(i64::MAX))
-                .sql(")"),
+    // The events beyond a cursor matter only when the page alone has not answered already.
+    let after = request
+        .after
+        .filter(|_| extras.has_previous && !has_previous);
+    let before = request.before.filter(|_| extras.has_next && !has_next);
+    let mut total = None;
+    let (beyond_after, beyond_before) = if extras.total {
+        // The count reads every matching event anyway: the cursor checks are FILTERs on it.
+        let (count, up_to_after, from_before): (i64, i64, i64) = filtered(scope, filter)
+            .select((
+                sql::<BigInt>("count(*)"),
+                sql::<BigInt>("count(*) FILTER (WHERE audit_events.id <= ")
+                    .bind::<BigInt, _>(after.unwrap_or(0))
+                    .sql(")"),
+                sql::<BigInt>("count(*) FILTER (WHERE audit_events.id >= ")
+                    .bind::<BigInt, _>(before.unwrap_or(i64::MAX))
+                    .sql(")"),
+            ))
+            .get_result(&mut conn)
+            .await?;
+        total = Some(count);
+        (up_to_after > 0, from_before > 0)
+    } else if after.is_some() || before.is_some() {
+        // No count asked for: `EXISTS` stops at the first event beyond the cursor (on the
+        // `(organization_id, id)` index, the one next to it) instead of counting the history.
+        // An absent cursor's probe is ignored below; its bound (sequences start at 1) keeps it
+        // to one index probe.
+        diesel::select((
+            exists(filtered(scope, filter).filter(audit_events::id.le(after.unwrap_or(0)))),
+            exists(filtered(scope, filter).filter(audit_events::id.ge(before.unwrap_or(i64::MAX)))),
         ))
         .get_result(&mut conn)
-        .await?;
-    has_previous |= request.after.is_some() && up_to_after > 0;
-    has_next |= request.before.is_some() && from_before > 0;
+        .await?
+    } else {
+        (false, false)
+    };
+    has_previous |= after.is_some() && beyond_after;
+    has_next |= before.is_some() && beyond_before;
     Ok(AuditPage {
         rows,
         has_previous,

@@ -10,7 +10,7 @@ use super::{
     history::AuditEventRow,
     record::hashed_document,
 };
-use crate::{db::Db, db::schema::audit_events, error::AppResult};
+use crate::{db::schema::audit_events, domain::Core, error::AppResult};
 
 /// Rows read per statement: bounds memory whatever the history's length.
 const BATCH: i64 = 1_000;
@@ -55,8 +55,8 @@ pub fn row_is_intact(row: &AuditEventRow, previous: Option<&[u8]>) -> bool {
 /// count covers the whole history. Removing the *latest* events leaves a shorter valid chain:
 /// only an outside record of the head (e.g. a published hash) can tell.
 #[tracing::instrument(skip_all)]
-pub async fn verify_chain(db: &Db, organization_id: Uuid) -> AppResult<ChainReport> {
-    let mut conn = db.conn().await?;
+pub async fn verify_chain(core: &Core, organization_id: Uuid) -> AppResult<ChainReport> {
+    let mut conn = core.db.conn().await?;
     let mut report = ChainReport {
         events_checked: 0,
         valid: true,

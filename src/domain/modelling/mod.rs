@@ -11,6 +11,7 @@ pub mod numbers;
 pub mod parameters;
 pub mod periods;
 pub mod scenarios;
+pub mod selection;
 pub mod series;
 pub mod values;
 

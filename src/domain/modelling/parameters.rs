@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use async_graphql::dataloader::DataLoader;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -11,9 +12,12 @@ use uuid::Uuid;
 
 use super::{
     enums::MetricUnit,
+    loaders::{ParameterValuesOfScenario, ParametersOfModel},
     models::lock_model,
     numbers::check_stored,
-    scenarios::{LockedScenario, ScenarioRow, chain_of, ensure_unlocked, lock_scenario},
+    scenarios::{
+        LockedScenario, ScenarioRow, chain_of, ensure_unlocked, lock_scenario, scenarios_of_model,
+    },
 };
 use crate::{
     db::schema::{metrics, parameter_values, parameters},
@@ -22,6 +26,7 @@ use crate::{
         Core,
         audit::{AuditEntry, record},
         auth::Caller,
+        loader::{LoadError, PgLoader},
         organizations::OrgRole,
     },
     error::{AppError, AppResult},
@@ -132,6 +137,35 @@ pub fn effective(
             }
         })
         .collect()
+}
+
+/// The overrides of every scenario of `chain`, by scenario, through the request's loader.
+pub(crate) async fn overrides_of(
+    loader: &DataLoader<PgLoader>,
+    chain: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<ParameterValueRow>>, LoadError> {
+    Ok(loader
+        .load_many(chain.iter().map(|id| ParameterValuesOfScenario(*id)))
+        .await?
+        .into_iter()
+        .map(|(k, v)| (k.0, v))
+        .collect())
+}
+
+/// Every parameter of `scenario`'s model as the scenario sees it ([`effective`]), read through
+/// the request's loader: its model's scenarios, parameters, and the overrides of its chain.
+pub async fn effective_values(
+    loader: &DataLoader<PgLoader>,
+    scenario: &ScenarioRow,
+) -> Result<Vec<EffectiveParameter>, LoadError> {
+    let scenarios = scenarios_of_model(loader, scenario.model_id).await?;
+    let chain = chain_of(scenario.id, &scenarios);
+    let parameters = loader
+        .load_one(ParametersOfModel(scenario.model_id))
+        .await?
+        .unwrap_or_default();
+    let overrides = overrides_of(loader, &chain).await?;
+    Ok(effective(scenario.id, &parameters, &scenarios, &overrides))
 }
 
 #[derive(Insertable)]

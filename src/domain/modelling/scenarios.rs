@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
+use async_graphql::dataloader::DataLoader;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{enums::ScenarioKind, models::lock_model};
+use super::{enums::ScenarioKind, loaders::ScenariosOfModel, models::lock_model};
 use crate::{
     db::schema::{metric_values, parameter_values, scenarios},
     domain::names::{stale_version, validate_name},
@@ -17,6 +18,7 @@ use crate::{
         Core,
         audit::{AuditEntry, record},
         auth::Caller,
+        loader::{LoadError, PgLoader},
         organizations::OrgRole,
     },
     error::{AppError, AppResult},
@@ -74,6 +76,21 @@ pub fn chain_of(id: Uuid, by_id: &HashMap<Uuid, ScenarioRow>) -> Vec<Uuid> {
         current = by_id.get(&next).and_then(|s| s.base_scenario_id);
     }
     chain
+}
+
+/// Every live scenario of a model by id, through the request's loader: what [`chain_of`]
+/// resolves a scenario's inheritance in.
+pub(crate) async fn scenarios_of_model(
+    loader: &DataLoader<PgLoader>,
+    model_id: Uuid,
+) -> Result<HashMap<Uuid, ScenarioRow>, LoadError> {
+    Ok(loader
+        .load_one(ScenariosOfModel(model_id))
+        .await?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect())
 }
 
 async fn model_scenarios(

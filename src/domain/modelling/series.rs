@@ -1,21 +1,31 @@
 //! Evaluating a scenario: stored values resolved through its base chain, parameters resolved the
-//! same way, derived metrics computed by the formula engine over the whole timeline at once.
+//! same way, derived metrics computed by the formula engine over the whole timeline at once; and
+//! the read path over it, `series` and `compare`: what they load, evaluate and slice.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
+use async_graphql::dataloader::DataLoader;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::{
-    evaluation::EvalBudget,
+    evaluation::{EvalBudget, EvalSession},
     formula::{self, MetricDef, ModelInput},
+    loaders::{MetricValuesOfScenario, MetricsOfModel, ModelById, ParametersOfModel, ScenarioById},
     metrics::{MetricRow, parse_stored},
     models::ModelRow,
-    parameters::{ParameterRow, ParameterValueRow, effective},
-    scenarios::{ScenarioRow, chain_of},
+    parameters::{ParameterRow, ParameterValueRow, effective, overrides_of},
+    scenarios::{ScenarioRow, chain_of, scenarios_of_model},
+    selection::{Comparison, Series, SeriesRequest, compare_grids, select, series_of},
     values::MetricValueRow,
 };
-use crate::error::{AppError, AppResult};
+use crate::{
+    domain::{
+        Core,
+        loader::{LoadError, PgLoader},
+    },
+    error::{AppError, AppResult},
+};
 
 /// Everything the evaluation of scenarios of one model reads (loaded by DataLoaders), owned so
 /// that it can move to a blocking thread.
@@ -44,6 +54,100 @@ pub struct ScenarioGrid {
     /// Values by metric key, one per period of the timeline (full precision; the API rounds on
     /// output).
     pub values: HashMap<String, Vec<Option<Decimal>>>,
+}
+
+/// Everything the evaluation of `scenario` reads, through the request's loader: its model, the
+/// model's scenarios, metrics and parameters, and the overrides and stored values of its chain.
+/// Batched with the request's other loads, so the series of many scenarios take a constant
+/// number of statements.
+pub async fn load_model_data(
+    loader: &DataLoader<PgLoader>,
+    scenario: &ScenarioRow,
+) -> Result<ModelData, LoadError> {
+    let model = loader
+        .load_one(ModelById(scenario.model_id))
+        .await?
+        .ok_or(AppError::NotFound("model"))?;
+    let scenarios = scenarios_of_model(loader, model.id).await?;
+    let chain = chain_of(scenario.id, &scenarios);
+    let metrics = loader
+        .load_one(MetricsOfModel(model.id))
+        .await?
+        .unwrap_or_default();
+    let parameters = loader
+        .load_one(ParametersOfModel(model.id))
+        .await?
+        .unwrap_or_default();
+    let overrides = overrides_of(loader, &chain).await?;
+    let values = loader
+        .load_many(chain.iter().map(|id| MetricValuesOfScenario(*id)))
+        .await?
+        .into_iter()
+        .map(|(k, v)| (k.0, v))
+        .collect();
+    Ok(ModelData {
+        model,
+        metrics,
+        parameters,
+        scenarios,
+        overrides,
+        values,
+    })
+}
+
+/// `scenario` evaluated over its model's whole timeline, once per `session` however many fields
+/// ask for it (the grid is shared; each field slices it): loaded through `loader`, charged to
+/// the session's budget and evaluated off the async workers ([`Core::evaluate`]).
+pub async fn grid(
+    core: &Core,
+    session: &EvalSession,
+    loader: &DataLoader<PgLoader>,
+    scenario: &ScenarioRow,
+) -> Result<Arc<ScenarioGrid>, LoadError> {
+    core.evaluate(session, scenario.id, || load_model_data(loader, scenario))
+        .await
+}
+
+/// The series `request` selects of `scenario`.
+pub async fn series(
+    core: &Core,
+    session: &EvalSession,
+    loader: &DataLoader<PgLoader>,
+    scenario: &ScenarioRow,
+    request: &SeriesRequest<'_>,
+) -> Result<Vec<Series>, LoadError> {
+    let grid = grid(core, session, loader, scenario).await?;
+    let selection = select(&grid, request)?;
+    Ok(series_of(&grid, selection))
+}
+
+/// The series `request` selects of `scenario` (the base) and of `other_id`, another scenario of
+/// the same model (else `BAD_USER_INPUT` on `otherScenarioId`), compared period by period. Both
+/// are evaluated concurrently, so their loads share batches.
+pub async fn compare(
+    core: &Core,
+    session: &EvalSession,
+    loader: &DataLoader<PgLoader>,
+    scenario: &ScenarioRow,
+    other_id: Uuid,
+    request: &SeriesRequest<'_>,
+) -> Result<Vec<Comparison>, LoadError> {
+    let other = loader
+        .load_one(ScenarioById(other_id))
+        .await?
+        .filter(|o| o.model_id == scenario.model_id)
+        .ok_or_else(|| {
+            AppError::bad_input(
+                "otherScenarioId",
+                "compare with a scenario of the same model",
+            )
+        })?;
+    let (base, other) = futures_util::try_join!(
+        grid(core, session, loader, scenario),
+        grid(core, session, loader, &other)
+    )?;
+    let selection = select(&base, request)?;
+    Ok(compare_grids(&base, &other, selection))
 }
 
 /// Evaluate a scenario, after charging its cost to `budget`: every period costs 1 per INPUT

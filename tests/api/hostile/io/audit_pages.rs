@@ -47,13 +47,13 @@ async fn replay_statements(
     let mut ws = ws_connect(addr).await;
     send(&mut ws, json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {}", user.token)}})).await;
     assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
-    let before = app.core().db().statements_executed();
+    let before = app.core().statement_count();
     send(&mut ws, json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription($org: ID!) { auditEvents(organizationId: $org, after: \"0\") { sequence } }", "variables": {"org": org}}})).await;
     for i in 0..events {
         let message = next_json(&mut ws).await;
         assert_eq!(message["type"], "next", "event {i}: {message:#}");
     }
-    app.core().db().statements_executed() - before
+    app.core().statement_count() - before
 }
 
 #[tokio::test]

@@ -85,8 +85,7 @@ async fn websockets_outlive_the_request_timeout() {
 #[tokio::test]
 async fn the_statement_timeout_cancels_a_slow_statement_without_revealing_it() {
     let app = TestApp::spawn_with(|c| c.statement_timeout_ms = 50).await;
-    let db = app.app.core().db();
-    let mut conn = db.conn().await.expect("a pooled connection");
+    let mut conn = app.pool.conn().await.expect("a pooled connection");
     #[derive(diesel::QueryableByName)]
     struct Setting {
         #[diesel(sql_type = diesel::sql_types::Text)]
