@@ -1,13 +1,17 @@
 //! What every request carries: the caller, the core, and its own DataLoader.
 
-use async_graphql::{Context, dataloader::DataLoader};
+use async_graphql::{
+    Context,
+    dataloader::{DataLoader, HashMapCache},
+};
 
 use std::sync::Arc;
 
 use super::idle_gate::IdleGate;
 use crate::domain::{
-    Core, PgLoader,
+    Core,
     auth::Caller,
+    loader::RequestLoader,
     modelling::evaluation::{EvalBudget, EvalSession},
 };
 
@@ -31,12 +35,17 @@ pub struct RequestState {
 /// one (WebSocket operations, which async-graphql drives itself) they use the DataLoader's timer.
 /// `budget` is the evaluation budget of the whole request (the operations of an HTTP batch share
 /// one, from [`Core::eval_budget`]).
+///
+/// A query's loader caches every row it loads for the rest of the request and lets a child's
+/// load prime its parents, so nothing is fetched twice. A mutation's (`reads_after_writes`)
+/// does neither: its payload must read what the mutation wrote, not what a guard read before.
 pub fn request_data(
     core: &Core,
     caller: Caller,
     gate: Option<&Arc<IdleGate>>,
     budget: Arc<EvalBudget>,
-) -> (RequestState, DataLoader<PgLoader>) {
+    reads_after_writes: bool,
+) -> (RequestState, RequestLoader) {
     // Evaluations in flight keep the gate from dispatching a level's batches half-registered.
     let busy = gate.map_or_else(Default::default, |g| g.busy());
     let loader = match gate {
@@ -46,13 +55,28 @@ pub fn request_data(
             // earlier batch is still loading, so the loader's own delay would only add a
             // millisecond per level, and its timer (async-io's, on a thread of its own) a
             // cross-thread wake-up: a zero delay completes at once.
-            DataLoader::new(core.loader(), move |task| parking.park(task))
-                .delay(std::time::Duration::ZERO)
+            let source = if reads_after_writes {
+                core.unprimed_loader()
+            } else {
+                core.loader()
+            };
+            let loader = DataLoader::with_cache(
+                source,
+                move |task| parking.park(task),
+                HashMapCache::default(),
+            )
+            .delay(std::time::Duration::ZERO);
+            loader.enable_all_cache(!reads_after_writes);
+            loader
         }
         None => {
             // A WebSocket connection keeps its data for hours: batch, but never serve a value
             // loaded for an earlier operation or event.
-            let loader = DataLoader::new(core.unprimed_loader(), tokio::spawn);
+            let loader = DataLoader::with_cache(
+                core.unprimed_loader(),
+                tokio::spawn,
+                HashMapCache::default(),
+            );
             loader.enable_all_cache(false);
             loader
         }
@@ -107,6 +131,6 @@ pub fn state<'a>(ctx: &Context<'a>) -> &'a RequestState {
 }
 
 /// The request's DataLoader.
-pub fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<PgLoader> {
-    ctx.data_unchecked::<DataLoader<PgLoader>>()
+pub fn loader<'a>(ctx: &Context<'a>) -> &'a RequestLoader {
+    ctx.data_unchecked::<RequestLoader>()
 }

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     domain::{
         auth::{Viewer, api_keys::ApiKeyById},
-        loader::{MembershipsOfUser, OrganizationById},
+        loader::{OrganizationById, OrganizationsOfUser, UserById},
         modelling::loaders::{MetricById, ModelById, ScenarioById},
         organizations::OrgRole,
     },
@@ -64,16 +64,28 @@ async fn standing_towards(ctx: &Context<'_>, user_id: Uuid) -> Result<Option<Org
         return Ok(Some(OrgRole::Owner));
     }
     let theirs = loader(ctx)
-        .load_one(MembershipsOfUser(user_id))
+        .load_one(OrganizationsOfUser(user_id))
         .await?
         .unwrap_or_default();
-    Ok(viewer.standing_towards(user_id, theirs.iter().map(|m| m.organization_id)))
+    Ok(viewer.standing_towards(user_id, theirs))
 }
 
 /// Whether the caller may see the user: self, a member of a shared organization (for an API key:
 /// a member of its organization), or superadmin. To anyone else the user does not exist.
 pub async fn can_see_user(ctx: &Context<'_>, user_id: Uuid) -> Result<bool, ApiError> {
     Ok(standing_towards(ctx, user_id).await?.is_some())
+}
+
+/// A user the caller may see ([`can_see_user`]). The user is loaded first: that load brings the
+/// user's organizations along, so the check that follows costs no statement.
+pub async fn visible_user(
+    ctx: &Context<'_>,
+    user_id: Uuid,
+) -> Result<Option<crate::domain::auth::users::UserRow>, ApiError> {
+    match loader(ctx).load_one(UserById(user_id)).await? {
+        Some(user) if can_see_user(ctx, user_id).await? => Ok(Some(user)),
+        _ => Ok(None),
+    }
 }
 
 /// Where a guard finds the organization whose role it checks.

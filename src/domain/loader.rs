@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use async_graphql::dataloader::Loader;
+use async_graphql::dataloader::{HashMapCache, Loader};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
@@ -24,6 +24,9 @@ use crate::{
     },
     error::AppError,
 };
+
+/// A request's DataLoader over [`PgLoader`], with a cache (enabled for queries).
+pub type RequestLoader = async_graphql::dataloader::DataLoader<PgLoader, HashMapCache>;
 
 /// Loader errors must be `Clone` (a batch's error reaches every waiting key).
 pub type LoadError = Arc<AppError>;
@@ -43,6 +46,11 @@ pub struct PgLoader {
 pub(crate) struct Primed {
     pub(crate) models: HashMap<Uuid, ModelRow>,
     pub(crate) organizations: HashMap<Uuid, OrganizationRow>,
+    pub(crate) user_organizations: HashMap<Uuid, Vec<Uuid>>,
+    pub(crate) parameters_of_model:
+        HashMap<Uuid, Vec<crate::domain::modelling::parameters::ParameterRow>>,
+    pub(crate) parameter_values_of_scenario:
+        HashMap<Uuid, Vec<crate::domain::modelling::parameters::ParameterValueRow>>,
 }
 
 impl PgLoader {
@@ -63,6 +71,11 @@ impl PgLoader {
     /// The database, for the loaders of the domain's modules (never the face's).
     pub(in crate::domain) fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Whether loads may prime other lookups (a request's loader, not a connection's).
+    pub(crate) fn is_priming(&self) -> bool {
+        self.primed.is_some()
     }
 
     /// Keep parent rows for the by-id lookups of this request.
@@ -115,6 +128,11 @@ pub struct OrganizationById(pub Uuid);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OrganizationBySlug(pub String);
 
+/// The live organizations a user belongs to (what deciding whether the caller may see the user
+/// needs); primed by [`UserById`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrganizationsOfUser(pub Uuid);
+
 /// Every membership of a user in live organizations, oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MembershipsOfUser(pub Uuid);
@@ -134,14 +152,58 @@ impl Loader<UserById> for PgLoader {
     #[tracing::instrument(skip_all, fields(keys = keys.len()))]
     async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, UserRow>, LoadError> {
         let mut conn = self.db.conn().await?;
-        let rows: Vec<UserRow> = users::table
+        // With the user's organizations, which the caller's right to see the user depends on.
+        let rows: Vec<(UserRow, Vec<Uuid>)> = users::table
             .filter(users::id.eq_any(ids(keys, |k| k.0)))
             .filter(users::deleted_at.is_null())
-            .select(UserRow::as_select())
+            .select((UserRow::as_select(), organizations_of_user_sql()))
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(|r| (UserById(r.id), r)).collect())
+        self.prime(|p| {
+            for (user, organizations) in &rows {
+                p.user_organizations.insert(user.id, organizations.clone());
+            }
+        });
+        Ok(rows.into_iter().map(|(r, _)| (UserById(r.id), r)).collect())
+    }
+}
+
+/// The live organizations of the `users` row in scope, as an array.
+fn organizations_of_user_sql()
+-> diesel::expression::SqlLiteral<diesel::sql_types::Array<diesel::sql_types::Uuid>> {
+    diesel::dsl::sql(
+        "coalesce((SELECT array_agg(m.organization_id) FROM memberships m \
+         JOIN organizations o ON o.id = m.organization_id \
+         WHERE m.user_id = users.id AND o.deleted_at IS NULL), '{}')",
+    )
+}
+
+impl Loader<OrganizationsOfUser> for PgLoader {
+    type Value = Vec<Uuid>;
+    type Error = LoadError;
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn load(
+        &self,
+        keys: &[OrganizationsOfUser],
+    ) -> Result<HashMap<OrganizationsOfUser, Vec<Uuid>>, LoadError> {
+        let (mut found, missing) = self.take_primed(keys, |k| k.0, |p| &mut p.user_organizations);
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let mut conn = self.db.conn().await?;
+        let rows: Vec<(Uuid, Vec<Uuid>)> = users::table
+            .filter(users::id.eq_any(missing))
+            .select((users::id, organizations_of_user_sql()))
+            .load(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        found.extend(
+            rows.into_iter()
+                .map(|(id, orgs)| (OrganizationsOfUser(id), orgs)),
+        );
+        Ok(found)
     }
 }
 

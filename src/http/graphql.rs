@@ -163,7 +163,13 @@ async fn execute_guarded(
     budget: Arc<EvalBudget>,
 ) -> GqlResponse {
     let gate = Arc::new(IdleGate::default());
-    let (state, loader) = request_data(app.core(), caller.clone(), Some(&gate), budget);
+    // A document that did not parse, or names no operation the guard could find, is refused by
+    // async-graphql anyway: treat it as a mutation (no cache) to be safe.
+    let mutation = shape
+        .as_ref()
+        .and_then(|shape| shape.operation)
+        .is_none_or(|op| op == OperationType::Mutation);
+    let (state, loader) = request_data(app.core(), caller.clone(), Some(&gate), budget, mutation);
     let request = request.data(state).data(loader);
     match (&app.inner.introspection_schema, shape) {
         (Some(schema), Some(shape)) if shape.introspection_only => {

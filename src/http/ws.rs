@@ -437,7 +437,7 @@ impl Connection {
         caller: Caller,
     ) -> (AppSchema, GqlRequest) {
         let budget = self.app.core().eval_budget();
-        let (state, loader) = request_data(self.app.core(), caller, None, budget);
+        let (state, loader) = request_data(self.app.core(), caller, None, budget, true);
         let request = request.data(state).data(loader);
         match &self.app.inner.introspection_schema {
             Some(schema) if introspection_only => (schema.clone(), request.only_introspection()),

@@ -8,8 +8,8 @@ use crate::{
         context::loader,
         errors::ApiResult,
         guards::{
-            Authenticated, can_read_audit, can_see_organization, can_see_user, viewer_role,
-            visible_model, visible_scenario,
+            Authenticated, can_read_audit, can_see_organization, viewer_role, visible_model,
+            visible_scenario, visible_user,
         },
         relay::{NodeKind, decode_any, decode_sequence},
         types::{
@@ -20,7 +20,7 @@ use crate::{
     domain::{
         audit::history::AuditEventById,
         auth::api_keys::ApiKeyById,
-        loader::{MembershipsOfOrganization, OrganizationById, UserById},
+        loader::{MembershipsOfOrganization, OrganizationById},
         modelling::loaders::{FileById, MetricById, ParameterById},
         organizations::OrgRole,
     },
@@ -37,15 +37,9 @@ pub struct NodeQuery;
 async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<Node>> {
     let (kind, ids) = decode_any(id, field)?;
     Ok(match kind {
-        NodeKind::User => {
-            if !can_see_user(ctx, ids[0]).await? {
-                return Ok(None);
-            }
-            loader(ctx)
-                .load_one(UserById(ids[0]))
-                .await?
-                .map(|r| Node::User(User(r)))
-        }
+        NodeKind::User => visible_user(ctx, ids[0])
+            .await?
+            .map(|r| Node::User(User(r))),
         NodeKind::Organization => {
             if !can_see_organization(ctx, ids[0]).await? {
                 return Ok(None);

@@ -12,13 +12,13 @@ use crate::{
     api::{
         context::{loader, state},
         errors::ApiResult,
-        guards::{AuditPrivateGuard, can_see_user},
+        guards::{AuditPrivateGuard, visible_user},
         relay::{Conn, ConnectionTotal, DEFAULT_PAGE, NodeKind, PageArgs, global_id, sequence_id},
     },
     domain::{
         audit::history::{self, AuditEventRow, HistoryScope, PageExtras, PageRequest},
         auth::api_keys::ApiKeyById,
-        loader::{OrganizationById, UserById},
+        loader::OrganizationById,
     },
     error::AppError,
 };
@@ -92,11 +92,7 @@ impl AuditEvent {
         let Some(user) = self.0.actor_user_id else {
             return Ok(None);
         };
-        if !can_see_user(ctx, user).await? {
-            return Ok(None);
-        }
-        Ok(loader(ctx)
-            .load_one(UserById(user))
+        Ok(visible_user(ctx, user)
             .await?
             .map(|row| Actor::User(User(row))))
     }

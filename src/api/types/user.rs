@@ -11,10 +11,7 @@ use crate::{
         guards::{UserPrivateGuard, is_self_or_superadmin},
         relay::{Conn, NodeKind, PageArgs, global_id, paginate, time_key},
     },
-    domain::{
-        auth::users::UserRow,
-        loader::{MembershipsOfUser, UserById},
-    },
+    domain::{auth::users::UserRow, loader::MembershipsOfUser},
 };
 
 /// A person who can sign in. Visible only to themself, members of an organization they share,
@@ -28,10 +25,7 @@ impl User {
         let Some(id) = id else {
             return Ok(None);
         };
-        if !crate::api::guards::can_see_user(ctx, id).await? {
-            return Ok(None);
-        }
-        Ok(loader(ctx).load_one(UserById(id)).await?.map(User))
+        Ok(crate::api::guards::visible_user(ctx, id).await?.map(User))
     }
 }
 

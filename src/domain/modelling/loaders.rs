@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use diesel::prelude::*;
+use diesel::{
+    prelude::*,
+    sql_types::{Array, Date, Integer, Nullable, Numeric, Text, Timestamptz},
+};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -207,16 +210,25 @@ impl Loader<ParametersOfModel> for PgLoader {
         &self,
         keys: &[ParametersOfModel],
     ) -> Result<HashMap<ParametersOfModel, Vec<ParameterRow>>, LoadError> {
+        // Read with the model's metrics when they were loaded first (`MetricsOfModel`).
+        let (found, missing) = self.take_primed(keys, |k| k.0, |p| &mut p.parameters_of_model);
+        if missing.is_empty() {
+            return Ok(found);
+        }
         let mut conn = self.db().conn().await?;
         let rows: Vec<ParameterRow> = parameters::table
-            .filter(parameters::model_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+            .filter(parameters::model_id.eq_any(missing))
             .order((parameters::model_id, parameters::key))
             .select(ParameterRow::as_select())
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        let mut out: HashMap<ParametersOfModel, Vec<ParameterRow>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
+        let mut out: HashMap<ParametersOfModel, Vec<ParameterRow>> = keys
+            .iter()
+            .filter(|k| !found.contains_key(k))
+            .map(|k| (*k, Vec::new()))
+            .collect();
+        out.extend(found);
         for row in rows {
             out.entry(ParametersOfModel(row.model_id))
                 .or_default()
@@ -255,17 +267,25 @@ impl Loader<ParameterValuesOfScenario> for PgLoader {
         &self,
         keys: &[ParameterValuesOfScenario],
     ) -> Result<HashMap<ParameterValuesOfScenario, Vec<ParameterValueRow>>, LoadError> {
+        // Read with the scenario's stored values when they were loaded first.
+        let (found, missing) =
+            self.take_primed(keys, |k| k.0, |p| &mut p.parameter_values_of_scenario);
+        if missing.is_empty() {
+            return Ok(found);
+        }
         let mut conn = self.db().conn().await?;
         let rows: Vec<ParameterValueRow> = parameter_values::table
-            .filter(
-                parameter_values::scenario_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()),
-            )
+            .filter(parameter_values::scenario_id.eq_any(missing))
             .select(ParameterValueRow::as_select())
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        let mut out: HashMap<ParameterValuesOfScenario, Vec<ParameterValueRow>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
+        let mut out: HashMap<ParameterValuesOfScenario, Vec<ParameterValueRow>> = keys
+            .iter()
+            .filter(|k| !found.contains_key(k))
+            .map(|k| (*k, Vec::new()))
+            .collect();
+        out.extend(found);
         for row in rows {
             out.entry(ParameterValuesOfScenario(row.scenario_id))
                 .or_default()
@@ -300,23 +320,125 @@ impl Loader<MetricsOfModel> for PgLoader {
         &self,
         keys: &[MetricsOfModel],
     ) -> Result<HashMap<MetricsOfModel, Vec<MetricRow>>, LoadError> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let mut conn = self.db().conn().await?;
-        let rows: Vec<MetricRow> = metrics::table
-            .filter(metrics::model_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
-            .order((metrics::model_id, metrics::display_order, metrics::key))
-            .select(MetricRow::as_select())
-            .load(&mut conn)
-            .await
-            .map_err(AppError::from)?;
-        let mut out: HashMap<MetricsOfModel, Vec<MetricRow>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in rows {
-            out.entry(MetricsOfModel(row.model_id))
-                .or_default()
-                .push(row);
+        if !self.is_priming() {
+            let rows: Vec<MetricRow> = metrics::table
+                .filter(metrics::model_id.eq_any(ids))
+                .order((metrics::model_id, metrics::display_order, metrics::key))
+                .select(MetricRow::as_select())
+                .load(&mut conn)
+                .await
+                .map_err(AppError::from)?;
+            return Ok(group(keys, rows, |r| MetricsOfModel(r.model_id)));
         }
-        Ok(out)
+        // A model's metrics and parameters are its definitions, read together: whoever needs
+        // one (an evaluation, `metrics`) usually needs the other next. One statement: the
+        // parameters ride along in the metrics' shape (`tag` 'p') and prime their own loader.
+        let rows: Vec<DefinitionRow> = diesel::sql_query(
+            "SELECT 'm' AS tag, id, model_id, key, name, unit, kind, formula, description, \
+                    display_order, version, created_at, NULL::numeric AS default_value \
+             FROM metrics WHERE model_id = ANY($1) \
+             UNION ALL \
+             SELECT 'p', id, model_id, key, name, unit, NULL, NULL, NULL, 0, 0, created_at, \
+                    default_value \
+             FROM parameters WHERE model_id = ANY($1) \
+             ORDER BY tag, model_id, display_order, key",
+        )
+        .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+        .load(&mut conn)
+        .await
+        .map_err(AppError::from)?;
+        let (mut metric_rows, mut parameter_rows) = (Vec::new(), Vec::new());
+        for row in rows {
+            match (row.tag.as_str(), row.kind, row.default_value) {
+                ("m", Some(kind), _) => metric_rows.push(MetricRow {
+                    id: row.id,
+                    model_id: row.model_id,
+                    key: row.key,
+                    name: row.name,
+                    unit: row.unit,
+                    kind,
+                    formula: row.formula,
+                    description: row.description,
+                    display_order: row.display_order,
+                    version: row.version,
+                    created_at: row.created_at,
+                }),
+                ("p", _, Some(default_value)) => parameter_rows.push(ParameterRow {
+                    id: row.id,
+                    model_id: row.model_id,
+                    key: row.key,
+                    name: row.name,
+                    unit: row.unit,
+                    default_value,
+                    created_at: row.created_at,
+                }),
+                _ => {
+                    return Err(
+                        AppError::internal(anyhow::anyhow!("unexpected definition row")).into(),
+                    );
+                }
+            }
+        }
+        let parameters = group(
+            &keys
+                .iter()
+                .map(|k| ParametersOfModel(k.0))
+                .collect::<Vec<_>>(),
+            parameter_rows,
+            |r| ParametersOfModel(r.model_id),
+        );
+        self.prime(|p| {
+            p.parameters_of_model
+                .extend(parameters.into_iter().map(|(k, v)| (k.0, v)));
+        });
+        Ok(group(keys, metric_rows, |r| MetricsOfModel(r.model_id)))
     }
+}
+
+/// A metric or a parameter (`tag` 'm' or 'p') in one shape.
+#[derive(QueryableByName)]
+struct DefinitionRow {
+    #[diesel(sql_type = Text)]
+    tag: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    model_id: Uuid,
+    #[diesel(sql_type = Text)]
+    key: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    unit: super::enums::MetricUnit,
+    #[diesel(sql_type = Nullable<Text>)]
+    kind: Option<super::enums::MetricKind>,
+    #[diesel(sql_type = Nullable<Text>)]
+    formula: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    description: Option<String>,
+    #[diesel(sql_type = Integer)]
+    display_order: i32,
+    #[diesel(sql_type = Integer)]
+    version: i32,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    default_value: Option<rust_decimal::Decimal>,
+}
+
+/// Rows grouped under their keys; every key present (empty when it has no rows).
+fn group<K: Copy + Eq + std::hash::Hash, V>(
+    keys: &[K],
+    rows: Vec<V>,
+    key: impl Fn(&V) -> K,
+) -> HashMap<K, Vec<V>> {
+    let mut out: HashMap<K, Vec<V>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    for row in rows {
+        out.entry(key(&row)).or_default().push(row);
+    }
+    out
 }
 
 impl Loader<MetricById> for PgLoader {
@@ -374,22 +496,75 @@ impl Loader<MetricValuesOfScenario> for PgLoader {
         &self,
         keys: &[MetricValuesOfScenario],
     ) -> Result<HashMap<MetricValuesOfScenario, Vec<MetricValueRow>>, LoadError> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let mut conn = self.db().conn().await?;
-        let rows: Vec<MetricValueRow> = metric_values::table
-            .filter(metric_values::scenario_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
-            .select(MetricValueRow::as_select())
-            .load(&mut conn)
-            .await
-            .map_err(AppError::from)?;
-        let mut out: HashMap<MetricValuesOfScenario, Vec<MetricValueRow>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in rows {
-            out.entry(MetricValuesOfScenario(row.scenario_id))
-                .or_default()
-                .push(row);
+        if !self.is_priming() {
+            let rows: Vec<MetricValueRow> = metric_values::table
+                .filter(metric_values::scenario_id.eq_any(ids))
+                .select(MetricValueRow::as_select())
+                .load(&mut conn)
+                .await
+                .map_err(AppError::from)?;
+            return Ok(group(keys, rows, |r| MetricValuesOfScenario(r.scenario_id)));
         }
-        Ok(out)
+        // A scenario's inputs, stored values and parameter overrides, in one statement: an
+        // evaluation reads both. Overrides have no period, and prime their own loader.
+        let rows: Vec<InputRow> = diesel::sql_query(
+            "SELECT scenario_id, metric_id AS item_id, period, value \
+             FROM metric_values WHERE scenario_id = ANY($1) \
+             UNION ALL \
+             SELECT scenario_id, parameter_id, NULL::date, value \
+             FROM parameter_values WHERE scenario_id = ANY($1)",
+        )
+        .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+        .load(&mut conn)
+        .await
+        .map_err(AppError::from)?;
+        let (mut values, mut overrides) = (Vec::new(), Vec::new());
+        for row in rows {
+            match row.period {
+                Some(period) => values.push(MetricValueRow {
+                    scenario_id: row.scenario_id,
+                    metric_id: row.item_id,
+                    period,
+                    value: row.value,
+                }),
+                None => overrides.push(ParameterValueRow {
+                    scenario_id: row.scenario_id,
+                    parameter_id: row.item_id,
+                    value: row.value,
+                }),
+            }
+        }
+        let overrides = group(
+            &keys
+                .iter()
+                .map(|k| ParameterValuesOfScenario(k.0))
+                .collect::<Vec<_>>(),
+            overrides,
+            |r| ParameterValuesOfScenario(r.scenario_id),
+        );
+        self.prime(|p| {
+            p.parameter_values_of_scenario
+                .extend(overrides.into_iter().map(|(k, v)| (k.0, v)));
+        });
+        Ok(group(keys, values, |r| {
+            MetricValuesOfScenario(r.scenario_id)
+        }))
     }
+}
+
+/// A stored value (with a period) or a parameter override (without) in one shape.
+#[derive(QueryableByName)]
+struct InputRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    scenario_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    item_id: Uuid,
+    #[diesel(sql_type = Nullable<Date>)]
+    period: Option<chrono::NaiveDate>,
+    #[diesel(sql_type = Numeric)]
+    value: rust_decimal::Decimal,
 }
 
 /// Every file version of a model, newest first.

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use async_graphql::dataloader::DataLoader;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -26,7 +25,7 @@ use crate::{
         Core,
         audit::{AuditEntry, record},
         auth::Caller,
-        loader::{LoadError, PgLoader},
+        loader::{LoadError, RequestLoader},
         organizations::OrgRole,
     },
     error::{AppError, AppResult},
@@ -141,7 +140,7 @@ pub fn effective(
 
 /// The overrides of every scenario of `chain`, by scenario, through the request's loader.
 pub(crate) async fn overrides_of(
-    loader: &DataLoader<PgLoader>,
+    loader: &RequestLoader,
     chain: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<ParameterValueRow>>, LoadError> {
     Ok(loader
@@ -155,7 +154,7 @@ pub(crate) async fn overrides_of(
 /// Every parameter of `scenario`'s model as the scenario sees it ([`effective`]), read through
 /// the request's loader: its model's scenarios, parameters, and the overrides of its chain.
 pub async fn effective_values(
-    loader: &DataLoader<PgLoader>,
+    loader: &RequestLoader,
     scenario: &ScenarioRow,
 ) -> Result<Vec<EffectiveParameter>, LoadError> {
     let scenarios = scenarios_of_model(loader, scenario.model_id).await?;

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use async_graphql::dataloader::DataLoader;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -18,7 +17,7 @@ use crate::{
         Core,
         audit::{AuditEntry, record},
         auth::Caller,
-        loader::{LoadError, PgLoader},
+        loader::{LoadError, RequestLoader},
         organizations::OrgRole,
     },
     error::{AppError, AppResult},
@@ -81,7 +80,7 @@ pub fn chain_of(id: Uuid, by_id: &HashMap<Uuid, ScenarioRow>) -> Vec<Uuid> {
 /// Every live scenario of a model by id, through the request's loader: what [`chain_of`]
 /// resolves a scenario's inheritance in.
 pub(crate) async fn scenarios_of_model(
-    loader: &DataLoader<PgLoader>,
+    loader: &RequestLoader,
     model_id: Uuid,
 ) -> Result<HashMap<Uuid, ScenarioRow>, LoadError> {
     Ok(loader

@@ -4,7 +4,6 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use async_graphql::dataloader::DataLoader;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -22,7 +21,7 @@ use super::{
 use crate::{
     domain::{
         Core,
-        loader::{LoadError, PgLoader},
+        loader::{LoadError, RequestLoader},
     },
     error::{AppError, AppResult},
 };
@@ -61,30 +60,33 @@ pub struct ScenarioGrid {
 /// Batched with the request's other loads, so the series of many scenarios take a constant
 /// number of statements.
 pub async fn load_model_data(
-    loader: &DataLoader<PgLoader>,
+    loader: &RequestLoader,
     scenario: &ScenarioRow,
 ) -> Result<ModelData, LoadError> {
     let model = loader
         .load_one(ModelById(scenario.model_id))
         .await?
         .ok_or(AppError::NotFound("model"))?;
-    let scenarios = scenarios_of_model(loader, model.id).await?;
-    let chain = chain_of(scenario.id, &scenarios);
-    let metrics = loader
-        .load_one(MetricsOfModel(model.id))
-        .await?
-        .unwrap_or_default();
+    // One level: the model's scenarios and its definitions (metrics, with the parameters
+    // primed by the same statement), batched together.
+    let (scenarios, metrics) = futures_util::try_join!(
+        scenarios_of_model(loader, model.id),
+        loader.load_one(MetricsOfModel(model.id)),
+    )?;
+    let metrics = metrics.unwrap_or_default();
     let parameters = loader
         .load_one(ParametersOfModel(model.id))
         .await?
         .unwrap_or_default();
-    let overrides = overrides_of(loader, &chain).await?;
+    let chain = chain_of(scenario.id, &scenarios);
+    // The stored values first: their statement brings the chain's parameter overrides along.
     let values = loader
         .load_many(chain.iter().map(|id| MetricValuesOfScenario(*id)))
         .await?
         .into_iter()
         .map(|(k, v)| (k.0, v))
         .collect();
+    let overrides = overrides_of(loader, &chain).await?;
     Ok(ModelData {
         model,
         metrics,
@@ -101,7 +103,7 @@ pub async fn load_model_data(
 pub async fn grid(
     core: &Core,
     session: &EvalSession,
-    loader: &DataLoader<PgLoader>,
+    loader: &RequestLoader,
     scenario: &ScenarioRow,
 ) -> Result<Arc<ScenarioGrid>, LoadError> {
     core.evaluate(session, scenario.id, || load_model_data(loader, scenario))
@@ -112,7 +114,7 @@ pub async fn grid(
 pub async fn series(
     core: &Core,
     session: &EvalSession,
-    loader: &DataLoader<PgLoader>,
+    loader: &RequestLoader,
     scenario: &ScenarioRow,
     request: &SeriesRequest<'_>,
 ) -> Result<Vec<Series>, LoadError> {
@@ -127,7 +129,7 @@ pub async fn series(
 pub async fn compare(
     core: &Core,
     session: &EvalSession,
-    loader: &DataLoader<PgLoader>,
+    loader: &RequestLoader,
     scenario: &ScenarioRow,
     other_id: Uuid,
     request: &SeriesRequest<'_>,
