@@ -318,8 +318,10 @@ async fn the_evaluation_budget_refuses_work_before_it_is_done() {
         message.contains(&format!("evaluation budget of {}", one + one / 2)),
         "{message}"
     );
-    // The refused scenario was never evaluated; the admitted one was, once.
-    assert_eq!(stats(&app).evaluations - before.evaluations, 1);
+    // The refused scenario was never evaluated. The admitted one was evaluated at most once:
+    // both are loaded and charged concurrently, and when the refusal comes first the request
+    // fails before the admitted evaluation finishes.
+    assert!(stats(&app).evaluations - before.evaluations <= 1);
 
     // A batch shares one budget: two operations on different scenarios do not both fit.
     let res = app
