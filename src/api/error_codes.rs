@@ -1,12 +1,7 @@
 //! Gives every error an `extensions.code`, including the ones async-graphql itself raises
 //! (syntax, validation, limits), for HTTP and WebSocket alike.
 
-use std::sync::Arc;
-
-use async_graphql::{
-    Response, ServerError,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest},
-};
+use async_graphql::ServerError;
 
 /// Messages async-graphql uses for its query limits (`validation/mod.rs`).
 const LIMIT_MESSAGES: &[&str] = &[
@@ -14,17 +9,6 @@ const LIMIT_MESSAGES: &[&str] = &[
     "Query is nested too deep.",
     "The number of directives",
 ];
-
-/// The extension factory.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
 
 /// Code an error that has none: a limit is `QUERY_TOO_COMPLEX`; anything else async-graphql
 /// rejects before our resolvers run (syntax, unknown fields, bad variables) is the client's input.
@@ -45,13 +29,4 @@ pub fn ensure_code(error: &mut ServerError) {
         .extensions
         .get_or_insert_with(Default::default)
         .set("code", code);
-}
-
-#[async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        response.errors.iter_mut().for_each(ensure_code);
-        response
-    }
 }

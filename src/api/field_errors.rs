@@ -3,31 +3,18 @@
 //! refused nullable field, such as another member's `email`, is *missing* rather than `null`,
 //! and Apollo Client's cache reports "Missing field".
 //!
-//! This extension restores the spec's rules:
+//! [`FieldErrors`] restores the spec's rules (the API's one extension, `api/extension.rs`,
+//! applies it to every field):
 //! - a nullable field that fails resolves to `null`, its error kept at its path;
 //! - a non-null field that fails makes its nearest nullable ancestor field `null` (and `data`
 //!   itself when there is none), the error staying at the failed field's path.
 
-use std::sync::{Arc, Mutex, PoisonError};
-
-use async_graphql::{
-    Response, ServerError, ServerResult, Value,
-    extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, NextSubscribe,
-        ResolveInfo,
-    },
-    futures_util::stream::BoxStream,
+use std::sync::{
+    Mutex, PoisonError,
+    atomic::{AtomicUsize, Ordering},
 };
-use futures_util::StreamExt;
 
-/// The extension factory: one state per request (or per subscription).
-pub struct FieldErrors;
-
-impl ExtensionFactory for FieldErrors {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(FieldErrorsExtension::default())
-    }
-}
+use async_graphql::{QueryPathNode, Response, ServerError, ServerResult, Value};
 
 /// What failed so far in the current response.
 #[derive(Default)]
@@ -38,87 +25,71 @@ struct Failures {
     non_null: Vec<Vec<String>>,
 }
 
+/// The field-error state of one request (or subscription): cheap on the common path, where a
+/// field resolves without error and nothing below it failed (one atomic load, no path built).
 #[derive(Default)]
-struct FieldErrorsExtension {
-    failures: Arc<Mutex<Failures>>,
+pub struct FieldErrors {
+    failures: Mutex<Failures>,
+    /// `failures.non_null.len()`, readable without the lock.
+    pending: AtomicUsize,
 }
 
-impl FieldErrorsExtension {
+impl FieldErrors {
     fn with<T>(&self, f: impl FnOnce(&mut Failures) -> T) -> T {
-        f(&mut self.failures.lock().unwrap_or_else(PoisonError::into_inner))
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let out = f(&mut failures);
+        self.pending
+            .store(failures.non_null.len(), Ordering::Release);
+        out
     }
-}
 
-/// Complete a response: add the errors of nulled fields, and null `data` when a non-null field
-/// failed with no nullable field above it.
-fn complete(failures: &Mutex<Failures>, mut response: Response) -> Response {
-    let mut failures = failures.lock().unwrap_or_else(PoisonError::into_inner);
-    let Failures { errors, non_null } = std::mem::take(&mut *failures);
-    if !non_null.is_empty() {
-        response.data = Value::Null;
-    }
-    response.errors.extend(errors);
-    response
-}
-
-#[async_trait::async_trait]
-impl Extension for FieldErrorsExtension {
-    async fn execute(
+    /// Apply the spec's rules to the result of the field at `path` (`nullable`: its type has no
+    /// `!`).
+    pub fn on_result(
         &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let response = next.run(ctx, operation_name).await;
-        complete(&self.failures, response)
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        // Events are resolved one after another: each takes the failures of its own resolution.
-        let failures = self.failures.clone();
-        next.run(ctx, stream)
-            .map(move |response| complete(&failures, response))
-            .boxed()
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
+        path: &QueryPathNode<'_>,
+        nullable: bool,
+        result: ServerResult<Option<Value>>,
     ) -> ServerResult<Option<Value>> {
-        if info.is_for_introspection {
-            return next.run(ctx, info).await;
-        }
-        let nullable = !info.return_type.ends_with('!');
-        let path = (*info.path_node).to_string_vec();
-        let result = next.run(ctx, info).await;
         match result {
-            Err(error) if nullable => Ok(self.with(|f| {
-                f.non_null.retain(|failed| !failed.starts_with(&path));
-                f.errors.push(error);
-                Some(Value::Null)
-            })),
+            Err(error) if nullable => {
+                let path = path.to_string_vec();
+                Ok(self.with(|f| {
+                    f.non_null.retain(|failed| !failed.starts_with(&path));
+                    f.errors.push(error);
+                    Some(Value::Null)
+                }))
+            }
             Err(error) => {
                 // async-graphql records the error itself and drops the field: its parent must go.
+                let path = path.to_string_vec();
                 self.with(|f| f.non_null.push(path));
                 Err(error)
             }
-            Ok(value) if nullable => Ok(self.with(|f| {
-                let before = f.non_null.len();
-                f.non_null.retain(|failed| !failed.starts_with(&path));
-                if f.non_null.len() < before {
-                    Some(Value::Null)
-                } else {
-                    value
-                }
-            })),
+            Ok(value) if nullable && self.pending.load(Ordering::Acquire) > 0 => {
+                let path = path.to_string_vec();
+                Ok(self.with(|f| {
+                    let before = f.non_null.len();
+                    f.non_null.retain(|failed| !failed.starts_with(&path));
+                    if f.non_null.len() < before {
+                        Some(Value::Null)
+                    } else {
+                        value
+                    }
+                }))
+            }
             Ok(value) => Ok(value),
         }
+    }
+
+    /// Complete a response: add the errors of nulled fields, and null `data` when a non-null
+    /// field failed with no nullable field above it.
+    pub fn complete(&self, mut response: Response) -> Response {
+        let Failures { errors, non_null } = self.with(std::mem::take);
+        if !non_null.is_empty() {
+            response.data = Value::Null;
+        }
+        response.errors.extend(errors);
+        response
     }
 }

@@ -17,9 +17,9 @@ use super::{
 };
 use crate::{
     domain::{
-        auth::{Viewer, api_keys::ApiKeyById},
+        auth::Viewer,
         loader::{OrganizationById, OrganizationsOfUser, UserById},
-        modelling::loaders::{MetricById, ModelById, ScenarioById},
+        modelling::loaders::{ModelById, ScenarioById},
         organizations::OrgRole,
     },
     error::AppError,
@@ -95,31 +95,12 @@ enum Scope {
     Organization(Uuid),
     /// An organization's global ID from the operation's input (`field` names it).
     OrganizationInput { id: ID, field: &'static str },
-    /// A model's global ID from the input: the role is checked in the model's organization.
-    ModelInput { id: ID, field: &'static str },
-    /// A scenario's global ID from the input: the role is checked in its model's organization.
-    ScenarioInput { id: ID, field: &'static str },
-    /// A metric's global ID from the input: the role is checked in its model's organization.
-    MetricInput { id: ID, field: &'static str },
-    /// An API key's global ID from the input: the role is checked in the key's organization.
-    ApiKeyInput { id: ID, field: &'static str },
 }
 
-impl Scope {
-    /// What a non-member is told does not exist.
-    fn noun(&self) -> &'static str {
-        match self {
-            Scope::ModelInput { .. } => "model",
-            Scope::ScenarioInput { .. } => "scenario",
-            Scope::MetricInput { .. } => "metric",
-            Scope::ApiKeyInput { .. } => "API key",
-            _ => "organization",
-        }
-    }
-}
-
-/// Requires at least `min` in an organization. Non-members get `NOT_FOUND` (the object is
+/// Requires at least `min` in an organization. Non-members get `NOT_FOUND` (the organization is
 /// invisible to them), members below `min` get `FORBIDDEN`, anonymous callers `UNAUTHENTICATED`.
+/// Mutations have no such guard: their domain operation checks the role once, inside its
+/// transaction ([`crate::domain::auth::Viewer::role_in`]).
 pub struct OrgRoleGuard {
     min: OrgRole,
     scope: Scope,
@@ -145,91 +126,11 @@ impl OrgRoleGuard {
         }
     }
 
-    /// Guard an operation whose input names an API key by global ID.
-    pub fn api_key_input(min: OrgRole, id: &ID, field: &'static str) -> Self {
-        Self {
-            min,
-            scope: Scope::ApiKeyInput {
-                id: id.clone(),
-                field,
-            },
-        }
-    }
-
-    /// Guard an operation whose input names a metric by global ID.
-    pub fn metric_input(min: OrgRole, id: &ID, field: &'static str) -> Self {
-        Self {
-            min,
-            scope: Scope::MetricInput {
-                id: id.clone(),
-                field,
-            },
-        }
-    }
-
-    /// Guard an operation whose input names a scenario by global ID.
-    pub fn scenario_input(min: OrgRole, id: &ID, field: &'static str) -> Self {
-        Self {
-            min,
-            scope: Scope::ScenarioInput {
-                id: id.clone(),
-                field,
-            },
-        }
-    }
-
-    /// Guard an operation whose input names a model by global ID.
-    pub fn model_input(min: OrgRole, id: &ID, field: &'static str) -> Self {
-        Self {
-            min,
-            scope: Scope::ModelInput {
-                id: id.clone(),
-                field,
-            },
-        }
-    }
-
-    /// The organization the scope points at; `None` when the object does not exist.
-    async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Uuid>, ApiError> {
+    /// The organization the scope points at.
+    fn organization(&self) -> Result<Uuid, ApiError> {
         Ok(match &self.scope {
-            Scope::Organization(id) => Some(*id),
-            Scope::OrganizationInput { id, field } => {
-                Some(decode(id, NodeKind::Organization, field)?)
-            }
-            Scope::ModelInput { id, field } => {
-                let model = decode(id, NodeKind::FinancialModel, field)?;
-                loader(ctx)
-                    .load_one(ModelById(model))
-                    .await?
-                    .map(|m| m.organization_id)
-            }
-            Scope::ScenarioInput { id, field } => {
-                let scenario = decode(id, NodeKind::Scenario, field)?;
-                match loader(ctx).load_one(ScenarioById(scenario)).await? {
-                    Some(s) => loader(ctx)
-                        .load_one(ModelById(s.model_id))
-                        .await?
-                        .map(|m| m.organization_id),
-                    None => None,
-                }
-            }
-            Scope::ApiKeyInput { id, field } => {
-                let key = decode(id, NodeKind::ApiKey, field)?;
-                loader(ctx)
-                    .load_one(ApiKeyById(key))
-                    .await?
-                    .map(|k| k.organization_id)
-            }
-            Scope::MetricInput { id, field } => {
-                let metric = decode(id, NodeKind::Metric, field)?;
-                match loader(ctx).load_one(MetricById(metric)).await? {
-                    Some(m) => loader(ctx)
-                        .load_one(ModelById(m.model_id))
-                        .await?
-                        .map(|m| m.organization_id),
-                    None => None,
-                }
-            }
+            Scope::Organization(id) => *id,
+            Scope::OrganizationInput { id, field } => decode(id, NodeKind::Organization, field)?,
         })
     }
 }
@@ -242,12 +143,9 @@ impl Guard for OrgRoleGuard {
             ))
             .into());
         }
-        let role = match self.organization(ctx).await? {
-            Some(organization_id) => viewer_role(ctx, organization_id).await?,
-            None => None,
-        };
+        let role = viewer_role(ctx, self.organization()?).await?;
         match role {
-            None => Err(ApiError::from(AppError::NotFound(self.scope.noun())).into()),
+            None => Err(ApiError::from(AppError::NotFound("organization")).into()),
             Some(role) if role < self.min => Err(ApiError::from(AppError::Forbidden(format!(
                 "this requires the {} role in the organization",
                 self.min

@@ -6,6 +6,7 @@ pub mod context;
 pub mod error_codes;
 pub mod errors;
 pub mod evaluation_scope;
+pub mod extension;
 pub mod field_errors;
 pub mod guards;
 pub mod idle_gate;

@@ -2,10 +2,7 @@
 
 use async_graphql::Schema;
 
-use super::{
-    error_codes::ErrorCodes, evaluation_scope::EvaluationScope, field_errors::FieldErrors,
-    mutation::Mutation, query::Query, subscription::Subscription,
-};
+use super::{extension::ApiRules, mutation::Mutation, query::Query, subscription::Subscription};
 
 /// The schema type.
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
@@ -41,9 +38,7 @@ pub fn build_schema(options: &SchemaOptions) -> AppSchema {
         Mutation::default(),
         Subscription::default(),
     )
-    .extension(ErrorCodes)
-    .extension(EvaluationScope)
-    .extension(FieldErrors)
+    .extension(ApiRules)
     .limit_directives(MAX_DIRECTIVES)
     .limit_recursive_depth(64);
     if let Some(depth) = options.max_depth {

@@ -47,6 +47,7 @@ pub(crate) struct Primed {
     pub(crate) models: HashMap<Uuid, ModelRow>,
     pub(crate) organizations: HashMap<Uuid, OrganizationRow>,
     pub(crate) user_organizations: HashMap<Uuid, Vec<Uuid>>,
+    pub(crate) users: HashMap<Uuid, UserRow>,
     pub(crate) parameters_of_model:
         HashMap<Uuid, Vec<crate::domain::modelling::parameters::ParameterRow>>,
     pub(crate) parameter_values_of_scenario:
@@ -87,16 +88,17 @@ impl PgLoader {
         }
     }
 
-    /// Take the primed rows of `ids` out (each answers one lookup; the request's DataLoader
-    /// caches it from there), leaving the ids still to fetch.
-    pub(crate) fn take_primed<K: Copy, V>(
+    /// The primed rows of `keys`, and the ids still to fetch. Rows stay primed: a lookup of the
+    /// same key can be batched again while the first batch is in flight (the DataLoader caches
+    /// a value only once its batch completes), and must not cost a second statement.
+    pub(crate) fn take_primed<K, V: Clone>(
         &self,
         keys: &[K],
         id: impl Fn(K) -> Uuid,
         pick: impl Fn(&mut Primed) -> &mut HashMap<Uuid, V>,
     ) -> (HashMap<K, V>, Vec<Uuid>)
     where
-        K: std::hash::Hash + Eq,
+        K: Copy + std::hash::Hash + Eq,
     {
         let mut found = HashMap::new();
         let mut missing = Vec::new();
@@ -105,7 +107,7 @@ impl PgLoader {
             .as_ref()
             .map(|p| p.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         for key in keys {
-            match guard.as_mut().and_then(|p| pick(p).remove(&id(*key))) {
+            match guard.as_mut().and_then(|p| pick(p).get(&id(*key)).cloned()) {
                 Some(row) => {
                     found.insert(*key, row);
                 }
@@ -151,10 +153,14 @@ impl Loader<UserById> for PgLoader {
 
     #[tracing::instrument(skip_all, fields(keys = keys.len()))]
     async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, UserRow>, LoadError> {
+        let (mut found, missing) = self.take_primed(keys, |k| k.0, |p| &mut p.users);
+        if missing.is_empty() {
+            return Ok(found);
+        }
         let mut conn = self.db.conn().await?;
         // With the user's organizations, which the caller's right to see the user depends on.
         let rows: Vec<(UserRow, Vec<Uuid>)> = users::table
-            .filter(users::id.eq_any(ids(keys, |k| k.0)))
+            .filter(users::id.eq_any(missing))
             .filter(users::deleted_at.is_null())
             .select((UserRow::as_select(), organizations_of_user_sql()))
             .load(&mut conn)
@@ -163,9 +169,12 @@ impl Loader<UserById> for PgLoader {
         self.prime(|p| {
             for (user, organizations) in &rows {
                 p.user_organizations.insert(user.id, organizations.clone());
+                // A creator is often also an actor: a second batch of the same user is free.
+                p.users.insert(user.id, user.clone());
             }
         });
-        Ok(rows.into_iter().map(|(r, _)| (UserById(r.id), r)).collect())
+        found.extend(rows.into_iter().map(|(r, _)| (UserById(r.id), r)));
+        Ok(found)
     }
 }
 

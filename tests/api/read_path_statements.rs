@@ -139,3 +139,52 @@ async fn benchmark_queries_stay_within_their_statement_ceilings() {
         assert_eq!((q1, q2, q3, q4), (2, 5, 5, 3), "with {models} models");
     }
 }
+
+/// One mutation of each domain that has mutations (the audit domain has none: every mutation
+/// writes its event), each one transaction with its audit event, its role checked once (by the
+/// domain, inside the transaction, against the roles read with the credential: no guard reads
+/// the object first). Pinned so that a change which adds a round trip is noticed:
+/// - `updateOrganization` 8: the caller; `BEGIN`, the organization locked, the update, the audit
+///   chain's lock, its head, the event, `COMMIT`; the payload reads nothing more.
+/// - `upsertMetricValues` 11: the caller; `BEGIN`, the scenario, its model locked, the model's
+///   scenarios (locks) and metrics (keys), one multi-row upsert, the chain's lock, head, the
+///   event, `COMMIT`.
+/// - `createApiKey` 7: the caller; `BEGIN`, the insert, the chain's lock, head, the event,
+///   `COMMIT`.
+#[tokio::test]
+async fn one_mutation_of_each_domain_stays_within_its_statement_count() {
+    let fx = fixture(1).await;
+    let scenario = fx.scenarios[0].clone();
+    let update_org = "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { id name version viewerRole } }";
+    let (orgs, data) = count(
+        &fx,
+        update_org,
+        json!({"i": {"id": fx.org, "version": 1, "name": "Renamed"}}),
+    )
+    .await;
+    assert_eq!(data["updateOrganization"]["name"], "Renamed");
+    assert_eq!(data["updateOrganization"]["viewerRole"], "ADMIN");
+
+    let upsert =
+        "mutation($i: UpsertMetricValuesInput!) { upsertMetricValues(input: $i) { upserted } }";
+    let (modelling, data) = count(
+        &fx,
+        upsert,
+        json!({"i": {"scenarioId": scenario, "values": [
+            {"metricKey": "units", "period": "2026-03-01", "value": "42"}]}}),
+    )
+    .await;
+    assert_eq!(data["upsertMetricValues"]["upserted"], 1);
+
+    let create_key = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id name role } secret } }";
+    let (auth, data) = count(
+        &fx,
+        create_key,
+        json!({"i": {"organizationId": fx.org, "name": "ci", "role": "VIEWER"}}),
+    )
+    .await;
+    assert_eq!(data["createApiKey"]["apiKey"]["role"], "VIEWER");
+
+    eprintln!("mutations: organizations {orgs} modelling {modelling} auth {auth}");
+    assert_eq!((orgs, modelling, auth), (8, 11, 7));
+}
