@@ -30,8 +30,6 @@ use futures_util::future::BoxFuture;
 pub struct IdleGate {
     parked: Mutex<Vec<BoxFuture<'static, ()>>>,
     busy: Arc<AtomicUsize>,
-    /// Released batches still loading (see [`Gated`]'s poll).
-    loading: Arc<AtomicUsize>,
     /// The request's waker, to poll it again when released batches finish: only then may the
     /// next level go (see [`IdleGate::release`]).
     request: Arc<Mutex<Option<Waker>>>,
@@ -55,7 +53,7 @@ impl IdleGate {
         }
     }
 
-    /// Start every parked task. Each counts as loading until it has finished: a level's batches of
+    /// Start every parked task. Each counts as busy until it has finished: a level's batches of
     /// different key types finish one after another, and the results of the first let resolvers
     /// register keys of the next level while the others are still loading; releasing then would
     /// split that level into several batches. When the last one finishes, the request is polled
@@ -66,12 +64,12 @@ impl IdleGate {
             Err(_) => Vec::new(),
         };
         for task in tasks {
-            let loading = self.loading.clone();
+            let busy = self.busy.clone();
             let request = self.request.clone();
-            loading.fetch_add(1, Ordering::SeqCst);
+            busy.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 // Dropped also if the batch panics: the request must never wait for it forever.
-                let _done = Finished { loading, request };
+                let _done = Finished { busy, request };
                 task.await;
             });
         }
@@ -88,13 +86,13 @@ impl IdleGate {
 
 /// Marks a released batch finished: one less in flight, and the request polled again.
 struct Finished {
-    loading: Arc<AtomicUsize>,
+    busy: Arc<AtomicUsize>,
     request: Arc<Mutex<Option<Waker>>>,
 }
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        self.loading.fetch_sub(1, Ordering::SeqCst);
+        self.busy.fetch_sub(1, Ordering::SeqCst);
         let waker = self.request.lock().ok().and_then(|w| w.clone());
         if let Some(waker) = waker {
             waker.wake();
@@ -134,14 +132,6 @@ impl<F: Future> Future for Gated<F> {
         {
             *slot = Some(cx.waker().clone());
         }
-        // A level's batches finish one after another. Resolvers resumed by the first could ask
-        // for keys that a batch still loading is about to cache (an API key's `createdBy`, a user
-        // the level is loading as an actor): the request waits until the whole level is in, so
-        // that the next level finds them cached instead of loading them again. The last batch to
-        // finish wakes it.
-        if self.gate.loading.load(Ordering::SeqCst) > 0 {
-            return Poll::Pending;
-        }
         let flag = Arc::new(WakeFlag {
             woken: AtomicBool::new(false),
             waker: cx.waker().clone(),
@@ -155,9 +145,7 @@ impl<F: Future> Future for Gated<F> {
                 Poll::Ready(output)
             }
             Poll::Pending => {
-                if !flag.woken.load(Ordering::SeqCst)
-                    && self.gate.busy.load(Ordering::SeqCst) == 0
-                    && self.gate.loading.load(Ordering::SeqCst) == 0
+                if !flag.woken.load(Ordering::SeqCst) && self.gate.busy.load(Ordering::SeqCst) == 0
                 {
                     self.gate.release();
                 }

@@ -169,17 +169,18 @@ impl AuditStream {
                     .await?;
             }
         }
-        self.listening.store(true, Ordering::SeqCst);
-        for handler in &self.handlers {
-            handler.connected();
-        }
         // Named only now that it listens on everything: whoever counts listeners by this name
-        // counts connections that receive their notices.
+        // counts connections that receive their notices. The handlers are told only then, so
+        // that nothing relies on this connection before others can count it.
         diesel::sql_query(format!(
             "SET application_name = '{LISTENER_APPLICATION_NAME}'"
         ))
         .execute(&mut conn)
         .await?;
+        for handler in &self.handlers {
+            handler.connected();
+        }
+        self.listening.store(true, Ordering::SeqCst);
         if *connected_before {
             tracing::info!("audit LISTEN connection re-established: subscribers resynchronise");
             let _ = self.tx.send(AuditNotice::Resync);
@@ -214,11 +215,12 @@ impl AuditStream {
                         )
                     });
                     if let Some((channel, payload)) = reply {
-                        diesel::sql_query("SELECT pg_notify($1, $2)")
+                        let reply = diesel::sql_query("SELECT pg_notify($1, $2)")
                             .bind::<diesel::sql_types::Text, _>(channel)
-                            .bind::<diesel::sql_types::Text, _>(payload)
-                            .execute(&mut conn)
-                            .await?;
+                            .bind::<diesel::sql_types::Text, _>(payload);
+                        tokio::time::timeout(HEALTH_CHECK_TIMEOUT, reply.execute(&mut conn))
+                            .await
+                            .map_err(|_| anyhow::anyhow!("a reply timed out"))??;
                     }
                 }
                 Ok(Some(Err(error))) => return Err(error.into()),

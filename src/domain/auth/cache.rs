@@ -193,19 +193,6 @@ impl CallerCache {
             .is_ok_and(|key| self.hit(&key).is_some())
     }
 
-    /// Callers cached now (tests, metrics); approximate while maintenance is pending.
-    pub fn len(&self) -> u64 {
-        self.0.entries.as_ref().map_or(0, |entries| {
-            entries.run_pending_tasks();
-            entries.entry_count()
-        })
-    }
-
-    /// Whether nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// After a committed change to credentials: clear here, notify every listener of the
     /// database on [`SYNC_CHANNEL`] and wait (at most [`SYNC_WAIT`]) for all their answers.
     /// Never fails: the change is committed; a listener that does not answer is logged.
