@@ -10,9 +10,11 @@
 #        --build (cargo build --release even if the binary exists), --via-api (load the dataset
 #        through the server's GraphQL API instead of COPY: slower, real audit history),
 #        --postgraphile (also run Q1-Q4 against PostGraphile 4 from npm on the same database,
-#        on --postgraphile-port, default 18180).
+#        on --postgraphile-port, default 18180), --database NAME (default fv_bench),
+#        --rss-every N (sample the server's VmRSS every N s into bench/out/rss.tsv; report
+#        first/last/max).
 # DATABASE_URL (any database on the server to use; default postgres://postgres@127.0.0.1:5432/postgres)
-# names the server; fv_bench is dropped and created there. When no server answers, a private
+# names the server; the database (fv_bench) is dropped and created there. When no server answers, a private
 # cluster is started in bench/out/pg (port 55432, pg_stat_statements preloaded) and stopped at exit.
 # Results: stdout and bench/out/results.md; raw wrk/pgbench output in bench/out/.
 set -euo pipefail
@@ -22,7 +24,7 @@ OUT=$HERE/out
 mkdir -p "$OUT"
 
 SCALE=1 DURATION=15 WARMUP=3 THREADS=2 CONNS=16 PORT=18080 PGBENCH=1 LOAD=1 BUILD=0 VIA_API=0 POSTGRAPHILE=0 PGL_PID= PGL_PORT=18180
-PROFILES="q1 q2 q3 q4 mixed" SCALE_SET=0
+PROFILES="q1 q2 q3 q4 mixed" SCALE_SET=0 DB_NAME=fv_bench RSS_EVERY=0 SAMPLER_PID=
 COMMAND="bench/run.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
   case $1 in
@@ -40,7 +42,9 @@ while [ $# -gt 0 ]; do
     --via-api) VIA_API=1 ;;
     --postgraphile) POSTGRAPHILE=1 ;;
     --postgraphile-port) PGL_PORT=$2; shift ;;
-    *) sed -n '2,20p' "$0"; exit 2 ;;
+    --database) DB_NAME=$2; shift ;;
+    --rss-every) RSS_EVERY=$2; shift ;;
+    *) sed -n '2,22p' "$0"; exit 2 ;;
   esac
   shift
 done
@@ -75,9 +79,10 @@ if ! psql "$ADMIN_URL" -XAtqc 'SELECT 1' >/dev/null 2>&1; then
   PRIVATE_PG=1
   ADMIN_URL=postgres://postgres@127.0.0.1:55432/postgres
 fi
-DB_URL=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/fv_bench")))' "$ADMIN_URL")
+DB_URL=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$ADMIN_URL" "$DB_NAME")
 SERVER_PID=
 cleanup() {
+  [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
   [ -n "$PGL_PID" ] && kill "$PGL_PID" 2>/dev/null || true
   [ $PRIVATE_PG = 1 ] && "${AS[@]}" "$PGBIN/pg_ctl" -D "$OUT/pg" -m fast stop >/dev/null 2>&1 || true
@@ -99,20 +104,30 @@ start_server() {
   SERVER_PID=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
   curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
+  if [ "$RSS_EVERY" != 0 ]; then # seconds since start, VmRSS KiB, what was running
+    echo start >"$OUT/rss.phase"; printf 't_s\trss_kib\tphase\n' >"$OUT/rss.tsv"
+    (t0=$(date +%s); while kill -0 "$SERVER_PID" 2>/dev/null; do
+       printf '%s\t%s\t%s\n' $(($(date +%s) - t0)) "$(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status")" \
+         "$(cat "$OUT/rss.phase")" >>"$OUT/rss.tsv"
+       sleep "$RSS_EVERY"; done) &
+    SAMPLER_PID=$!
+  fi
 }
+phase() { [ "$RSS_EVERY" = 0 ] || echo "$1" >"$OUT/rss.phase"; }
 
 # --- data ----------------------------------------------------------------------------------------
 if [ $LOAD = 1 ]; then
-  log "fresh database fv_bench"
-  psql "$ADMIN_URL" -XAtq -c 'DROP DATABASE IF EXISTS fv_bench WITH (FORCE)' -c 'CREATE DATABASE fv_bench'
+  log "fresh database $DB_NAME"
+  psql "$ADMIN_URL" -XAtq -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" -c "CREATE DATABASE \"$DB_NAME\""
   DATABASE_URL=$DB_URL "$BIN" migrate >"$OUT/migrate.log" 2>&1
   # One real argon2id hash (password "bench-password") that every generated user shares.
   DATABASE_URL=$DB_URL FV_NEW_USER_PASSWORD=bench-password "$BIN" create-user \
     --email template@bench.example >"$OUT/create-user.log" 2>&1
   GEN=()
-  if [ $VIA_API = 1 ]; then start_server; GEN=(--via-api "http://127.0.0.1:$PORT/graphql"); fi
+  if [ $VIA_API = 1 ]; then start_server; phase load; GEN=(--via-api "http://127.0.0.1:$PORT/graphql"); fi
   log "generate --scale $SCALE ${GEN[*]}"
   python3 "$HERE/generate.py" --database-url "$DB_URL" --scale "$SCALE" --out "$OUT/ids.json" "${GEN[@]}" >&2
+  [ $VIA_API = 1 ] && log "server RSS after loading: $(awk '/^VmRSS/ {printf "%.0f MiB", $2 / 1024}' "/proc/$SERVER_PID/status")"
 fi
 python3 "$HERE/queries.py" lua "$OUT/ids.json" "$OUT"
 python3 "$HERE/queries.py" sql "$OUT"
@@ -149,7 +164,7 @@ statements() { # FinVision's pool counter; n/a for PostGraphile
 }
 pgss_calls() {
   psql "$DB_URL" -XAtqc "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
-    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'fv_bench') AND query NOT LIKE '%pg_stat_statements%'"
+    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$DB_NAME') AND query NOT LIKE '%pg_stat_statements%'"
 }
 TCK=$(getconf CLK_TCK)
 
@@ -158,10 +173,12 @@ TCK=$(getconf CLK_TCK)
 measure() {
   local p=$1 port=$2 pid=$3 rss0 cpu0 st0 rss1 cpu1 st1 pg result
   export FV_REQS=$OUT/$p.reqs.lua
+  phase "$p warm-up"
   log "$p: warm-up ${WARMUP}s"
   wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$HERE/wrk.lua" "http://127.0.0.1:$port/graphql" >/dev/null
   rss0=$(rss_kb "$pid") cpu0=$(cpu_ticks "$pid") st0=$(statements "$p")
   [ $PGSS = 1 ] && psql "$DB_URL" -XAtqc 'SELECT pg_stat_statements_reset()' >/dev/null
+  phase "$p"
   log "$p: ${DURATION}s, $THREADS threads, $CONNS connections"
   wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$HERE/wrk.lua" \
     "http://127.0.0.1:$port/graphql" >"$OUT/wrk-$p.txt"
@@ -190,6 +207,15 @@ PY
 
 ROWS=()
 for p in $PROFILES; do measure "$p" "$PORT" "$SERVER_PID"; done
+RSS_SUMMARY=
+if [ "$RSS_EVERY" != 0 ]; then
+  phase end; sleep 0.1
+  RSS_SUMMARY=$(awk -F'\t' 'NR > 1 && $2 != "" && $3 != "load" && $3 != "start" {
+      if (!n++) first = $2; last = $2; if ($2 > max) max = $2 }
+    END { if (n) printf "Server RSS sampled every %s s over the measured profiles (bench/out/rss.tsv, %d samples): first %.0f MiB, last %.0f MiB, max %.0f MiB.", every, n, first / 1024, last / 1024, max / 1024 }' \
+    every="$RSS_EVERY" "$OUT/rss.tsv")
+  log "$RSS_SUMMARY"
+fi
 
 if [ $POSTGRAPHILE = 1 ]; then
   PGL=$OUT/postgraphile/node_modules/.bin/postgraphile
@@ -243,4 +269,5 @@ fi
   echo "| Profile | req/s | p50 ms | p99 ms | SQL/req (pool) | SQL/req (pg_stat_statements) | server CPU µs/req | server RSS MiB before → after | errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|---|---:|"
   printf '%s\n' "${ROWS[@]}" "${FLOOR[@]}"
+  [ -z "$RSS_SUMMARY" ] || printf '\n%s\n' "$RSS_SUMMARY"
 } | tee "$OUT/results.md"

@@ -14,6 +14,15 @@ use finvision::{
     telemetry,
 };
 
+// mimalloc (2.x) rather than glibc's malloc: glibc keeps what a thread freed in that thread's
+// arena, so every blocking thread that ran an argon2 hash (19 MiB) and every burst of bulk
+// upserts left the process at its high-water mark for good; mimalloc returns freed pages to the
+// system. RSS after the full load through the API (`bench/run.sh --via-api`): 121 → 36 MiB;
+// after 16 × 4 upserts of 10,000 values (`bench/bulk_upserts.py`): 398 → 66 MiB; Q1/Q3 server
+// CPU per request equal or lower. Figures and the allocators compared: bench/README.md, "Memory".
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Where the database is: the configured server, or our private cluster (kept alive here).
 struct Database {
     url: String,

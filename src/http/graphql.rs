@@ -7,9 +7,8 @@ use async_graphql::{
     BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse,
     parser::types::OperationType,
 };
-use async_graphql_axum::GraphQLBatchRequest;
 use axum::{
-    extract::{ConnectInfo, FromRequest, Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -231,23 +230,39 @@ fn csrf_safe(headers: &HeaderMap) -> bool {
             || headers.contains_key("x-fv-preflight"))
 }
 
-/// Whether a body was refused for its size: async-graphql's own limit, or the body limit
-/// (`http::body_limit`) cutting off a chunked body, which surfaces as a read error ("length limit
-/// exceeded"), for multipart bodies nested inside multer's error.
-fn too_large(err: &async_graphql::ParseRequestError) -> bool {
-    use async_graphql::ParseRequestError;
-    let mut texts = vec![err.to_string()];
-    if let ParseRequestError::InvalidMultipart(inner) = err {
-        let mut source: Option<&dyn std::error::Error> = Some(inner);
-        while let Some(e) = source {
-            texts.push(e.to_string());
-            source = e.source();
+/// A JSON body, read whole (`http::body_limit` bounds it) and parsed straight into requests;
+/// the bytes are dropped before execution. async-graphql's own reader deserialises its
+/// `BatchRequest`, an untagged enum, through serde's buffered `Content`: a second tree of the
+/// whole body next to the variables, which made parsing a 10,000-value upsert hold both. The
+/// first non-blank byte tells a batch (`[`) from one operation. A body cut off at the limit is
+/// 413, anything else that is not a request 400.
+async fn receive_json(body: axum::body::Body) -> Result<BatchRequest, StatusCode> {
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|err| {
+            let mut source: Option<&dyn std::error::Error> = Some(&err);
+            while let Some(e) = source {
+                if e.to_string().contains("length limit") {
+                    return StatusCode::PAYLOAD_TOO_LARGE;
+                }
+                source = e.source();
+            }
+            StatusCode::BAD_REQUEST
+        })?;
+    parse_batch(&bytes).map_err(|_| StatusCode::BAD_REQUEST)
+}
+
+/// One request (a JSON object) or a non-empty batch (an array), as async-graphql accepts them.
+pub(crate) fn parse_batch(bytes: &[u8]) -> serde_json::Result<BatchRequest> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        let batch: Vec<GqlRequest> = serde_json::from_slice(bytes)?;
+        if batch.is_empty() {
+            return Err(serde::de::Error::custom("an empty batch"));
         }
+        Ok(BatchRequest::Batch(batch))
+    } else {
+        serde_json::from_slice(bytes).map(BatchRequest::Single)
     }
-    matches!(err, ParseRequestError::PayloadTooLarge)
-        || texts
-            .iter()
-            .any(|t| t.contains("too large") || t.contains("length limit"))
 }
 
 /// `POST /graphql`.
@@ -275,27 +290,16 @@ pub(crate) async fn post_graphql(
             Err(response) => response,
         };
     }
-    let batch =
-        match GraphQLBatchRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
-            request,
-            &(),
-        )
-        .await
-        {
-            Ok(batch) => batch.into_inner(),
-            Err(rejection) => {
-                let status = if too_large(&rejection.0) {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                return error_response(
-                    status,
-                    "BAD_USER_INPUT",
-                    "the request body is not a valid GraphQL request",
-                );
-            }
-        };
+    let batch = match receive_json(request.into_body()).await {
+        Ok(batch) => batch,
+        Err(status) => {
+            return error_response(
+                status,
+                "BAD_USER_INPUT",
+                "the request body is not a valid GraphQL request",
+            );
+        }
+    };
     execute_batch(&app, &caller, &headers, batch).await
 }
 

@@ -195,7 +195,7 @@ async fn read(app: &App, request: Request) -> Result<BatchRequest, Refusal> {
         } else if name == "operations" {
             let bytes = field.bytes().await?;
             operations = Some(
-                serde_json::from_slice::<BatchRequest>(&bytes)
+                super::graphql::parse_batch(&bytes)
                     .map_err(|_| Refusal::Invalid("`operations` is not a GraphQL request"))?,
             );
         } else if name == "map" {

@@ -411,7 +411,7 @@ async fn upserts_are_all_or_nothing_and_bounded() {
         Some("metric_values.upsert")
     );
 
-    // 10,001 values are refused; 10,000 are accepted (on a model long enough to hold them).
+    // 10,001 values are refused; 10,000 are accepted (`ten_thousand_values_in_one_call`).
     let too_many: Vec<Value> = (0..10_001)
         .map(|_| v("cogs", "2026-01-01", json!("1")))
         .collect();
@@ -440,4 +440,117 @@ async fn upserts_are_all_or_nothing_and_bounded() {
         .code(),
         "CONFLICT"
     );
+}
+
+/// `key period value` of every stored value, ordered, as PostgreSQL prints them.
+async fn stored_values(app: &TestApp) -> Vec<String> {
+    app.sql_texts(
+        "SELECT m.key || ' ' || v.period || ' ' || v.value AS t FROM metric_values v \
+         JOIN metrics m ON m.id = v.metric_id ORDER BY m.key, v.period",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn ten_thousand_values_in_one_call() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let t = Some(owner.token.as_str());
+    let org = app.organization(&owner, "acme").await;
+    // 17 metrics × 600 months (2000-01 … 2049-12) hold 10,200 values.
+    let model = id(
+        &app.gql(t, "mutation($i: CreateModelInput!) { createModel(input: $i) { id } }", json!({"i": {"organizationId": org, "name": "Long", "currency": "USD", "startPeriod": "2000-01-01", "endPeriod": "2049-12-01"}})).await,
+        "createModel",
+    );
+    let keys: Vec<String> = (0..17).map(|k| format!("m{k:02}")).collect();
+    for key in &keys {
+        metric(&app, &owner, &model, key, None).await.data();
+    }
+    let scenario = id(
+        &app.gql(
+            t,
+            "mutation($i: CreateScenarioInput!) { createScenario(input: $i) { id } }",
+            json!({"i": {"modelId": model, "name": "Big", "kind": "CUSTOM"}}),
+        )
+        .await,
+        "createScenario",
+    );
+    let slots: Vec<(String, String)> = keys
+        .iter()
+        .flat_map(|k| {
+            (0..600).map(move |m| (k.clone(), format!("{}-{:02}-01", 2000 + m / 12, m % 12 + 1)))
+        })
+        .take(10_000)
+        .collect();
+    // Six decimal places, negatives, and a different value per slot and per round.
+    let value = |i: usize, round: usize| {
+        let sign = if i.is_multiple_of(5) { "-" } else { "" };
+        format!(
+            "{sign}{}.{:06}",
+            i * 3 + round,
+            (i * 7919 + round) % 1_000_000
+        )
+    };
+    let audit_before = app.audit_actions().await.len();
+
+    // Round 1: 10,000 new values, across several statements of the one transaction.
+    let values: Vec<Value> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, (k, p))| json!({"metricKey": k, "period": p, "value": value(i, 1)}))
+        .collect();
+    let res = upsert(&app, &owner, &scenario, Value::Array(values)).await;
+    assert_eq!(
+        res.data()["upsertMetricValues"],
+        json!({"upserted": 10_000, "removed": 0, "scenario": {"name": "Big"}})
+    );
+    let expected: Vec<String> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, (k, p))| format!("{k} {p} {}", value(i, 1)))
+        .collect();
+    assert_eq!(stored_values(&app).await, expected);
+
+    // Round 2: the first 2,500 removed, the other 7,500 changed.
+    let values: Vec<Value> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, (k, p))| {
+            let v = if i < 2_500 {
+                Value::Null
+            } else {
+                json!(value(i, 2))
+            };
+            json!({"metricKey": k, "period": p, "value": v})
+        })
+        .collect();
+    let res = upsert(&app, &owner, &scenario, Value::Array(values)).await;
+    assert_eq!(
+        res.data()["upsertMetricValues"],
+        json!({"upserted": 7_500, "removed": 2_500, "scenario": {"name": "Big"}})
+    );
+    let expected: Vec<String> = slots
+        .iter()
+        .enumerate()
+        .skip(2_500)
+        .map(|(i, (k, p))| format!("{k} {p} {}", value(i, 2)))
+        .collect();
+    assert_eq!(stored_values(&app).await, expected);
+
+    // One audit event per call, a summary rather than the values.
+    let rows = app.audit_rows().await;
+    let events: Vec<_> = rows[audit_before..].iter().collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    for (event, (upserted, removed)) in events.iter().zip([(10_000, 0), (7_500, 2_500)]) {
+        assert_eq!(event.action, "metric_values.upsert");
+        assert_eq!(
+            event.new_values,
+            Some(json!({
+                "upserted": upserted,
+                "removed": removed,
+                "metrics": keys,
+                "periods": {"from": "2000-01-01", "to": "2049-12-01", "count": 600},
+            }))
+        );
+    }
 }

@@ -1,6 +1,11 @@
 //! Metric and metric-value mutations.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use std::borrow::Cow;
+
+use async_graphql::{
+    Context, ID, InputObject, InputObjectType, InputType, InputValueError, InputValueResult, Name,
+    Object, SimpleObject, Value, registry::Registry,
+};
 
 use crate::{
     api::{
@@ -70,12 +75,66 @@ pub struct MetricValueInput {
 
 /// Values to store in one scenario, all or nothing.
 #[derive(InputObject)]
+#[graphql(name = "UpsertMetricValuesInput")]
+struct UpsertMetricValuesInputType {
+    /// The scenario.
+    scenario_id: ID,
+    /// Up to 10,000 values.
+    values: Vec<MetricValueInput>,
+}
+
+/// `UpsertMetricValuesInput` (the type above in the schema), parsed by moving its fields out of
+/// the argument's value: the derived parser clones each field first, which for `values` is a
+/// whole copy of up to 10,000 parsed JSON objects alive at once with the original.
 pub struct UpsertMetricValuesInput {
     /// The scenario.
     pub scenario_id: ID,
     /// Up to 10,000 values.
     pub values: Vec<MetricValueInput>,
 }
+
+impl InputType for UpsertMetricValuesInput {
+    type RawValueType = Self;
+
+    fn type_name() -> Cow<'static, str> {
+        UpsertMetricValuesInputType::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        UpsertMetricValuesInputType::create_type_info(registry)
+    }
+
+    fn parse(value: Option<Value>) -> InputValueResult<Self> {
+        let Some(Value::Object(mut fields)) = value else {
+            return Err(InputValueError::expected_type(value.unwrap_or_default()));
+        };
+        let scenario_id =
+            ID::parse(fields.swap_remove("scenarioId")).map_err(InputValueError::propagate)?;
+        let values = Vec::<MetricValueInput>::parse(fields.swap_remove("values"))
+            .map_err(InputValueError::propagate)?;
+        Ok(Self {
+            scenario_id,
+            values,
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        Value::Object(
+            [
+                (Name::new("scenarioId"), self.scenario_id.to_value()),
+                (Name::new("values"), self.values.to_value()),
+            ]
+            .into_iter()
+            .collect(),
+        )
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+}
+
+impl InputObjectType for UpsertMetricValuesInput {}
 
 /// What `upsertMetricValues` did.
 #[derive(SimpleObject)]

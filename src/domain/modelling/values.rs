@@ -5,8 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::NaiveDate;
 use diesel::{
     prelude::*,
-    sql_types::{Array, Date, Uuid as SqlUuid},
-    upsert::excluded,
+    sql_types::{Array, Date, Numeric, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use rust_decimal::Decimal;
@@ -69,8 +68,88 @@ pub struct UpsertOutcome {
     pub removed: i32,
 }
 
+/// Rows per statement of the upsert and of the delete. Each statement binds one array per
+/// column (`unnest`), so a chunk costs 36 bytes a row in the connection's buffers, which keep
+/// their largest message for the connection's life; a 720-value call is one statement, a
+/// 10,000-value call ten, all in the one transaction.
+pub const CHUNK: usize = 1_000;
+
+/// A checked input, as columns: what the statements bind, and nothing else.
+#[derive(Default)]
+struct Columns {
+    metric_ids: Vec<Uuid>,
+    periods: Vec<NaiveDate>,
+    values: Vec<Decimal>,
+}
+
+/// What the audit event says of a call: the metrics and the span of periods it touched.
+struct Touched<'m> {
+    keys: BTreeSet<&'m str>,
+    periods: BTreeSet<NaiveDate>,
+}
+
+/// Check every input against the model (metric, period, duplicates, precision) and split it
+/// into the values to store and those to remove. Consumes the input: its strings are gone
+/// before any statement runs.
+fn check<'m>(
+    values: Vec<ValueInput>,
+    model: &super::models::ModelRow,
+    model_metrics: &'m [MetricRow],
+) -> AppResult<(Columns, Columns, Touched<'m>)> {
+    let by_key: HashMap<&str, &MetricRow> =
+        model_metrics.iter().map(|m| (m.key.as_str(), m)).collect();
+    let mut seen = HashSet::with_capacity(values.len());
+    let (mut store, mut remove) = (Columns::default(), Columns::default());
+    let mut touched = Touched {
+        keys: BTreeSet::new(),
+        periods: BTreeSet::new(),
+    };
+    for (i, input) in values.into_iter().enumerate() {
+        let metric = by_key.get(input.metric_key.as_str()).ok_or_else(|| {
+            AppError::bad_input(
+                format!("input.values.{i}.metricKey"),
+                format!("the model has no metric `{}`", input.metric_key),
+            )
+        })?;
+        if !is_boundary(input.period, model.period_granularity)
+            || input.period < model.start_period
+            || input.period > model.end_period
+        {
+            return Err(AppError::bad_input(
+                format!("input.values.{i}.period"),
+                format!(
+                    "{} is not a period of the model's timeline ({} … {}, {})",
+                    input.period, model.start_period, model.end_period, model.period_granularity
+                ),
+            ));
+        }
+        if !seen.insert((metric.id, input.period)) {
+            return Err(AppError::bad_input(
+                format!("input.values.{i}"),
+                format!("{} {} appears twice", input.metric_key, input.period),
+            ));
+        }
+        touched.keys.insert(metric.key.as_str());
+        touched.periods.insert(input.period);
+        match input.value {
+            Some(v) => {
+                store
+                    .values
+                    .push(check_stored(v, &format!("input.values.{i}.value"))?);
+                store.metric_ids.push(metric.id);
+                store.periods.push(input.period);
+            }
+            None => {
+                remove.metric_ids.push(metric.id);
+                remove.periods.push(input.period);
+            }
+        }
+    }
+    Ok((store, remove, touched))
+}
+
 /// Store many values of one scenario at once (ANALYST+; not when locked): validated whole
-/// first, then one multi-row upsert and one delete, in one transaction with one audit event.
+/// first, then upserts and deletes of [`CHUNK`] rows, in one transaction with one audit event.
 pub async fn upsert(
     core: &Core,
     caller: &Caller,
@@ -84,69 +163,46 @@ pub async fn upsert(
         ));
     }
     let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    conn.transaction(async move |conn| {
         let LockedScenario { scenario, model, .. } = lock_scenario(conn, caller, scenario_id, OrgRole::Analyst).await?;
         ensure_unlocked(&scenario)?;
         let model_metrics: Vec<MetricRow> =
             metrics::table.filter(metrics::model_id.eq(model.id)).select(MetricRow::as_select()).load(conn).await?;
-        let by_key: HashMap<&str, &MetricRow> = model_metrics.iter().map(|m| (m.key.as_str(), m)).collect();
-
-        let mut seen = HashSet::new();
-        let mut to_store = Vec::new();
-        let (mut remove_metrics, mut remove_periods) = (Vec::new(), Vec::new());
-        let mut keys = BTreeSet::new();
-        for (i, input) in values.iter().enumerate() {
-            let metric = by_key
-                .get(input.metric_key.as_str())
-                .ok_or_else(|| AppError::bad_input(format!("input.values.{i}.metricKey"), format!("the model has no metric `{}`", input.metric_key)))?;
-            if !is_boundary(input.period, model.period_granularity) || input.period < model.start_period || input.period > model.end_period {
-                return Err(AppError::bad_input(
-                    format!("input.values.{i}.period"),
-                    format!("{} is not a period of the model's timeline ({} … {}, {})", input.period, model.start_period, model.end_period, model.period_granularity),
-                ));
-            }
-            if !seen.insert((metric.id, input.period)) {
-                return Err(AppError::bad_input(format!("input.values.{i}"), format!("{} {} appears twice", input.metric_key, input.period)));
-            }
-            keys.insert(metric.key.clone());
-            match input.value {
-                Some(v) => to_store.push(MetricValueRow {
-                    scenario_id,
-                    metric_id: metric.id,
-                    period: input.period,
-                    value: check_stored(v, &format!("input.values.{i}.value"))?,
-                }),
-                None => {
-                    remove_metrics.push(metric.id);
-                    remove_periods.push(input.period);
-                }
-            }
-        }
+        let (store, remove, touched) = check(values, &model, &model_metrics)?;
 
         let mut upserted = 0;
-        if !to_store.is_empty() {
-            // One statement for all rows (4 binds each: 10 000 rows stay under PostgreSQL's 65 535).
-            upserted = diesel::insert_into(metric_values::table)
-                .values(&to_store)
-                .on_conflict((metric_values::scenario_id, metric_values::metric_id, metric_values::period))
-                .do_update()
-                .set(metric_values::value.eq(excluded(metric_values::value)))
-                .execute(conn)
-                .await?;
+        for ((metric_ids, periods), values) in
+            store.metric_ids.chunks(CHUNK).zip(store.periods.chunks(CHUNK)).zip(store.values.chunks(CHUNK))
+        {
+            // One array per column: 4 binds whatever the size, and one prepared statement.
+            upserted += diesel::sql_query(
+                "INSERT INTO metric_values (scenario_id, metric_id, period, value)
+                 SELECT $1, * FROM unnest($2::uuid[], $3::date[], $4::numeric[])
+                 ON CONFLICT (scenario_id, metric_id, period) DO UPDATE SET value = EXCLUDED.value",
+            )
+            .bind::<SqlUuid, _>(scenario_id)
+            .bind::<Array<SqlUuid>, _>(metric_ids)
+            .bind::<Array<Date>, _>(periods)
+            .bind::<Array<Numeric>, _>(values)
+            .execute(conn)
+            .await?;
         }
+        drop(store);
         let mut removed = 0;
-        if !remove_metrics.is_empty() {
-            removed = diesel::sql_query(
+        for (metric_ids, periods) in remove.metric_ids.chunks(CHUNK).zip(remove.periods.chunks(CHUNK)) {
+            removed += diesel::sql_query(
                 "DELETE FROM metric_values WHERE scenario_id = $1
                    AND (metric_id, period) IN (SELECT * FROM unnest($2::uuid[], $3::date[]))",
             )
             .bind::<SqlUuid, _>(scenario_id)
-            .bind::<Array<SqlUuid>, _>(&remove_metrics)
-            .bind::<Array<Date>, _>(&remove_periods)
+            .bind::<Array<SqlUuid>, _>(metric_ids)
+            .bind::<Array<Date>, _>(periods)
             .execute(conn)
             .await?;
         }
-        let periods: BTreeSet<NaiveDate> = values.iter().map(|v| v.period).collect();
+        drop(remove);
+        // A summary, not the values: the event stays small whatever the call's size.
+        let Touched { keys, periods } = touched;
         record(
             conn,
             caller,
