@@ -171,6 +171,16 @@ pub struct Config {
     #[arg(long, env = "FV_SESSION_IDLE_HOURS")]
     pub session_idle_hours: Option<u32>,
 
+    // ── Caller cache ─────────────────────────────────────────────────────────────────────────
+    /// Credentials (sessions, API keys, with their roles) kept in memory so that a known caller
+    /// costs no statement; 0 disables the cache.
+    #[arg(long, env = "FV_CALLER_CACHE_SIZE", default_value_t = 10_000)]
+    pub caller_cache_size: u64,
+    /// Seconds a cached credential is kept at most (changes clear it at once on every instance;
+    /// this bounds the drift of the session idle limit and of an instance that misses notices).
+    #[arg(long, env = "FV_CALLER_CACHE_TTL_SECS", default_value_t = 60)]
+    pub caller_cache_ttl_secs: u64,
+
     // ── Bounded I/O ──────────────────────────────────────────────────────────────────────────
     /// Seconds one HTTP request may take (body read and execution) before it is answered with 503 (0: none).
     #[arg(long, env = "FV_REQUEST_TIMEOUT_SECS", default_value_t = 30)]

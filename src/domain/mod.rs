@@ -57,8 +57,11 @@ pub struct Core {
     /// Serialises sign-in attempts on one account (and registrations from one address) inside
     /// this instance, before they take a pooled connection (`auth::throttle`).
     pub(crate) attempt_gate: Arc<auth::throttle::AttemptGate>,
-    /// This instance's side of the audit fan-out (fed by `AuditStream::listen`).
+    /// This instance's side of the audit fan-out (fed by `AuditStream::listen`), whose
+    /// connection also carries the caller cache's invalidations.
     pub(crate) audit_stream: audit::stream::AuditStream,
+    /// Credentials resolved recently (`auth::cache`).
+    pub(crate) caller_cache: auth::cache::CallerCache,
     pub(crate) files: FileStore,
     /// Runs scenario evaluations off the async workers, a bounded number at a time.
     pub(crate) evaluator: modelling::evaluation::Evaluator,
@@ -72,6 +75,10 @@ impl Core {
         db.set_statement_timeout(std::time::Duration::from_millis(
             config.statement_timeout_ms,
         ));
+        let caller_cache = auth::cache::CallerCache::new(
+            config.caller_cache_size,
+            Duration::from_secs(config.caller_cache_ttl_secs),
+        );
         Ok(Self {
             db,
             hasher: PasswordHasher::new(permits),
@@ -96,7 +103,9 @@ impl Core {
             api_key_usage: Default::default(),
             session_usage: Default::default(),
             attempt_gate: Default::default(),
-            audit_stream: audit::stream::AuditStream::new(),
+            audit_stream: audit::stream::AuditStream::new()
+                .with_handler(Arc::new(caller_cache.clone())),
+            caller_cache,
             files: FileStore::open(config)?,
             evaluator: modelling::evaluation::Evaluator::new(
                 config.max_concurrent_evaluations.unwrap_or(cores),
@@ -131,6 +140,11 @@ impl Core {
     /// The audit fan-out (start its listener with [`audit::stream::AuditStream::listen`]).
     pub fn audit_stream(&self) -> &audit::stream::AuditStream {
         &self.audit_stream
+    }
+
+    /// The caller cache (its size, tests).
+    pub fn caller_cache(&self) -> &auth::cache::CallerCache {
+        &self.caller_cache
     }
 
     /// A fresh loader source; the GraphQL face wraps it in one `DataLoader` per request.

@@ -327,7 +327,9 @@ async fn keys_cannot_use_account_operations_or_mint_keys() {
 
 #[tokio::test]
 async fn expired_keys_are_refused_and_use_is_recorded_after_a_flush() {
-    let app = TestApp::spawn().await;
+    // The expiry is moved in SQL below, in place of waiting for it (see `spawn_uncached`; a
+    // cached key meeting its real expiry: `caller_cache.rs`).
+    let app = TestApp::spawn_uncached().await;
     let (org, owner, ..) = team(&app).await;
     let (id, secret) = key(&app, &owner, &org, "VIEWER").await;
     let res = app

@@ -376,7 +376,7 @@ async fn a_model_history_covers_what_is_inside_it() {
 
 #[tokio::test]
 async fn a_page_costs_the_same_statements_whatever_its_size() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_uncached().await;
     let (org, owner, ..) = team(&app).await;
     let model = create_model(&app, &owner, &org, "Plan").await;
     let key = app

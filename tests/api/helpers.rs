@@ -269,6 +269,14 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// An app whose every request authenticates against the database
+    /// (`FV_CALLER_CACHE_SIZE=0`): for statement counts that pin "authentication included", and
+    /// for tests that stand in for time passing by backdating rows in SQL (with the cache on,
+    /// such a change reaches the instances only through their notices: `caller_cache.rs`).
+    pub async fn spawn_uncached() -> Self {
+        Self::spawn_with(|config| config.caller_cache_size = 0).await
+    }
+
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new().await;
         let mut config = Config::for_database(&db.url);

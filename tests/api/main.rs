@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod audit_stream;
 mod authorization;
+mod caller_cache;
 mod contract;
 mod demo;
 mod files;

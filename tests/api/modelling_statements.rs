@@ -338,7 +338,7 @@ fn check_values(data: &Value, models: usize) -> usize {
 
 #[tokio::test]
 async fn modelling_statement_counts_do_not_grow_with_rows() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_uncached().await;
     let owner = app.user("owner").await;
     let org = app.organization(&owner, "acme").await;
     let b = Builder {

@@ -95,7 +95,7 @@ fn sequences(connection: &Value) -> Vec<i64> {
 
 #[tokio::test]
 async fn a_page_without_count_or_cursor_checks_is_one_statement() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_uncached().await;
     let (owner, org) = history(&app).await;
     let all = stored(&app).await;
     assert!(all.len() >= 6, "{all:?}");
@@ -147,7 +147,7 @@ async fn a_page_without_count_or_cursor_checks_is_one_statement() {
 
 #[tokio::test]
 async fn total_count_is_one_more_statement_and_right_however_it_is_selected() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_uncached().await;
     let (owner, org) = history(&app).await;
     let all = stored(&app).await;
     let auth = before_the_page(&app, &owner, &org).await;
@@ -181,7 +181,7 @@ async fn total_count_is_one_more_statement_and_right_however_it_is_selected() {
 
 #[tokio::test]
 async fn page_info_beyond_a_cursor_is_checked_only_when_selected_and_right() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_uncached().await;
     let (owner, org) = history(&app).await;
     let all = stored(&app).await;
     let auth = before_the_page(&app, &owner, &org).await;
@@ -283,7 +283,7 @@ async fn page_info_beyond_a_cursor_is_checked_only_when_selected_and_right() {
 
 #[tokio::test]
 async fn nested_audit_connections_count_only_when_selected() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_uncached().await;
     let (owner, org) = history(&app).await;
     let all = stored(&app).await;
     const PAGE: &str =

@@ -32,7 +32,7 @@ async fn call(app: &TestApp, user: &TestUser, query: &str, input: Value) -> Valu
 }
 
 async fn fixture(models: usize) -> Fixture {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_uncached().await;
     let owner = app.user("owner").await;
     let admin = app.user("admin").await;
     let slug = format!("reads-{models}");

@@ -322,7 +322,7 @@ async fn populate(app: &TestApp, pool: &[TestUser], from: usize, n: usize, all: 
 
 #[tokio::test]
 async fn dataloader_statement_counts_do_not_grow_with_rows() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_uncached().await;
     let mut pool = Vec::new();
     for i in 0..8 {
         pool.push(app.user(&format!("user{i}")).await);

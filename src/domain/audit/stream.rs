@@ -5,6 +5,10 @@
 //! the events themselves from the table by sequence, so a lost or late notice never loses an
 //! event: after a reconnect the instance broadcasts [`AuditNotice::Resync`] and every subscriber
 //! catches up from the last sequence it delivered.
+//!
+//! Other parts of the domain may ride on the same connection with a [`ChannelHandler`] (the
+//! caller cache's invalidations, `auth::cache`): this module only routes their notices and sends
+//! their replies, and knows nothing of what they mean.
 
 use std::{
     pin::pin,
@@ -22,6 +26,34 @@ use uuid::Uuid;
 
 /// The notification channel (see the `audit_notify` migration).
 pub const CHANNEL: &str = "fv_audit";
+
+/// The `application_name` of every instance's listening connection, set once it LISTENs on
+/// every channel: `pg_stat_activity` rows with this name on a database are exactly the live
+/// listeners of that database (`auth::cache` counts them to know whose answers to wait for).
+pub const LISTENER_APPLICATION_NAME: &str = "finvision-listener";
+
+/// How long the health check of an idle connection may take before the connection is
+/// considered lost: a silently dead peer must not keep the instance believing it listens.
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Another part of the domain listening on this instance's connection.
+pub trait ChannelHandler: Send + Sync + 'static {
+    /// The channels it listens on (never [`CHANNEL`]).
+    fn channels(&self) -> &'static [&'static str];
+    /// The connection listens (again) on every channel: notices may have been missed before.
+    fn connected(&self);
+    /// The connection was lost: no notice arrives until [`ChannelHandler::connected`].
+    fn disconnected(&self);
+    /// A notice on one of its channels from backend `sender_pid`; a returned `(channel,
+    /// payload)` is notified on the same connection once this returns, so it follows everything
+    /// the handler did in delivery order.
+    fn notice(
+        &self,
+        channel: &str,
+        payload: &str,
+        sender_pid: i32,
+    ) -> Option<(&'static str, String)>;
+}
 
 /// How often an idle listening connection is checked, so a dead one is noticed within seconds.
 const HEALTH_CHECK: Duration = Duration::from_secs(3);
@@ -60,6 +92,8 @@ pub struct AuditStream {
     tx: broadcast::Sender<AuditNotice>,
     /// Whether the LISTEN connection is up (readiness, tests).
     listening: Arc<AtomicBool>,
+    /// The other channels' handlers.
+    handlers: Vec<Arc<dyn ChannelHandler>>,
 }
 
 impl Default for AuditStream {
@@ -77,7 +111,14 @@ impl AuditStream {
         Self {
             tx,
             listening: Arc::default(),
+            handlers: Vec::new(),
         }
+    }
+
+    /// The same stream, also listening for `handler`'s channels (before [`AuditStream::listen`]).
+    pub fn with_handler(mut self, handler: Arc<dyn ChannelHandler>) -> Self {
+        self.handlers.push(handler);
+        self
     }
 
     /// Whether this instance currently listens for notices.
@@ -93,15 +134,16 @@ impl AuditStream {
     /// Run the listening loop against `database_url` until the task is aborted: connect,
     /// `LISTEN`, rebroadcast; on any failure reconnect with backoff and announce a resync.
     pub fn listen(&self, database_url: String) -> tokio::task::JoinHandle<()> {
-        let tx = self.tx.clone();
-        let listening = self.listening.clone();
+        let this = self.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             let mut connected_before = false;
             loop {
-                let result =
-                    listen_once(&database_url, &tx, &mut connected_before, &listening).await;
-                listening.store(false, Ordering::SeqCst);
+                let result = this.listen_once(&database_url, &mut connected_before).await;
+                this.listening.store(false, Ordering::SeqCst);
+                for handler in &this.handlers {
+                    handler.disconnected();
+                }
                 match result {
                     Ok(()) => backoff = Duration::from_millis(100),
                     Err(error) => tracing::warn!(%error, "audit LISTEN connection failed"),
@@ -113,42 +155,85 @@ impl AuditStream {
     }
 }
 
-/// One connection's life: returns when it is lost.
-async fn listen_once(
-    url: &str,
-    tx: &broadcast::Sender<AuditNotice>,
-    connected_before: &mut bool,
-    listening: &AtomicBool,
-) -> anyhow::Result<()> {
-    let mut conn = AsyncPgConnection::establish(url).await?;
-    diesel::sql_query(format!("LISTEN {CHANNEL}"))
+impl AuditStream {
+    /// One connection's life: returns when it is lost.
+    async fn listen_once(&self, url: &str, connected_before: &mut bool) -> anyhow::Result<()> {
+        let mut conn = AsyncPgConnection::establish(url).await?;
+        diesel::sql_query(format!("LISTEN {CHANNEL}"))
+            .execute(&mut conn)
+            .await?;
+        for handler in &self.handlers {
+            for channel in handler.channels() {
+                diesel::sql_query(format!("LISTEN {channel}"))
+                    .execute(&mut conn)
+                    .await?;
+            }
+        }
+        // Named only now that it listens on everything: whoever counts listeners by this name
+        // counts connections that receive their notices. The handlers are told only then, so
+        // that nothing relies on this connection before others can count it.
+        diesel::sql_query(format!(
+            "SET application_name = '{LISTENER_APPLICATION_NAME}'"
+        ))
         .execute(&mut conn)
         .await?;
-    listening.store(true, Ordering::SeqCst);
-    if *connected_before {
-        tracing::info!("audit LISTEN connection re-established: subscribers resynchronise");
-        let _ = tx.send(AuditNotice::Resync);
-    }
-    *connected_before = true;
-    loop {
-        let next = {
-            let mut notifications = pin!(conn.notifications_stream());
-            tokio::time::timeout(HEALTH_CHECK, notifications.next()).await
-        };
-        match next {
-            Ok(Some(Ok(notification))) => match parse_payload(&notification.payload) {
-                Some(notice) => {
-                    let _ = tx.send(notice);
+        for handler in &self.handlers {
+            handler.connected();
+        }
+        self.listening.store(true, Ordering::SeqCst);
+        if *connected_before {
+            tracing::info!("audit LISTEN connection re-established: subscribers resynchronise");
+            let _ = self.tx.send(AuditNotice::Resync);
+        }
+        *connected_before = true;
+        loop {
+            let next = {
+                let mut notifications = pin!(conn.notifications_stream());
+                tokio::time::timeout(HEALTH_CHECK, notifications.next()).await
+            };
+            match next {
+                Ok(Some(Ok(notification))) if notification.channel == CHANNEL => {
+                    match parse_payload(&notification.payload) {
+                        Some(notice) => {
+                            let _ = self.tx.send(notice);
+                        }
+                        None => {
+                            tracing::warn!(payload = %notification.payload, "unexpected fv_audit payload")
+                        }
+                    }
                 }
-                None => {
-                    tracing::warn!(payload = %notification.payload, "unexpected fv_audit payload")
+                Ok(Some(Ok(notification))) => {
+                    let handler = self
+                        .handlers
+                        .iter()
+                        .find(|h| h.channels().contains(&notification.channel.as_str()));
+                    let reply = handler.and_then(|h| {
+                        h.notice(
+                            &notification.channel,
+                            &notification.payload,
+                            notification.process_id,
+                        )
+                    });
+                    if let Some((channel, payload)) = reply {
+                        let reply = diesel::sql_query("SELECT pg_notify($1, $2)")
+                            .bind::<diesel::sql_types::Text, _>(channel)
+                            .bind::<diesel::sql_types::Text, _>(payload);
+                        tokio::time::timeout(HEALTH_CHECK_TIMEOUT, reply.execute(&mut conn))
+                            .await
+                            .map_err(|_| anyhow::anyhow!("a reply timed out"))??;
+                    }
                 }
-            },
-            Ok(Some(Err(error))) => return Err(error.into()),
-            Ok(None) => anyhow::bail!("the notification stream ended"),
-            // Quiet: make sure the connection is still alive.
-            Err(_) => {
-                diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+                Ok(Some(Err(error))) => return Err(error.into()),
+                Ok(None) => anyhow::bail!("the notification stream ended"),
+                // Quiet: make sure the connection is still alive.
+                Err(_) => {
+                    tokio::time::timeout(
+                        HEALTH_CHECK_TIMEOUT,
+                        diesel::sql_query("SELECT 1").execute(&mut conn),
+                    )
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the health check timed out"))??;
+                }
             }
         }
     }

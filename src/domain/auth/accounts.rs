@@ -7,6 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
+    cache as credentials,
     password::{MAX_PASSWORD_LEN, PasswordHasher},
     sessions::{self, OpenedSession},
     throttle,
@@ -232,8 +233,7 @@ pub async fn logout(core: &Core, caller: &Caller) -> AppResult<bool> {
     else {
         return Err(AppError::Unauthenticated("not signed in".into()));
     };
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    credentials::transaction(core, async |conn| {
         let revoked = diesel::update(
             sessions_t::table
                 .find(session_id)
@@ -256,8 +256,7 @@ pub async fn logout(core: &Core, caller: &Caller) -> AppResult<bool> {
 /// Revoke every session of the caller, the current one included; returns how many.
 pub async fn logout_everywhere(core: &Core, caller: &Caller) -> AppResult<i32> {
     let user_id = caller.require_user()?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    credentials::transaction(core, async |conn| {
         let revoked = diesel::update(
             sessions_t::table
                 .filter(sessions_t::user_id.eq(user_id))
@@ -309,9 +308,8 @@ pub async fn change_password(
         .attempt_gate
         .enter(&throttle::account_key(&email_key))
         .await;
-    let mut conn = core.db.conn().await?;
     // The outer `?` reports a failed transaction; the inner result is the committed attempt's.
-    conn.transaction(async |conn| -> AppResult<Attempt<bool>> {
+    credentials::transaction(core, async |conn| -> AppResult<Attempt<bool>> {
         throttle::check_sign_in(conn, &email_key, caller.meta.ip, core.settings.sign_in).await?;
         let stored: String = users::table
             .find(user_id)

@@ -11,6 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
+    cache::{self as credentials, Credential},
     sessions::{new_token, token_hash},
     viewer::{Caller, Viewer},
 };
@@ -157,8 +158,7 @@ pub async fn create(
 pub async fn revoke(core: &Core, caller: &Caller, id: Uuid) -> AppResult<ApiKeyRow> {
     // Keys are managed by people, as members are (`members::require_person`).
     crate::domain::organizations::members::require_person(caller)?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    credentials::transaction(core, async |conn| {
         let current: ApiKeyRow = api_keys::table
             .find(id)
             .select(ApiKeyRow::as_select())
@@ -198,8 +198,8 @@ pub async fn revoke(core: &Core, caller: &Caller, id: Uuid) -> AppResult<ApiKeyR
     .await
 }
 
-/// Resolve an API key secret to its viewer: one statement, no write (use is noted in memory,
-/// see [`KeyUsage`]). Unknown, revoked and expired keys, and keys of deleted organizations, are
+/// Resolve an API key secret to its viewer: one statement, none when the caller cache knows it
+/// (`auth::cache`), and no write (use is noted in memory, on hits too, see [`KeyUsage`]). Unknown, revoked and expired keys, and keys of deleted organizations, are
 /// all `Unauthenticated` with the same message.
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(core: &Core, secret: &str) -> AppResult<Viewer> {
@@ -207,7 +207,10 @@ pub async fn authenticate(core: &Core, secret: &str) -> AppResult<Viewer> {
     if !secret.starts_with(API_KEY_PREFIX) {
         return Err(invalid());
     }
-    let viewer = lookup(core, KeyLookup::Hash(token_hash(secret)))
+    let hash = token_hash(secret);
+    let viewer = core
+        .caller_cache
+        .resolve(&hash, lookup(core, KeyLookup::Hash(hash.clone())))
         .await?
         .ok_or_else(invalid)?;
     if let Some(key_id) = viewer.api_key_id() {
@@ -217,9 +220,11 @@ pub async fn authenticate(core: &Core, secret: &str) -> AppResult<Viewer> {
 }
 
 /// The viewer of a key by id, read again (a long-lived connection re-checking its credential):
-/// `None` once the key no longer works. One statement.
+/// `None` once the key no longer works. One statement, never cached.
 pub async fn viewer_of_key(core: &Core, key_id: Uuid) -> AppResult<Option<Viewer>> {
-    lookup(core, KeyLookup::Id(key_id)).await
+    Ok(lookup(core, KeyLookup::Id(key_id))
+        .await?
+        .map(|found| found.viewer))
 }
 
 enum KeyLookup {
@@ -227,8 +232,9 @@ enum KeyLookup {
     Id(Uuid),
 }
 
-/// A key that works now (not revoked, not expired, of a live organization) as a viewer.
-async fn lookup(core: &Core, key: KeyLookup) -> AppResult<Option<Viewer>> {
+/// A key that works now (not revoked, not expired, of a live organization) as a viewer, with
+/// its expiry (a cached caller never outlives it).
+async fn lookup(core: &Core, key: KeyLookup) -> AppResult<Option<Credential>> {
     let mut query = api_keys::table
         .inner_join(organizations::table)
         .filter(api_keys::revoked_at.is_null())
@@ -238,19 +244,29 @@ async fn lookup(core: &Core, key: KeyLookup) -> AppResult<Option<Viewer>> {
                 .or(api_keys::expires_at.gt(diesel::dsl::now)),
         )
         .filter(organizations::deleted_at.is_null())
-        .select((api_keys::id, api_keys::organization_id, api_keys::role))
+        .select((
+            api_keys::id,
+            api_keys::organization_id,
+            api_keys::role,
+            api_keys::expires_at,
+        ))
         .into_boxed();
     query = match key {
         KeyLookup::Hash(hash) => query.filter(api_keys::key_hash.eq(hash)),
         KeyLookup::Id(id) => query.filter(api_keys::id.eq(id)),
     };
-    let found: Option<(Uuid, Uuid, OrgRole)> =
+    let found: Option<(Uuid, Uuid, OrgRole, Option<DateTime<Utc>>)> =
         query.first(&mut core.db.conn().await?).await.optional()?;
-    Ok(found.map(|(key_id, organization_id, role)| Viewer::ApiKey {
-        key_id,
-        organization_id,
-        role,
-    }))
+    Ok(
+        found.map(|(key_id, organization_id, role, expires_at)| Credential {
+            viewer: Viewer::ApiKey {
+                key_id,
+                organization_id,
+                role,
+            },
+            expires_at,
+        }),
+    )
 }
 
 pub use super::usage::{KeyUsage, flush_usage, flush_usage_every};

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod cache;
 pub mod password;
 pub mod sessions;
 pub mod throttle;

@@ -13,7 +13,10 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::viewer::{RequestMeta, Roles, Viewer};
+use super::{
+    cache::Credential,
+    viewer::{RequestMeta, Roles, Viewer},
+};
 use crate::{
     db::schema::{sessions, users},
     domain::{Core, organizations::OrgRole},
@@ -79,15 +82,19 @@ pub async fn open(
     Ok(OpenedSession { token, expires_at })
 }
 
-/// Resolve a bearer token to its viewer: one statement, no write (use is noted in memory and
-/// flushed to `last_used_at` with the API keys', `usage::flush_usage`). Unknown, expired or revoked tokens and
-/// inactive or deleted users are all `Unauthenticated`, with the same message.
+/// Resolve a bearer token to its viewer: one statement, none when the caller cache knows it
+/// (`auth::cache`), and no write (use is noted in memory and flushed to `last_used_at` with the
+/// API keys', `usage::flush_usage`, on hits too). Unknown, expired or revoked tokens and inactive
+/// or deleted users are all `Unauthenticated`, with the same message.
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(core: &Core, token: &str) -> AppResult<Viewer> {
     if !token.starts_with(SESSION_TOKEN_PREFIX) {
         return Err(invalid());
     }
-    let viewer = lookup(core, SessionKey::TokenHash(token_hash(token)))
+    let hash = token_hash(token);
+    let viewer = core
+        .caller_cache
+        .resolve(&hash, lookup(core, SessionKey::TokenHash(hash.clone())))
         .await?
         .ok_or_else(invalid)?;
     if let Viewer::User { session_id, .. } = viewer {
@@ -97,14 +104,19 @@ pub async fn authenticate(core: &Core, token: &str) -> AppResult<Viewer> {
 }
 
 /// The viewer of a session by id, read again (a long-lived connection re-checking its
-/// credential and roles): `None` once the session no longer works. One statement.
+/// credential and roles): `None` once the session no longer works. One statement, never cached.
 pub async fn viewer_of_session(core: &Core, session_id: Uuid) -> AppResult<Option<Viewer>> {
-    lookup(core, SessionKey::Id(session_id)).await
+    Ok(lookup(core, SessionKey::Id(session_id))
+        .await?
+        .map(|found| found.viewer))
 }
 
 fn invalid() -> AppError {
     AppError::Unauthenticated("the token is invalid or expired: sign in again".into())
 }
+
+/// What the lookup reads: session id and expiry, user id, superadmin, `organization role` pairs.
+type FoundSession = (Uuid, DateTime<Utc>, Uuid, bool, Vec<String>);
 
 enum SessionKey {
     TokenHash(Vec<u8>),
@@ -112,8 +124,9 @@ enum SessionKey {
 }
 
 /// A session that works now (not revoked, not expired, not idle too long, of an active user)
-/// with its user's roles in live organizations: the caller and their roles in one statement.
-async fn lookup(core: &Core, key: SessionKey) -> AppResult<Option<Viewer>> {
+/// with its user's roles in live organizations: the caller and their roles in one statement,
+/// with the session's expiry (a cached caller never outlives it).
+async fn lookup(core: &Core, key: SessionKey) -> AppResult<Option<Credential>> {
     let mut query = sessions::table
         .inner_join(users::table)
         .filter(sessions::revoked_at.is_null())
@@ -122,6 +135,7 @@ async fn lookup(core: &Core, key: SessionKey) -> AppResult<Option<Viewer>> {
         .filter(users::deleted_at.is_null())
         .select((
             sessions::id,
+            sessions::expires_at,
             users::id,
             users::is_superadmin,
             // `organization role` pairs as text: one array keeps each pair together.
@@ -138,7 +152,8 @@ async fn lookup(core: &Core, key: SessionKey) -> AppResult<Option<Viewer>> {
     };
     if let Some(idle) = core.settings.session_idle {
         // `last_used_at` is flushed from memory every ~30 s, which is noise against an idle
-        // limit counted in hours; a session never used counts from its creation.
+        // limit counted in hours; a session never used counts from its creation. A cached
+        // caller was checked here when it was filled: the cache's TTL bounds the drift.
         let idle = chrono::Duration::from_std(idle).map_err(AppError::internal)?;
         let cutoff = Utc::now() - idle;
         query = query.filter(
@@ -147,9 +162,8 @@ async fn lookup(core: &Core, key: SessionKey) -> AppResult<Option<Viewer>> {
                 .and(sessions::created_at.gt(cutoff))),
         );
     }
-    let found: Option<(Uuid, Uuid, bool, Vec<String>)> =
-        query.first(&mut core.db.conn().await?).await.optional()?;
-    let Some((session_id, user_id, is_superadmin, pairs)) = found else {
+    let found: Option<FoundSession> = query.first(&mut core.db.conn().await?).await.optional()?;
+    let Some((session_id, expires_at, user_id, is_superadmin, pairs)) = found else {
         return Ok(None);
     };
     let roles = pairs
@@ -160,11 +174,14 @@ async fn lookup(core: &Core, key: SessionKey) -> AppResult<Option<Viewer>> {
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("unreadable membership roles")))?;
-    Ok(Some(Viewer::User {
-        user_id,
-        session_id,
-        is_superadmin,
-        roles: Roles::new(roles),
+    Ok(Some(Credential {
+        viewer: Viewer::User {
+            user_id,
+            session_id,
+            is_superadmin,
+            roles: Roles::new(roles),
+        },
+        expires_at: Some(expires_at),
     }))
 }
 

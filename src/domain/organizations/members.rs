@@ -2,7 +2,7 @@
 //! OWNER" invariant holds under concurrent requests.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -15,7 +15,7 @@ use crate::{
     domain::{
         Core,
         audit::{AuditEntry, record},
-        auth::{Caller, accounts::find_user_id_by_email},
+        auth::{Caller, accounts::find_user_id_by_email, cache as credentials},
     },
     error::{AppError, AppResult},
 };
@@ -63,8 +63,7 @@ pub async fn add(
 ) -> AppResult<MembershipRow> {
     require_person(caller)?;
     crate::domain::limits::text(email, "input.email", crate::domain::limits::MAX_EMAIL_LEN)?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    credentials::transaction(core, async |conn| {
         lock_organization(conn, organization_id).await?;
         let actor = require_role(conn, caller, organization_id, OrgRole::Admin).await?;
         if role == OrgRole::Owner && actor < OrgRole::Owner {
@@ -112,8 +111,7 @@ pub async fn update_role(
     role: OrgRole,
 ) -> AppResult<MembershipRow> {
     require_person(caller)?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    credentials::transaction(core, async |conn| {
         lock_organization(conn, organization_id).await?;
         let actor = require_role(conn, caller, organization_id, OrgRole::Admin).await?;
         let current = membership_for_update(conn, organization_id, user_id).await?;
@@ -164,8 +162,7 @@ pub async fn remove(
     user_id: Uuid,
 ) -> AppResult<bool> {
     require_person(caller)?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    credentials::transaction(core, async |conn| {
         lock_organization(conn, organization_id).await?;
         let leaving_self = caller.viewer.user_id() == Some(user_id);
         let actor = require_role(
@@ -216,8 +213,7 @@ pub async fn transfer_ownership(
     to_user_id: Uuid,
 ) -> AppResult<OrganizationRow> {
     require_person(caller)?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    credentials::transaction(core, async |conn| {
         let org = lock_organization(conn, organization_id).await?;
         require_role(conn, caller, organization_id, OrgRole::Owner).await?;
         let target = membership_for_update(conn, organization_id, to_user_id).await?;

@@ -12,7 +12,7 @@ use crate::{
     domain::{
         Core,
         audit::{AuditEntry, record},
-        auth::Caller,
+        auth::{Caller, cache as credentials},
     },
     error::{AppError, AppResult},
 };
@@ -125,8 +125,7 @@ pub async fn create(
             "settings must be a JSON object",
         ));
     }
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    credentials::transaction(core, async |conn| {
         let org: OrganizationRow = diesel::insert_into(organizations::table)
             .values(NewOrganization {
                 name: &name,
@@ -236,8 +235,7 @@ pub async fn update(
 
 /// Soft-delete an organization (OWNER). Its slug becomes free again.
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    credentials::transaction(core, async |conn| {
         let current = lock_organization(conn, id).await?;
         require_role(conn, caller, id, OrgRole::Owner).await?;
         diesel::update(organizations::table.find(id))
