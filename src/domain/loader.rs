@@ -118,6 +118,19 @@ impl PgLoader {
     }
 }
 
+/// Rows grouped under their keys; every key present (empty when it has no rows).
+pub(crate) fn group<K: Copy + Eq + std::hash::Hash, V>(
+    keys: &[K],
+    rows: Vec<V>,
+    key: impl Fn(&V) -> K,
+) -> HashMap<K, Vec<V>> {
+    let mut out: HashMap<K, Vec<V>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    for row in rows {
+        out.entry(key(&row)).or_default().push(row);
+    }
+    out
+}
+
 /// A live user by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UserById(pub Uuid);
@@ -286,14 +299,7 @@ impl Loader<MembershipsOfUser> for PgLoader {
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        let mut out: HashMap<MembershipsOfUser, Vec<MembershipRow>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in rows {
-            out.entry(MembershipsOfUser(row.user_id))
-                .or_default()
-                .push(row);
-        }
-        Ok(out)
+        Ok(group(keys, rows, |r| MembershipsOfUser(r.user_id)))
     }
 }
 
@@ -314,14 +320,9 @@ impl Loader<MembershipsOfOrganization> for PgLoader {
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        let mut out: HashMap<MembershipsOfOrganization, Vec<MembershipRow>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in rows {
-            out.entry(MembershipsOfOrganization(row.organization_id))
-                .or_default()
-                .push(row);
-        }
-        Ok(out)
+        Ok(group(keys, rows, |r| {
+            MembershipsOfOrganization(r.organization_id)
+        }))
     }
 }
 

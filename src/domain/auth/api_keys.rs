@@ -20,7 +20,7 @@ use crate::{
     domain::{
         Core,
         audit::{AuditEntry, record},
-        loader::{LoadError, PgLoader},
+        loader::{LoadError, PgLoader, group},
         organizations::{OrgRole, service::require_role},
     },
     error::{AppError, AppResult},
@@ -315,13 +315,8 @@ impl Loader<ApiKeysOfOrganization> for PgLoader {
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        let mut out: HashMap<ApiKeysOfOrganization, Vec<ApiKeyRow>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in rows {
-            out.entry(ApiKeysOfOrganization(row.organization_id))
-                .or_default()
-                .push(row);
-        }
-        Ok(out)
+        Ok(group(keys, rows, |r| {
+            ApiKeysOfOrganization(r.organization_id)
+        }))
     }
 }

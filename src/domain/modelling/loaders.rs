@@ -24,7 +24,7 @@ use crate::{
         parameter_values, parameters, scenarios,
     },
     domain::{
-        loader::{LoadError, PgLoader},
+        loader::{LoadError, PgLoader, group},
         organizations::OrganizationRow,
     },
     error::AppError,
@@ -96,14 +96,9 @@ impl Loader<ModelsOfOrganization> for PgLoader {
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        let mut out: HashMap<ModelsOfOrganization, Vec<ModelRow>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in rows {
-            out.entry(ModelsOfOrganization(row.organization_id))
-                .or_default()
-                .push(row);
-        }
-        Ok(out)
+        Ok(group(keys, rows, |r| {
+            ModelsOfOrganization(r.organization_id)
+        }))
     }
 }
 
@@ -178,14 +173,7 @@ impl Loader<ScenariosOfModel> for PgLoader {
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        let mut out: HashMap<ScenariosOfModel, Vec<ScenarioRow>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in rows {
-            out.entry(ScenariosOfModel(row.model_id))
-                .or_default()
-                .push(row);
-        }
-        Ok(out)
+        Ok(group(keys, rows, |r| ScenariosOfModel(r.model_id)))
     }
 }
 
@@ -428,19 +416,6 @@ struct DefinitionRow {
     default_value: Option<rust_decimal::Decimal>,
 }
 
-/// Rows grouped under their keys; every key present (empty when it has no rows).
-fn group<K: Copy + Eq + std::hash::Hash, V>(
-    keys: &[K],
-    rows: Vec<V>,
-    key: impl Fn(&V) -> K,
-) -> HashMap<K, Vec<V>> {
-    let mut out: HashMap<K, Vec<V>> = keys.iter().map(|k| (*k, Vec::new())).collect();
-    for row in rows {
-        out.entry(key(&row)).or_default().push(row);
-    }
-    out
-}
-
 impl Loader<MetricById> for PgLoader {
     type Value = MetricRow;
     type Error = LoadError;
@@ -592,12 +567,7 @@ impl Loader<FilesOfModel> for PgLoader {
             .load(&mut conn)
             .await
             .map_err(AppError::from)?;
-        let mut out: HashMap<FilesOfModel, Vec<ModelFileRow>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in rows {
-            out.entry(FilesOfModel(row.model_id)).or_default().push(row);
-        }
-        Ok(out)
+        Ok(group(keys, rows, |r| FilesOfModel(r.model_id)))
     }
 }
 
