@@ -132,25 +132,36 @@ fn value_at(grid: &ScenarioGrid, key: &str, i: usize) -> Option<Decimal> {
         .and_then(|series| series.get(i).copied().flatten())
 }
 
-/// The selected series of `grid`.
-pub fn series_of(grid: &ScenarioGrid, selection: Selection) -> Vec<Series> {
-    let Selection {
-        metrics,
-        periods,
-        range,
-    } = selection;
-    metrics
-        .into_iter()
-        .map(|metric| {
+impl Selection {
+    /// For every selected metric, its points over the selected periods: `point(key, i, period)`
+    /// builds the point of period index `i`.
+    fn per_metric<P>(
+        self,
+        point: impl Fn(&str, usize, NaiveDate) -> P,
+    ) -> impl Iterator<Item = (MetricRow, Vec<P>)> {
+        let Selection {
+            metrics,
+            periods,
+            range,
+        } = self;
+        metrics.into_iter().map(move |metric| {
             let points = range
                 .clone()
-                .map(|i| Point {
-                    period: periods[i],
-                    value: value_at(grid, &metric.key, i),
-                })
+                .map(|i| point(&metric.key, i, periods[i]))
                 .collect();
-            Series { metric, points }
+            (metric, points)
         })
+    }
+}
+
+/// The selected series of `grid`.
+pub fn series_of(grid: &ScenarioGrid, selection: Selection) -> Vec<Series> {
+    selection
+        .per_metric(|key, i, period| Point {
+            period,
+            value: value_at(grid, key, i),
+        })
+        .map(|(metric, points)| Series { metric, points })
         .collect()
 }
 
@@ -160,31 +171,20 @@ pub fn compare_grids(
     other: &ScenarioGrid,
     selection: Selection,
 ) -> Vec<Comparison> {
-    let Selection {
-        metrics,
-        periods,
-        range,
-    } = selection;
-    metrics
-        .into_iter()
-        .map(|metric| {
-            let points = range
-                .clone()
-                .map(|i| {
-                    let b = value_at(base, &metric.key, i);
-                    let o = value_at(other, &metric.key, i);
-                    let (delta, delta_percent) = delta(b, o);
-                    DeltaPoint {
-                        period: periods[i],
-                        base: b,
-                        other: o,
-                        delta,
-                        delta_percent,
-                    }
-                })
-                .collect();
-            Comparison { metric, points }
+    selection
+        .per_metric(|key, i, period| {
+            let b = value_at(base, key, i);
+            let o = value_at(other, key, i);
+            let (delta, delta_percent) = delta(b, o);
+            DeltaPoint {
+                period,
+                base: b,
+                other: o,
+                delta,
+                delta_percent,
+            }
         })
+        .map(|(metric, points)| Comparison { metric, points })
         .collect()
 }
 
