@@ -128,6 +128,13 @@ pub fn decode_any(id: &str, field: &str) -> AppResult<(NodeKind, Vec<Uuid>)> {
     Ok((kind, ids))
 }
 
+impl NodeKind {
+    /// Decode a global ID that must name this kind (see [`decode`]).
+    pub fn decode(self, id: &ID, field: &str) -> AppResult<Uuid> {
+        decode(id, self, field)
+    }
+}
+
 /// Decode a global ID that must name a `kind`.
 pub fn decode(id: &ID, kind: NodeKind, field: &str) -> AppResult<Uuid> {
     match decode_any(id, field)? {
@@ -171,7 +178,22 @@ pub struct PageArgs {
 }
 
 impl PageArgs {
-    /// Forward-only arguments.
+    /// All four arguments, as the client sent them.
+    pub fn new(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Self {
+        Self {
+            first,
+            after,
+            last,
+            before,
+        }
+    }
+
+    /// Forward paging only (`first`, `after`).
     pub fn forward(first: Option<i32>, after: Option<String>) -> Self {
         Self {
             first,

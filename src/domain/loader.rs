@@ -25,6 +25,19 @@ use crate::{
     error::AppError,
 };
 
+/// Declare the keys of loaders over uuids: one newtype per question a loader answers, so that one
+/// [`PgLoader`] implements `Loader<K>` once per question.
+macro_rules! loader_keys {
+    ($($(#[$doc:meta])* $name:ident;)+) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub struct $name(pub uuid::Uuid);
+        )+
+    };
+}
+pub(crate) use loader_keys;
+
 /// A request's DataLoader over [`PgLoader`], with a cache (enabled for queries).
 pub type RequestLoader = async_graphql::dataloader::DataLoader<PgLoader, HashMapCache>;
 
@@ -131,30 +144,26 @@ pub(crate) fn group<K: Copy + Eq + std::hash::Hash, V>(
     out
 }
 
-/// A live user by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UserById(pub Uuid);
-
-/// A live organization by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct OrganizationById(pub Uuid);
+loader_keys! {
+    /// A live user by id.
+    UserById;
+    /// A live organization by id.
+    OrganizationById;
+}
 
 /// A live organization by slug.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OrganizationBySlug(pub String);
 
-/// The live organizations a user belongs to (what deciding whether the caller may see the user
-/// needs); primed by [`UserById`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct OrganizationsOfUser(pub Uuid);
-
-/// Every membership of a user in live organizations, oldest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MembershipsOfUser(pub Uuid);
-
-/// Every membership of an organization, oldest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MembershipsOfOrganization(pub Uuid);
+loader_keys! {
+    /// The live organizations a user belongs to (what deciding whether the caller may see the user
+    /// needs); primed by [`UserById`].
+    OrganizationsOfUser;
+    /// Every membership of a user in live organizations, oldest first.
+    MembershipsOfUser;
+    /// Every membership of an organization, oldest first.
+    MembershipsOfOrganization;
+}
 
 fn ids<K: Copy>(keys: &[K], f: impl Fn(K) -> Uuid) -> Vec<Uuid> {
     keys.iter().map(|k| f(*k)).collect()

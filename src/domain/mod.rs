@@ -13,7 +13,7 @@ pub(crate) mod text_enum;
 
 use std::{sync::Arc, time::Duration};
 
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::{config::Config, db::Db, error::AppResult};
 
@@ -113,6 +113,18 @@ impl Core {
         })
     }
 
+    /// Run `body` as one transaction on a pooled connection: every write of the core goes
+    /// through here (or through `auth::cache::transaction`, which also settles the caller cache),
+    /// with its audit events written inside it (`audit::Trail`).
+    pub(crate) async fn transaction<R, F>(&self, body: F) -> AppResult<R>
+    where
+        R: Send,
+        F: for<'r> TransactionBody<'r, R> + Send,
+    {
+        let mut conn = self.db.conn().await?;
+        AsyncConnection::transaction(&mut *conn, body).await
+    }
+
     /// Whether the database answers a trivial statement (`GET /readyz`; the caller bounds the
     /// wait).
     pub async fn ping(&self) -> AppResult<()> {
@@ -156,4 +168,23 @@ impl Core {
     pub fn unprimed_loader(&self) -> PgLoader {
         PgLoader::unprimed(self.db.clone())
     }
+}
+
+/// The body of a transaction (diesel-async's own bound, spelled out so that a function can pass
+/// a closure on: its future must be `Send` for every connection borrow).
+pub trait TransactionBody<'r, R>:
+    AsyncFnOnce(&'r mut AsyncPgConnection) -> AppResult<R>
+    + FnOnce(&'r mut AsyncPgConnection) -> <Self as TransactionBody<'r, R>>::Fut
+{
+    /// The body's future.
+    type Fut: Future<Output = AppResult<R>> + Send;
+}
+
+impl<'r, F, Fut, R> TransactionBody<'r, R> for F
+where
+    F: AsyncFnOnce(&'r mut AsyncPgConnection) -> AppResult<R>
+        + FnOnce(&'r mut AsyncPgConnection) -> Fut,
+    Fut: Future<Output = AppResult<R>> + Send,
+{
+    type Fut = Fut;
 }

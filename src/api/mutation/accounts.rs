@@ -7,7 +7,7 @@ use crate::{
         context::state,
         errors::{ApiResult, IntoApi},
         guards::{NotApiKey, SignedIn},
-        types::{AuthPayload, User},
+        types::AuthPayload,
     },
     domain::auth::accounts::{self, Registration},
 };
@@ -49,12 +49,7 @@ impl AccountMutation {
         let (user, session) = accounts::register(&st.core, &st.caller(), registration)
             .await
             .api()?;
-        let _ = st.signed_in.set(user.id);
-        Ok(AuthPayload {
-            token: session.token,
-            expires_at: session.expires_at,
-            user: User(user),
-        })
+        Ok(AuthPayload::signed_in(st, user, session))
     }
 
     /// Sign in. Failures say only "invalid email or password"; after 10 failures in 15 minutes
@@ -70,12 +65,7 @@ impl AccountMutation {
         let (user, session) = accounts::login(&st.core, &st.caller(), &email, &password)
             .await
             .api()?;
-        let _ = st.signed_in.set(user.id);
-        Ok(AuthPayload {
-            token: session.token,
-            expires_at: session.expires_at,
-            user: User(user),
-        })
+        Ok(AuthPayload::signed_in(st, user, session))
     }
 
     /// Revoke the session of the token used for this request.

@@ -49,11 +49,7 @@ impl ApiKeyMutation {
         input: CreateApiKeyInput,
     ) -> ApiResult<CreateApiKeyPayload> {
         let st = state(ctx);
-        let org = decode(
-            &input.organization_id,
-            NodeKind::Organization,
-            "input.organizationId",
-        )?;
+        let org = NodeKind::Organization.decode(&input.organization_id, "input.organizationId")?;
         let new = NewApiKey {
             name: input.name,
             role: input.role.into(),

@@ -71,11 +71,7 @@ impl ModelMutation {
         input: CreateModelInput,
     ) -> ApiResult<FinancialModel> {
         let st = state(ctx);
-        let org = decode(
-            &input.organization_id,
-            NodeKind::Organization,
-            "input.organizationId",
-        )?;
+        let org = NodeKind::Organization.decode(&input.organization_id, "input.organizationId")?;
         let new = NewModel {
             name: input.name,
             description: input.description,

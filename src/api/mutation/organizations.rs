@@ -142,11 +142,7 @@ impl OrganizationMutation {
     #[graphql(guard = "Authenticated")]
     async fn add_member(&self, ctx: &Context<'_>, input: AddMemberInput) -> ApiResult<Membership> {
         let st = state(ctx);
-        let org = decode(
-            &input.organization_id,
-            NodeKind::Organization,
-            "input.organizationId",
-        )?;
+        let org = NodeKind::Organization.decode(&input.organization_id, "input.organizationId")?;
         Ok(Membership(
             members::add(&st.core, &st.caller(), org, &input.email, input.role.into())
                 .await
@@ -162,11 +158,7 @@ impl OrganizationMutation {
         input: UpdateMemberRoleInput,
     ) -> ApiResult<Membership> {
         let st = state(ctx);
-        let org = decode(
-            &input.organization_id,
-            NodeKind::Organization,
-            "input.organizationId",
-        )?;
+        let org = NodeKind::Organization.decode(&input.organization_id, "input.organizationId")?;
         let user = decode(&input.user_id, NodeKind::User, "input.userId")?;
         let row = members::update_role(&st.core, &st.caller(), org, user, input.role.into())
             .await
@@ -181,11 +173,7 @@ impl OrganizationMutation {
     #[graphql(guard = "Authenticated")]
     async fn remove_member(&self, ctx: &Context<'_>, input: RemoveMemberInput) -> ApiResult<bool> {
         let st = state(ctx);
-        let org = decode(
-            &input.organization_id,
-            NodeKind::Organization,
-            "input.organizationId",
-        )?;
+        let org = NodeKind::Organization.decode(&input.organization_id, "input.organizationId")?;
         let user = decode(&input.user_id, NodeKind::User, "input.userId")?;
         let removed = members::remove(&st.core, &st.caller(), org, user)
             .await
@@ -204,11 +192,7 @@ impl OrganizationMutation {
         input: TransferOwnershipInput,
     ) -> ApiResult<Organization> {
         let st = state(ctx);
-        let org = decode(
-            &input.organization_id,
-            NodeKind::Organization,
-            "input.organizationId",
-        )?;
+        let org = NodeKind::Organization.decode(&input.organization_id, "input.organizationId")?;
         let to = decode(&input.to_user_id, NodeKind::User, "input.toUserId")?;
         let row = members::transfer_ownership(&st.core, &st.caller(), org, to)
             .await

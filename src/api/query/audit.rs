@@ -42,12 +42,7 @@ impl AuditQuery {
         filter: Option<AuditEventFilter>,
     ) -> ApiResult<Conn<AuditEvent>> {
         let org = decode(&organization_id, NodeKind::Organization, "organizationId")?;
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         audit_connection(ctx, HistoryScope::Organization(org), args, filter).await
     }
 

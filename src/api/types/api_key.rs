@@ -6,12 +6,10 @@ use chrono::{DateTime, Utc};
 use super::{OrgRole, Organization, User};
 use crate::{
     api::{
-        context::loader,
         errors::ApiResult,
         relay::{NodeKind, global_id},
     },
-    domain::{auth::api_keys::ApiKeyRow, loader::OrganizationById},
-    error::AppError,
+    domain::auth::api_keys::ApiKeyRow,
 };
 
 /// An integration's credential: acts with one role in one organization. Its secret was shown
@@ -42,11 +40,7 @@ impl ApiKey {
 
     /// The only organization the key can act in.
     async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
-        let row = loader(ctx)
-            .load_one(OrganizationById(self.0.organization_id))
-            .await?
-            .ok_or(AppError::NotFound("organization"))?;
-        Ok(Organization(row))
+        Organization::fetch(ctx, self.0.organization_id).await
     }
 
     /// Who created the key; `null` when that user is no longer visible to you.

@@ -4,6 +4,9 @@ use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
 
 use super::User;
+use crate::{
+    api::context::RequestState, domain::auth::sessions::OpenedSession, domain::auth::users::UserRow,
+};
 
 /// A new session: send `token` as `Authorization: Bearer <token>`.
 #[derive(SimpleObject)]
@@ -14,4 +17,18 @@ pub struct AuthPayload {
     pub expires_at: DateTime<Utc>,
     /// The signed-in user.
     pub user: User,
+}
+
+impl AuthPayload {
+    /// The payload of a new session. The request notes who signed in, so that the payload may
+    /// show the user's private fields although the request carried no token (the first sign-in
+    /// of a request is the one noted).
+    pub fn signed_in(st: &RequestState, user: UserRow, session: OpenedSession) -> Self {
+        let _ = st.signed_in.set(user.id);
+        Self {
+            token: session.token,
+            expires_at: session.expires_at,
+            user: User(user),
+        }
+    }
 }

@@ -17,10 +17,11 @@ use crate::{
     },
     domain::{
         audit::history::HistoryScope,
-        loader::OrganizationById,
         modelling::{
             ModelRow, ScenarioKind as DomainKind,
-            loaders::{FilesOfModel, MetricsOfModel, ParametersOfModel, ScenariosOfModel},
+            loaders::{
+                FilesOfModel, MetricsOfModel, ModelById, ParametersOfModel, ScenariosOfModel,
+            },
         },
     },
     error::AppError,
@@ -28,6 +29,18 @@ use crate::{
 
 /// A financial model: a timeline of periods, scenarios, parameters and metrics.
 pub struct FinancialModel(pub ModelRow);
+
+impl FinancialModel {
+    /// The model a child row names, through the request's loader: the one place a type fetches
+    /// its parent model.
+    pub async fn fetch(ctx: &Context<'_>, id: uuid::Uuid) -> ApiResult<Self> {
+        let row = loader(ctx)
+            .load_one(ModelById(id))
+            .await?
+            .ok_or(AppError::NotFound("model"))?;
+        Ok(Self(row))
+    }
+}
 
 #[Object]
 impl FinancialModel {
@@ -38,11 +51,7 @@ impl FinancialModel {
 
     /// The organization that owns the model.
     async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
-        let row = loader(ctx)
-            .load_one(OrganizationById(self.0.organization_id))
-            .await?
-            .ok_or(AppError::NotFound("organization"))?;
-        Ok(Organization(row))
+        Organization::fetch(ctx, self.0.organization_id).await
     }
 
     /// Name, unique in the organization.
@@ -114,12 +123,7 @@ impl FinancialModel {
             .into_iter()
             .filter(|s| kinds.as_ref().is_none_or(|k| k.contains(&s.kind)))
             .collect();
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         Ok(paginate(
             rows,
             &args,

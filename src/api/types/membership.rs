@@ -6,15 +6,10 @@ use chrono::{DateTime, Utc};
 use super::{OrgRole, Organization, User};
 use crate::{
     api::{
-        context::loader,
         errors::ApiResult,
         relay::{NodeKind, global_id},
     },
-    domain::{
-        loader::{OrganizationById, UserById},
-        organizations::MembershipRow,
-    },
-    error::AppError,
+    domain::organizations::MembershipRow,
 };
 
 /// A user's role in an organization.
@@ -32,20 +27,12 @@ impl Membership {
 
     /// The member.
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
-        let row = loader(ctx)
-            .load_one(UserById(self.0.user_id))
-            .await?
-            .ok_or(AppError::NotFound("user"))?;
-        Ok(User(row))
+        User::fetch(ctx, self.0.user_id).await
     }
 
     /// The organization.
     async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
-        let row = loader(ctx)
-            .load_one(OrganizationById(self.0.organization_id))
-            .await?
-            .ok_or(AppError::NotFound("organization"))?;
-        Ok(Organization(row))
+        Organization::fetch(ctx, self.0.organization_id).await
     }
 
     /// The member's role.

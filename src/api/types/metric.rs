@@ -10,10 +10,9 @@ use crate::{
         relay::{NodeKind, global_id},
     },
     domain::modelling::{
-        loaders::{DependenciesOfMetric, MetricById, ModelById},
+        loaders::{DependenciesOfMetric, MetricById},
         metrics::MetricRow,
     },
-    error::AppError,
 };
 
 /// A metric of a model: an INPUT time series, or a DERIVED one computed from its formula.
@@ -28,11 +27,7 @@ impl Metric {
 
     /// The model.
     async fn model(&self, ctx: &Context<'_>) -> ApiResult<FinancialModel> {
-        let row = loader(ctx)
-            .load_one(ModelById(self.0.model_id))
-            .await?
-            .ok_or(AppError::NotFound("model"))?;
-        Ok(FinancialModel(row))
+        FinancialModel::fetch(ctx, self.0.model_id).await
     }
 
     /// Identifier used in formulas, unique in the model.

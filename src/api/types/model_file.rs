@@ -6,12 +6,10 @@ use chrono::{DateTime, Utc};
 use super::{FinancialModel, User};
 use crate::{
     api::{
-        context::loader,
         errors::ApiResult,
         relay::{NodeKind, global_id},
     },
-    domain::modelling::{files::ModelFileRow, loaders::ModelById},
-    error::AppError,
+    domain::modelling::files::ModelFileRow,
 };
 
 /// One uploaded version of a model's file (the workbook the model was built from).
@@ -26,11 +24,7 @@ impl ModelFile {
 
     /// The model the file belongs to.
     async fn model(&self, ctx: &Context<'_>) -> ApiResult<FinancialModel> {
-        let row = loader(ctx)
-            .load_one(ModelById(self.0.model_id))
-            .await?
-            .ok_or(AppError::NotFound("model"))?;
-        Ok(FinancialModel(row))
+        FinancialModel::fetch(ctx, self.0.model_id).await
     }
 
     /// 1 for the first upload to the model, then 2, 3, …

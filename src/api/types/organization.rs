@@ -26,12 +26,23 @@ use crate::{
         modelling::loaders::ModelsOfOrganization,
         organizations::OrganizationRow,
     },
+    error::AppError,
 };
 
 /// A tenant: members, models and their audit history live inside one organization.
 pub struct Organization(pub OrganizationRow);
 
 impl Organization {
+    /// The organization a child row names, through the request's loader: the one place a type
+    /// fetches its parent organization.
+    pub async fn fetch(ctx: &Context<'_>, id: Uuid) -> ApiResult<Self> {
+        let row = loader(ctx)
+            .load_one(OrganizationById(id))
+            .await?
+            .ok_or(AppError::NotFound("organization"))?;
+        Ok(Self(row))
+    }
+
     /// Replace the ids of a paged connection by the organizations, loaded in one batch.
     pub async fn load_connection(
         ctx: &Context<'_>,
@@ -126,12 +137,7 @@ impl Organization {
             .into_iter()
             .filter(|m| filter.accepts(m))
             .collect();
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         let descending = order.direction == SortDirection::Desc;
         Ok(paginate_ordered(
             rows,
@@ -163,12 +169,7 @@ impl Organization {
             .collect();
         Ok(paginate(
             rows,
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
+            &PageArgs::new(first, after, last, before),
             |m| time_key(m.created_at, m.user_id),
             Membership,
         )?)
@@ -219,12 +220,7 @@ impl Organization {
         before: Option<String>,
         filter: Option<AuditEventFilter>,
     ) -> ApiResult<Conn<AuditEvent>> {
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         audit_connection(ctx, HistoryScope::Organization(self.0.id), args, filter).await
     }
 }

@@ -12,13 +12,9 @@ use crate::{
         scalars::Date,
     },
     domain::modelling::{
-        loaders::{ModelById, ScenarioById},
-        parameters::effective_values,
-        scenarios::ScenarioRow,
-        selection::SeriesRequest,
-        series,
+        loaders::ScenarioById, parameters::effective_values, scenarios::ScenarioRow,
+        selection::SeriesRequest, series,
     },
-    error::AppError,
 };
 
 /// A case of a model (base, upside, downside, custom). It inherits every value and parameter it
@@ -34,11 +30,7 @@ impl Scenario {
 
     /// The model.
     async fn model(&self, ctx: &Context<'_>) -> ApiResult<FinancialModel> {
-        let row = loader(ctx)
-            .load_one(ModelById(self.0.model_id))
-            .await?
-            .ok_or(AppError::NotFound("model"))?;
-        Ok(FinancialModel(row))
+        FinancialModel::fetch(ctx, self.0.model_id).await
     }
 
     /// Name, unique in the model.

@@ -19,6 +19,15 @@ use crate::{
 pub struct User(pub UserRow);
 
 impl User {
+    /// A user the caller may know (a member's account), through the request's loader.
+    pub async fn fetch(ctx: &Context<'_>, id: uuid::Uuid) -> ApiResult<Self> {
+        let row = loader(ctx)
+            .load_one(crate::domain::loader::UserById(id))
+            .await?
+            .ok_or(crate::error::AppError::NotFound("user"))?;
+        Ok(Self(row))
+    }
+
     /// The user `id` names (a creator, an inviter, an uploader), or `None` when there is none or
     /// the caller may not see them: such references never reveal a user.
     pub async fn visible(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> ApiResult<Option<User>> {

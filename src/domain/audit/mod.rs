@@ -1,5 +1,6 @@
-//! Audit history: the one write path, the hash chain, reading pages and verifying the chain.
+//! Audit history: the one write path (`audited`, over `record`), the hash chain, reading pages and verifying the chain.
 
+pub mod audited;
 pub mod chain;
 pub mod history;
 pub mod live;
@@ -7,4 +8,5 @@ pub mod record;
 pub mod stream;
 pub mod verify;
 
+pub use audited::{Audited, Trail, Versioned};
 pub use record::{AuditEntry, record};

@@ -60,6 +60,12 @@ impl AuditEntry {
         self
     }
 
+    /// Set the values before the change (deletions).
+    pub fn with_old(mut self, old_values: Value) -> Self {
+        self.old_values = Some(old_values);
+        self
+    }
+
     /// Keep only the fields that differ between `old` and `new` (objects); both sides recorded.
     pub fn with_change(mut self, old: Value, new: Value) -> Self {
         let (old, new) = diff(old, new);

@@ -2,8 +2,8 @@
 //! transaction together with its audit event.
 
 use diesel::{prelude::*, sql_types::Text};
-use diesel_async::{AsyncConnection, RunQueryDsl};
-use serde_json::json;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
@@ -25,6 +25,55 @@ use crate::{
 };
 
 pub use super::throttle::{LOCKOUT_WINDOW_MINUTES, SignInLimits};
+
+/// Write an account's event on the platform's trail (accounts belong to no organization).
+async fn account_event(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    action: &'static str,
+    user_id: Uuid,
+    new_values: Option<Value>,
+) -> AppResult<()> {
+    // The account acts: a registration's or a sign-in's caller is still anonymous (or someone
+    // else, signed in on the same client), and every other account event is its own.
+    let mut entry = AuditEntry::new(None, action, "User", Some(user_id)).by_user(user_id);
+    entry.new_values = new_values;
+    record(conn, caller, entry).await.map(drop)
+}
+
+/// Which of a user's live sessions to revoke.
+#[derive(Clone, Copy)]
+enum Sessions {
+    /// This one (a logout).
+    One(Uuid),
+    /// Every one (logout everywhere).
+    All,
+    /// Every one but this (a password change keeps the session that made it).
+    AllBut(Uuid),
+}
+
+/// Revoke some of a user's live sessions; returns how many.
+async fn revoke_sessions(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    which: Sessions,
+) -> AppResult<usize> {
+    let live = sessions_t::table
+        .filter(sessions_t::user_id.eq(user_id))
+        .filter(sessions_t::revoked_at.is_null())
+        .into_boxed();
+    let chosen = match which {
+        Sessions::One(id) => live.filter(sessions_t::id.eq(id)),
+        Sessions::All => live,
+        Sessions::AllBut(id) => live.filter(sessions_t::id.ne(id)),
+    };
+    Ok(diesel::update(
+        sessions_t::table.filter(sessions_t::id.eq_any(chosen.select(sessions_t::id))),
+    )
+    .set(sessions_t::revoked_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await?)
+}
 
 /// The one message of every failed login, whatever failed: nothing tells which emails exist.
 const LOGIN_FAILED: &str = "invalid email or password";
@@ -86,8 +135,7 @@ pub async fn register(
         ),
         None => None,
     };
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         throttle::check_register(conn, bucket, core.settings.register_per_address_per_hour).await?;
         let password_hash = core.hasher.hash(&input.password).await?;
         let user: UserRow = diesel::insert_into(users::table)
@@ -101,14 +149,8 @@ pub async fn register(
             .get_result(conn)
             .await?;
         let session = sessions::open(conn, core, user.id, &caller.meta).await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(None, "user.register", "User", Some(user.id))
-                .by_user(user.id)
-                .with_new(json!({"email": user.email, "displayName": user.display_name})),
-        )
-        .await?;
+        let values = json!({"email": user.email, "displayName": user.display_name});
+        account_event(conn, caller, "user.register", user.id, Some(values)).await?;
         Ok((user, session))
     })
     .await
@@ -130,20 +172,14 @@ pub async fn create_user(
         viewer: Viewer::Anonymous,
         meta: Default::default(),
     };
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let user: UserRow = diesel::insert_into(users::table)
             .values(NewUser { email: &email, password_hash: &password_hash, display_name: &display_name, is_superadmin })
             .returning(UserRow::as_returning())
             .get_result(conn)
             .await?;
-        record(
-            conn,
-            &caller,
-            AuditEntry::new(None, "user.register", "User", Some(user.id))
-                .with_new(json!({"email": user.email, "displayName": user.display_name, "isSuperadmin": is_superadmin, "via": "cli"})),
-        )
-        .await?;
+        let values = json!({"email": user.email, "displayName": user.display_name, "isSuperadmin": is_superadmin, "via": "cli"});
+        record(conn, &caller, AuditEntry::new(None, "user.register", "User", Some(user.id)).with_new(values)).await?;
         Ok(user)
     })
     .await
@@ -176,9 +212,8 @@ pub async fn login(
         .attempt_gate
         .enter(&throttle::account_key(&email_key))
         .await;
-    let mut conn = core.db.conn().await?;
     // The outer `?` reports a failed transaction; the inner result is the committed attempt's.
-    conn.transaction(
+    core.transaction(
         async |conn| -> AppResult<Attempt<(UserRow, OpenedSession)>> {
             throttle::check_sign_in(conn, &email_key, caller.meta.ip, core.settings.sign_in)
                 .await?;
@@ -204,12 +239,7 @@ pub async fn login(
                         .returning(UserRow::as_returning())
                         .get_result(conn)
                         .await?;
-                    record(
-                        conn,
-                        caller,
-                        AuditEntry::new(None, "auth.login", "User", Some(user.id)).by_user(user.id),
-                    )
-                    .await?;
+                    account_event(conn, caller, "auth.login", user.id, None).await?;
                     Ok(Ok((user, session)))
                 }
                 other => {
@@ -225,29 +255,10 @@ pub async fn login(
 
 /// Revoke the caller's current session.
 pub async fn logout(core: &Core, caller: &Caller) -> AppResult<bool> {
-    let Viewer::User {
-        user_id,
-        session_id,
-        ..
-    } = caller.viewer
-    else {
-        return Err(AppError::Unauthenticated("not signed in".into()));
-    };
+    let (user_id, session_id) = caller.require_session()?;
     credentials::transaction(core, async |conn| {
-        let revoked = diesel::update(
-            sessions_t::table
-                .find(session_id)
-                .filter(sessions_t::revoked_at.is_null()),
-        )
-        .set(sessions_t::revoked_at.eq(diesel::dsl::now))
-        .execute(conn)
-        .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(None, "auth.logout", "User", Some(user_id)),
-        )
-        .await?;
+        let revoked = revoke_sessions(conn, user_id, Sessions::One(session_id)).await?;
+        account_event(conn, caller, "auth.logout", user_id, None).await?;
         Ok(revoked == 1)
     })
     .await
@@ -257,19 +268,14 @@ pub async fn logout(core: &Core, caller: &Caller) -> AppResult<bool> {
 pub async fn logout_everywhere(core: &Core, caller: &Caller) -> AppResult<i32> {
     let user_id = caller.require_user()?;
     credentials::transaction(core, async |conn| {
-        let revoked = diesel::update(
-            sessions_t::table
-                .filter(sessions_t::user_id.eq(user_id))
-                .filter(sessions_t::revoked_at.is_null()),
-        )
-        .set(sessions_t::revoked_at.eq(diesel::dsl::now))
-        .execute(conn)
-        .await?;
-        record(
+        let revoked = revoke_sessions(conn, user_id, Sessions::All).await?;
+        let values = json!({"sessionsRevoked": revoked});
+        account_event(
             conn,
             caller,
-            AuditEntry::new(None, "auth.logout_everywhere", "User", Some(user_id))
-                .with_new(json!({"sessionsRevoked": revoked})),
+            "auth.logout_everywhere",
+            user_id,
+            Some(values),
         )
         .await?;
         Ok(i32::try_from(revoked).unwrap_or(i32::MAX))
@@ -284,14 +290,7 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> AppResult<bool> {
-    let Viewer::User {
-        user_id,
-        session_id,
-        ..
-    } = caller.viewer
-    else {
-        return Err(AppError::Unauthenticated("not signed in".into()));
-    };
+    let (user_id, session_id) = caller.require_session()?;
     limits::text(current, "input.currentPassword", MAX_PASSWORD_LEN)?;
     PasswordHasher::validate_new(new, "input.newPassword")?;
     let mut conn = core.db.conn().await?;
@@ -335,22 +334,9 @@ pub async fn change_password(
             .set(users::password_hash.eq(&new_hash))
             .execute(conn)
             .await?;
-        let revoked = diesel::update(
-            sessions_t::table
-                .filter(sessions_t::user_id.eq(user_id))
-                .filter(sessions_t::id.ne(session_id))
-                .filter(sessions_t::revoked_at.is_null()),
-        )
-        .set(sessions_t::revoked_at.eq(diesel::dsl::now))
-        .execute(conn)
-        .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(None, "user.password_change", "User", Some(user_id))
-                .with_new(json!({"otherSessionsRevoked": revoked})),
-        )
-        .await?;
+        let revoked = revoke_sessions(conn, user_id, Sessions::AllBut(session_id)).await?;
+        let values = json!({"otherSessionsRevoked": revoked});
+        account_event(conn, caller, "user.password_change", user_id, Some(values)).await?;
         Ok(Ok(true))
     })
     .await?

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
-use serde_json::json;
+use diesel_async::RunQueryDsl;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
@@ -19,8 +19,8 @@ use crate::{
     db::schema::{api_keys, organizations},
     domain::{
         Core,
-        audit::{AuditEntry, record},
-        loader::{LoadError, PgLoader, group},
+        audit::{Audited, Trail},
+        loader::{LoadError, PgLoader, group, loader_keys},
         organizations::{OrgRole, service::require_role},
     },
     error::{AppError, AppResult},
@@ -57,6 +57,27 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+}
+
+impl Audited for ApiKeyRow {
+    const ENTITY: &'static str = "ApiKey";
+    const NOUN: &'static str = "API key";
+
+    fn audit_id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The prefix, never the secret's hash: history is readable by every ADMIN.
+    fn audit_values(&self) -> Value {
+        json!({
+            "name": self.name,
+            "prefix": self.prefix,
+            "role": self.role.as_str(),
+            "expiresAt": self
+                .expires_at
+                .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        })
+    }
 }
 
 /// A new key's settings.
@@ -107,8 +128,7 @@ pub async fn create(
     }
     let (secret, hash) = new_token(API_KEY_PREFIX);
     let prefix: String = secret.chars().take(SHOWN_PREFIX_LEN).collect();
-    let mut conn = core.db.conn().await?;
-    let row = conn
+    let row = core
         .transaction(async |conn| {
             let own = require_role(conn, caller, organization_id, OrgRole::Admin).await?;
             if input.role > own {
@@ -129,24 +149,9 @@ pub async fn create(
                 .returning(ApiKeyRow::as_returning())
                 .get_result(conn)
                 .await?;
-            record(
-                conn,
-                caller,
-                AuditEntry::new(
-                    Some(organization_id),
-                    "api_key.create",
-                    "ApiKey",
-                    Some(row.id),
-                )
-                // The prefix, never the secret: history is readable by every ADMIN.
-                .with_new(json!({
-                    "name": row.name,
-                    "prefix": row.prefix,
-                    "role": row.role.as_str(),
-                    "expiresAt": row.expires_at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-                })),
-            )
-            .await?;
+            Trail::of(caller, organization_id)
+                .created(conn, "api_key.create", &row)
+                .await?;
             Ok(row)
         })
         .await?;
@@ -181,18 +186,9 @@ pub async fn revoke(core: &Core, caller: &Caller, id: Uuid) -> AppResult<ApiKeyR
             .returning(ApiKeyRow::as_returning())
             .get_result(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(current.organization_id),
-                "api_key.revoke",
-                "ApiKey",
-                Some(id),
-            )
-            .with_new(json!({"name": current.name, "prefix": current.prefix})),
-        )
-        .await?;
+        Trail::of(caller, current.organization_id)
+            .deleted(conn, "api_key.revoke", &current)
+            .await?;
         Ok(revoked)
     })
     .await
@@ -271,13 +267,12 @@ async fn lookup(core: &Core, key: KeyLookup) -> AppResult<Option<Credential>> {
 
 pub use super::usage::{KeyUsage, flush_usage, flush_usage_every};
 
-/// A key by id, revoked or not (audit history names revoked keys too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ApiKeyById(pub Uuid);
-
-/// Every key of an organization, revoked ones included, oldest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ApiKeysOfOrganization(pub Uuid);
+loader_keys! {
+    /// A key by id, revoked or not (audit history names revoked keys too).
+    ApiKeyById;
+    /// Every key of an organization, revoked ones included, oldest first.
+    ApiKeysOfOrganization;
+}
 
 impl Loader<ApiKeyById> for PgLoader {
     type Value = ApiKeyRow;

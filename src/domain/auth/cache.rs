@@ -45,7 +45,7 @@ use tokio::sync::mpsc;
 use super::viewer::Viewer;
 use crate::{
     domain::{
-        Core,
+        Core, TransactionBody,
         audit::stream::{ChannelHandler, LISTENER_APPLICATION_NAME},
     },
     error::AppResult,
@@ -305,25 +305,6 @@ impl ChannelHandler for CallerCache {
             _ => None,
         }
     }
-}
-
-/// The body of a transaction (diesel-async's own bound, spelled out so that a function can pass
-/// a closure on: its future must be `Send` for every connection borrow).
-pub trait TransactionBody<'r, R>:
-    AsyncFnOnce(&'r mut AsyncPgConnection) -> AppResult<R>
-    + FnOnce(&'r mut AsyncPgConnection) -> <Self as TransactionBody<'r, R>>::Fut
-{
-    /// The body's future.
-    type Fut: Future<Output = AppResult<R>> + Send;
-}
-
-impl<'r, F, Fut, R> TransactionBody<'r, R> for F
-where
-    F: AsyncFnOnce(&'r mut AsyncPgConnection) -> AppResult<R>
-        + FnOnce(&'r mut AsyncPgConnection) -> Fut,
-    Fut: Future<Output = AppResult<R>> + Send,
-{
-    type Fut = Fut;
 }
 
 /// Run a change to what credentials resolve to (sessions, users, memberships, API keys,

@@ -198,6 +198,21 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The calling user and the session they signed in with (session operations: an API key
+    /// has no session to end).
+    pub fn require_session(&self) -> crate::error::AppResult<(Uuid, Uuid)> {
+        match &self.viewer {
+            Viewer::User {
+                user_id,
+                session_id,
+                ..
+            } => Ok((*user_id, *session_id)),
+            _ => Err(crate::error::AppError::Unauthenticated(
+                "not signed in".into(),
+            )),
+        }
+    }
+
     /// The calling user: `Unauthenticated` when anonymous, `Forbidden` for an API key (it is
     /// authenticated, so "sign in" would mislead an integration into rotating a valid key).
     pub fn require_user(&self) -> crate::error::AppResult<Uuid> {

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
-use serde_json::json;
+use diesel_async::RunQueryDsl;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use crate::{
     db::schema::{financial_models, model_files},
     domain::{
         Core,
-        audit::{AuditEntry, record},
+        audit::{Audited, Trail},
         auth::Caller,
         organizations::{OrgRole, service::require_role},
         storage::StoredObject,
@@ -46,6 +46,26 @@ pub struct ModelFileRow {
     pub uploaded_by: Option<Uuid>,
     /// Upload time.
     pub created_at: DateTime<Utc>,
+}
+
+impl Audited for ModelFileRow {
+    const ENTITY: &'static str = "ModelFile";
+    const NOUN: &'static str = "file";
+
+    fn audit_id(&self) -> Uuid {
+        self.id
+    }
+
+    fn audit_values(&self) -> Value {
+        json!({
+            "modelId": self.model_id,
+            "fileName": self.file_name,
+            "contentType": self.content_type,
+            "versionNumber": self.version_number,
+            "sizeBytes": self.size_bytes,
+            "sha256": self.sha256_hex(),
+        })
+    }
 }
 
 impl ModelFileRow {
@@ -203,8 +223,7 @@ async fn record_upload(
     caller: &Caller,
     mut file: InsertFile<'_>,
 ) -> AppResult<ModelFileRow> {
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let model = lock_model(conn, caller, file.model_id, OrgRole::Analyst).await?;
         let previous: Option<i32> = model_files::table
             .filter(model_files::model_id.eq(file.model_id))
@@ -217,25 +236,9 @@ async fn record_upload(
             .returning(ModelFileRow::as_returning())
             .get_result(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(model.organization_id),
-                "model_file.upload",
-                "ModelFile",
-                Some(row.id),
-            )
-            .with_new(json!({
-                "modelId": row.model_id,
-                "fileName": row.file_name,
-                "contentType": row.content_type,
-                "versionNumber": row.version_number,
-                "sizeBytes": row.size_bytes,
-                "sha256": row.sha256_hex(),
-            })),
-        )
-        .await?;
+        Trail::of(caller, model.organization_id)
+            .created(conn, "model_file.upload", &row)
+            .await?;
         Ok(row)
     })
     .await

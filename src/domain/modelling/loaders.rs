@@ -24,19 +24,18 @@ use crate::{
         parameter_values, parameters, scenarios,
     },
     domain::{
-        loader::{LoadError, PgLoader, group},
+        loader::{LoadError, PgLoader, group, loader_keys},
         organizations::OrganizationRow,
     },
     error::AppError,
 };
 
-/// A live model by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ModelById(pub Uuid);
-
-/// Every live model of an organization, oldest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ModelsOfOrganization(pub Uuid);
+loader_keys! {
+    /// A live model by id.
+    ModelById;
+    /// Every live model of an organization, oldest first.
+    ModelsOfOrganization;
+}
 
 impl Loader<ModelById> for PgLoader {
     type Value = ModelRow;
@@ -102,13 +101,12 @@ impl Loader<ModelsOfOrganization> for PgLoader {
     }
 }
 
-/// A live scenario by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ScenarioById(pub Uuid);
-
-/// Every live scenario of a model, oldest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ScenariosOfModel(pub Uuid);
+loader_keys! {
+    /// A live scenario by id.
+    ScenarioById;
+    /// Every live scenario of a model, oldest first.
+    ScenariosOfModel;
+}
 
 impl Loader<ScenarioById> for PgLoader {
     type Value = ScenarioRow;
@@ -177,17 +175,14 @@ impl Loader<ScenariosOfModel> for PgLoader {
     }
 }
 
-/// Every parameter of a model, by key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ParametersOfModel(pub Uuid);
-
-/// A parameter by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ParameterById(pub Uuid);
-
-/// The parameter overrides set on a scenario.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ParameterValuesOfScenario(pub Uuid);
+loader_keys! {
+    /// Every parameter of a model, by key.
+    ParametersOfModel;
+    /// A parameter by id.
+    ParameterById;
+    /// The parameter overrides set on a scenario.
+    ParameterValuesOfScenario;
+}
 
 impl Loader<ParametersOfModel> for PgLoader {
     type Value = Vec<ParameterRow>;
@@ -283,21 +278,16 @@ impl Loader<ParameterValuesOfScenario> for PgLoader {
     }
 }
 
-/// Every metric of a model, in display order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MetricsOfModel(pub Uuid);
-
-/// A metric by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MetricById(pub Uuid);
-
-/// The metrics a metric's formula reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct DependenciesOfMetric(pub Uuid);
-
-/// The values stored on a scenario.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MetricValuesOfScenario(pub Uuid);
+loader_keys! {
+    /// Every metric of a model, in display order.
+    MetricsOfModel;
+    /// A metric by id.
+    MetricById;
+    /// The metrics a metric's formula reads.
+    DependenciesOfMetric;
+    /// The values stored on a scenario.
+    MetricValuesOfScenario;
+}
 
 impl Loader<MetricsOfModel> for PgLoader {
     type Value = Vec<MetricRow>;
@@ -542,13 +532,12 @@ struct InputRow {
     value: rust_decimal::Decimal,
 }
 
-/// Every file version of a model, newest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FilesOfModel(pub Uuid);
-
-/// A file version by id (whatever its model's state: callers check visibility through the model).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileById(pub Uuid);
+loader_keys! {
+    /// Every file version of a model, newest first.
+    FilesOfModel;
+    /// A file version by id (whatever its model's state: callers check visibility through the model).
+    FileById;
+}
 
 impl Loader<FilesOfModel> for PgLoader {
     type Value = Vec<ModelFileRow>;

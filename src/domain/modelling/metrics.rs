@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -17,10 +17,10 @@ use super::{
 };
 use crate::{
     db::schema::{metric_dependencies, metrics, parameters},
-    domain::names::{stale_version, validate_name},
+    domain::names::validate_name,
     domain::{
         Core,
-        audit::{AuditEntry, record},
+        audit::{Audited, Trail, Versioned},
         auth::Caller,
         organizations::OrgRole,
     },
@@ -55,12 +55,25 @@ pub struct MetricRow {
     pub created_at: DateTime<Utc>,
 }
 
-impl MetricRow {
+impl Audited for MetricRow {
+    const ENTITY: &'static str = "Metric";
+    const NOUN: &'static str = "metric";
+
+    fn audit_id(&self) -> Uuid {
+        self.id
+    }
+
     fn audit_values(&self) -> Value {
         json!({
             "key": self.key, "name": self.name, "unit": self.unit.as_str(), "kind": self.kind.as_str(),
             "formula": self.formula, "description": self.description, "displayOrder": self.display_order,
         })
+    }
+}
+
+impl Versioned for MetricRow {
+    fn version(&self) -> i32 {
+        self.version
     }
 }
 
@@ -252,8 +265,7 @@ pub async fn define(
     let formula = formula_for_kind(input.kind, input.formula.as_deref())?;
     check_formula_length(core, formula.as_deref())?;
     let limits = core.settings.formula_limits;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let model = lock_model(conn, caller, model_id, OrgRole::Analyst).await?;
         ensure_key_free(conn, model_id, &key, "input.key").await?;
         let depends = match &formula {
@@ -284,18 +296,9 @@ pub async fn define(
             .get_result(conn)
             .await?;
         replace_dependencies(conn, row.id, &depends).await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(model.organization_id),
-                "metric.define",
-                "Metric",
-                Some(row.id),
-            )
-            .with_new(row.audit_values()),
-        )
-        .await?;
+        Trail::of(caller, model.organization_id)
+            .created(conn, "metric.define", &row)
+            .await?;
         Ok(row)
     })
     .await
@@ -358,12 +361,9 @@ pub async fn update(
     check_formula_length(core, changes.formula.as_deref().map(str::trim))?;
     let limits = core.settings.formula_limits;
     crate::domain::limits::description(changes.description.as_deref(), "input.description")?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let (current, model) = lock_metric(conn, caller, id).await?;
-        if current.version != version {
-            return Err(stale_version("metric", current.version));
-        }
+        current.check_version(version)?;
         let formula = match &changes.formula {
             Some(f) => formula_for_kind(current.kind, Some(f))?,
             None => current.formula.clone(),
@@ -389,18 +389,9 @@ pub async fn update(
             .returning(MetricRow::as_returning())
             .get_result(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(model.organization_id),
-                "metric.update",
-                "Metric",
-                Some(id),
-            )
-            .with_change(current.audit_values(), updated.audit_values()),
-        )
-        .await?;
+        Trail::of(caller, model.organization_id)
+            .updated(conn, "metric.update", &current, &updated)
+            .await?;
         Ok(updated)
     })
     .await
@@ -408,8 +399,7 @@ pub async fn update(
 
 /// Delete a metric and its stored values (ANALYST+); refused while a formula reads it.
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let (current, model) = lock_metric(conn, caller, id).await?;
         let users: Vec<String> = metric_dependencies::table
             .inner_join(metrics::table.on(metrics::id.eq(metric_dependencies::metric_id)))
@@ -428,18 +418,9 @@ pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
         diesel::delete(metrics::table.find(id))
             .execute(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(model.organization_id),
-                "metric.delete",
-                "Metric",
-                Some(id),
-            )
-            .with_new(json!({"key": current.key})),
-        )
-        .await?;
+        Trail::of(caller, model.organization_id)
+            .deleted(conn, "metric.delete", &current)
+            .await?;
         Ok(true)
     })
     .await

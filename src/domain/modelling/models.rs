@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -12,10 +12,10 @@ use super::{
 };
 use crate::{
     db::schema::{financial_models, metric_values, scenarios},
-    domain::names::{stale_version, validate_name},
+    domain::names::validate_name,
     domain::{
         Core,
-        audit::{AuditEntry, record},
+        audit::{Audited, Trail, Versioned},
         auth::Caller,
         organizations::{OrgRole, service::require_role},
     },
@@ -59,6 +59,15 @@ impl ModelRow {
     pub fn periods(&self) -> Vec<NaiveDate> {
         periods(self.start_period, self.end_period, self.period_granularity)
     }
+}
+
+impl Audited for ModelRow {
+    const ENTITY: &'static str = "FinancialModel";
+    const NOUN: &'static str = "model";
+
+    fn audit_id(&self) -> Uuid {
+        self.id
+    }
 
     fn audit_values(&self) -> Value {
         json!({
@@ -70,6 +79,12 @@ impl ModelRow {
             "endPeriod": self.end_period,
             "status": self.status.as_str(),
         })
+    }
+}
+
+impl Versioned for ModelRow {
+    fn version(&self) -> i32 {
+        self.version
     }
 }
 
@@ -138,8 +153,7 @@ pub async fn create(
         "input.startPeriod",
         "input.endPeriod",
     )?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         require_role(conn, caller, organization_id, OrgRole::Analyst).await?;
         let model: ModelRow = diesel::insert_into(financial_models::table)
             .values(InsertModel {
@@ -155,18 +169,9 @@ pub async fn create(
             .returning(ModelRow::as_returning())
             .get_result(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(organization_id),
-                "model.create",
-                "FinancialModel",
-                Some(model.id),
-            )
-            .with_new(model.audit_values()),
-        )
-        .await?;
+        Trail::of(caller, organization_id)
+            .created(conn, "model.create", &model)
+            .await?;
         Ok(model)
     })
     .await
@@ -236,12 +241,9 @@ pub async fn update(
         .as_deref()
         .map(|c| validate_currency(c, "input.currency"))
         .transpose()?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let current = lock_model(conn, caller, id, OrgRole::Analyst).await?;
-        if current.version != version {
-            return Err(stale_version("model", current.version));
-        }
+        current.check_version(version)?;
         let start = changes.start_period.unwrap_or(current.start_period);
         let end = changes.end_period.unwrap_or(current.end_period);
         if (start, end) != (current.start_period, current.end_period) {
@@ -286,18 +288,9 @@ pub async fn update(
             .returning(ModelRow::as_returning())
             .get_result(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(current.organization_id),
-                action,
-                "FinancialModel",
-                Some(id),
-            )
-            .with_change(current.audit_values(), updated.audit_values()),
-        )
-        .await?;
+        Trail::of(caller, current.organization_id)
+            .updated(conn, action, &current, &updated)
+            .await?;
         Ok(updated)
     })
     .await
@@ -305,25 +298,15 @@ pub async fn update(
 
 /// Soft-delete a model (ADMIN+).
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let current = lock_model(conn, caller, id, OrgRole::Admin).await?;
         diesel::update(financial_models::table.find(id))
             .set(financial_models::deleted_at.eq(diesel::dsl::now))
             .execute(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(current.organization_id),
-                "model.delete",
-                "FinancialModel",
-                Some(id),
-            )
-            .with_new(json!({"name": current.name})),
-        )
-        .await?;
+        Trail::of(caller, current.organization_id)
+            .deleted(conn, "model.delete", &current)
+            .await?;
         Ok(true)
     })
     .await

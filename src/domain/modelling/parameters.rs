@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
@@ -23,7 +23,7 @@ use crate::{
     domain::names::validate_name,
     domain::{
         Core,
-        audit::{AuditEntry, record},
+        audit::{Audited, Trail},
         auth::Caller,
         loader::{LoadError, RequestLoader},
         organizations::OrgRole,
@@ -76,6 +76,25 @@ pub struct ParameterRow {
     pub default_value: Decimal,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+}
+
+impl Audited for ParameterRow {
+    const ENTITY: &'static str = "Parameter";
+    const NOUN: &'static str = "parameter";
+
+    fn audit_id(&self) -> Uuid {
+        self.id
+    }
+
+    fn audit_values(&self) -> Value {
+        json!({
+            "modelId": self.model_id,
+            "key": self.key,
+            "name": self.name,
+            "unit": self.unit.as_str(),
+            "defaultValue": self.default_value.to_string(),
+        })
+    }
 }
 
 /// A scenario's override of a parameter.
@@ -227,23 +246,23 @@ pub async fn define(
     let key = validate_key(&input.key, "input.key")?;
     let name = validate_name(&input.name, "input.name")?;
     let default_value = check_stored(input.default_value, "input.defaultValue")?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let model = lock_model(conn, caller, model_id, OrgRole::Analyst).await?;
         ensure_key_free(conn, model_id, &key, "input.key").await?;
         let row: ParameterRow = diesel::insert_into(parameters::table)
-            .values(InsertParameter { model_id, key: &key, name: &name, unit: input.unit, default_value })
+            .values(InsertParameter {
+                model_id,
+                key: &key,
+                name: &name,
+                unit: input.unit,
+                default_value,
+            })
             .returning(ParameterRow::as_returning())
             .get_result(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(Some(model.organization_id), "parameter.define", "Parameter", Some(row.id)).with_new(json!({
-                "modelId": model_id, "key": row.key, "name": row.name, "unit": row.unit.as_str(), "defaultValue": row.default_value.to_string(),
-            })),
-        )
-        .await?;
+        Trail::of(caller, model.organization_id)
+            .created(conn, "parameter.define", &row)
+            .await?;
         Ok(row)
     })
     .await
@@ -259,8 +278,7 @@ pub async fn set_value(
     value: Option<Decimal>,
 ) -> AppResult<EffectiveParameter> {
     let value = value.map(|v| check_stored(v, "input.value")).transpose()?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let LockedScenario {
             scenario,
             all,
@@ -311,21 +329,18 @@ pub async fn set_value(
                     .await?;
             }
         }
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(model.organization_id),
+        let setting = |value: Option<Decimal>| {
+            json!({"parameter": parameter.key, "value": value.map(|v| v.to_string())})
+        };
+        Trail::of(caller, model.organization_id)
+            .acted(
+                conn,
                 "parameter_value.set",
-                "Scenario",
-                Some(scenario_id),
+                &scenario,
+                Some(setting(previous)),
+                setting(value),
             )
-            .with_change(
-                json!({"parameter": parameter.key, "value": previous.map(|v| v.to_string())}),
-                json!({"parameter": parameter.key, "value": value.map(|v| v.to_string())}),
-            ),
-        )
-        .await?;
+            .await?;
         // The effective value after the change, through the chain (read in this transaction).
         let chain = chain_of(scenario_id, &all);
         let rows: Vec<ParameterValueRow> = parameter_values::table

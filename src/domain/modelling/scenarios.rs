@@ -5,17 +5,17 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{enums::ScenarioKind, loaders::ScenariosOfModel, models::lock_model};
 use crate::{
     db::schema::{metric_values, parameter_values, scenarios},
-    domain::names::{stale_version, validate_name},
+    domain::names::validate_name,
     domain::{
         Core,
-        audit::{AuditEntry, record},
+        audit::{Audited, Trail, Versioned},
         auth::Caller,
         loader::{LoadError, RequestLoader},
         organizations::OrgRole,
@@ -51,7 +51,14 @@ pub struct ScenarioRow {
     pub updated_at: DateTime<Utc>,
 }
 
-impl ScenarioRow {
+impl Audited for ScenarioRow {
+    const ENTITY: &'static str = "Scenario";
+    const NOUN: &'static str = "scenario";
+
+    fn audit_id(&self) -> Uuid {
+        self.id
+    }
+
     fn audit_values(&self) -> Value {
         json!({
             "name": self.name,
@@ -60,6 +67,12 @@ impl ScenarioRow {
             "baseScenarioId": self.base_scenario_id,
             "isLocked": self.is_locked,
         })
+    }
+}
+
+impl Versioned for ScenarioRow {
+    fn version(&self) -> i32 {
+        self.version
     }
 }
 
@@ -216,8 +229,7 @@ pub async fn create(
 ) -> AppResult<ScenarioRow> {
     let name = validate_name(&input.name, "input.name")?;
     crate::domain::limits::description(input.description.as_deref(), "input.description")?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let model = lock_model(conn, caller, model_id, OrgRole::Analyst).await?;
         if let Some(base) = input.base_scenario_id {
             check_base(
@@ -239,18 +251,9 @@ pub async fn create(
             .returning(ScenarioRow::as_returning())
             .get_result(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(model.organization_id),
-                "scenario.create",
-                "Scenario",
-                Some(row.id),
-            )
-            .with_new(row.audit_values()),
-        )
-        .await?;
+        Trail::of(caller, model.organization_id)
+            .created(conn, "scenario.create", &row)
+            .await?;
         Ok(row)
     })
     .await
@@ -266,8 +269,7 @@ pub async fn clone(
     kind: ScenarioKind,
 ) -> AppResult<ScenarioRow> {
     let name = validate_name(name, "input.name")?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let LockedScenario {
             scenario: source,
             model,
@@ -328,18 +330,9 @@ pub async fn clone(
         new_values["clonedFrom"] = json!(source_id);
         new_values["parameterValuesCopied"] = json!(parameters);
         new_values["metricValuesCopied"] = json!(values);
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(organization_id),
-                "scenario.clone",
-                "Scenario",
-                Some(row.id),
-            )
-            .with_new(new_values),
-        )
-        .await?;
+        Trail::of(caller, organization_id)
+            .acted(conn, "scenario.clone", &row, None, new_values)
+            .await?;
         Ok(row)
     })
     .await
@@ -373,17 +366,14 @@ pub async fn update(
         .map(|n| validate_name(n, "input.name"))
         .transpose()?;
     crate::domain::limits::description(changes.description.as_deref(), "input.description")?;
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let LockedScenario {
             scenario: current,
             all,
             model,
         } = lock_scenario(conn, caller, id, OrgRole::Analyst).await?;
         ensure_unlocked(&current)?;
-        if current.version != version {
-            return Err(stale_version("scenario", current.version));
-        }
+        current.check_version(version)?;
         let base = changes.base_scenario_id.unwrap_or(current.base_scenario_id);
         if let Some(base) = base
             && Some(base) != current.base_scenario_id
@@ -404,18 +394,9 @@ pub async fn update(
             .returning(ScenarioRow::as_returning())
             .get_result(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(model.organization_id),
-                "scenario.update",
-                "Scenario",
-                Some(id),
-            )
-            .with_change(current.audit_values(), updated.audit_values()),
-        )
-        .await?;
+        Trail::of(caller, model.organization_id)
+            .updated(conn, "scenario.update", &current, &updated)
+            .await?;
         Ok(updated)
     })
     .await
@@ -428,8 +409,7 @@ pub async fn set_locked(
     id: Uuid,
     locked: bool,
 ) -> AppResult<ScenarioRow> {
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let LockedScenario {
             scenario: current,
             model,
@@ -446,19 +426,14 @@ pub async fn set_locked(
             .returning(ScenarioRow::as_returning())
             .get_result(conn)
             .await?;
-        let organization_id = model.organization_id;
         let action = if locked {
             "scenario.lock"
         } else {
             "scenario.unlock"
         };
-        record(
-            conn,
-            caller,
-            AuditEntry::new(Some(organization_id), action, "Scenario", Some(id))
-                .with_change(json!({"isLocked": !locked}), json!({"isLocked": locked})),
-        )
-        .await?;
+        Trail::of(caller, model.organization_id)
+            .updated(conn, action, &current, &updated)
+            .await?;
         Ok(updated)
     })
     .await
@@ -466,8 +441,7 @@ pub async fn set_locked(
 
 /// Delete a scenario (ANALYST+): refused while locked or while another scenario inherits from it.
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let LockedScenario {
             scenario: current,
             all,
@@ -484,18 +458,9 @@ pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
             .set(scenarios::deleted_at.eq(diesel::dsl::now))
             .execute(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(model.organization_id),
-                "scenario.delete",
-                "Scenario",
-                Some(id),
-            )
-            .with_new(json!({"name": current.name})),
-        )
-        .await?;
+        Trail::of(caller, model.organization_id)
+            .deleted(conn, "scenario.delete", &current)
+            .await?;
         Ok(true)
     })
     .await

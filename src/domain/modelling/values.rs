@@ -7,7 +7,7 @@ use diesel::{
     prelude::*,
     sql_types::{Array, Date, Numeric, Uuid as SqlUuid},
 };
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
@@ -20,12 +20,7 @@ use super::{
 };
 use crate::{
     db::schema::{metric_values, metrics},
-    domain::{
-        Core,
-        audit::{AuditEntry, record},
-        auth::Caller,
-        organizations::OrgRole,
-    },
+    domain::{Core, audit::Trail, auth::Caller, organizations::OrgRole},
     error::{AppError, AppResult},
 };
 
@@ -162,8 +157,7 @@ pub async fn upsert(
             format!("at most {MAX_VALUES} values per call"),
         ));
     }
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async move |conn| {
+    core.transaction(async move |conn| {
         let LockedScenario { scenario, model, .. } = lock_scenario(conn, caller, scenario_id, OrgRole::Analyst).await?;
         ensure_unlocked(&scenario)?;
         let model_metrics: Vec<MetricRow> =
@@ -203,17 +197,13 @@ pub async fn upsert(
         drop(remove);
         // A summary, not the values: the event stays small whatever the call's size.
         let Touched { keys, periods } = touched;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(Some(model.organization_id), "metric_values.upsert", "Scenario", Some(scenario_id)).with_new(json!({
-                "upserted": upserted,
-                "removed": removed,
-                "metrics": keys,
-                "periods": {"from": periods.iter().next(), "to": periods.iter().next_back(), "count": periods.len()},
-            })),
-        )
-        .await?;
+        let summary = json!({
+            "upserted": upserted,
+            "removed": removed,
+            "metrics": keys,
+            "periods": {"from": periods.iter().next(), "to": periods.iter().next_back(), "count": periods.len()},
+        });
+        Trail::of(caller, model.organization_id).acted(conn, "metric_values.upsert", &scenario, None, summary).await?;
         Ok(UpsertOutcome {
             scenario,
             upserted: i32::try_from(upserted).unwrap_or(i32::MAX),

@@ -14,7 +14,7 @@ use crate::{
     db::schema::memberships,
     domain::{
         Core,
-        audit::{AuditEntry, record},
+        audit::Trail,
         auth::{Caller, accounts::find_user_id_by_email, cache as credentials},
     },
     error::{AppError, AppResult},
@@ -85,18 +85,9 @@ pub async fn add(
             caller.viewer.user_id(),
         )
         .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(organization_id),
-                "member.add",
-                "Membership",
-                Some(user_id),
-            )
-            .with_new(json!({"userId": user_id, "role": role.as_str()})),
-        )
-        .await?;
+        Trail::of(caller, organization_id)
+            .created(conn, "member.add", &membership)
+            .await?;
         Ok(membership)
     })
     .await
@@ -133,21 +124,9 @@ pub async fn update_role(
                 .get_result(conn)
                 .await?;
         if current.role != role {
-            record(
-                conn,
-                caller,
-                AuditEntry::new(
-                    Some(organization_id),
-                    "member.role_change",
-                    "Membership",
-                    Some(user_id),
-                )
-                .with_change(
-                    json!({"role": current.role.as_str()}),
-                    json!({"role": role.as_str()}),
-                ),
-            )
-            .await?;
+            Trail::of(caller, organization_id)
+                .updated(conn, "member.role_change", &current, &updated)
+                .await?;
         }
         Ok(updated)
     })
@@ -188,18 +167,9 @@ pub async fn remove(
         diesel::delete(memberships::table.find((organization_id, user_id)))
             .execute(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(organization_id),
-                "member.remove",
-                "Membership",
-                Some(user_id),
-            )
-            .with_new(json!({"userId": user_id, "role": current.role.as_str()})),
-        )
-        .await?;
+        Trail::of(caller, organization_id)
+            .deleted(conn, "member.remove", &current)
+            .await?;
         Ok(true)
     })
     .await
@@ -233,21 +203,15 @@ pub async fn transfer_ownership(
             .execute(conn)
             .await?;
         }
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(organization_id),
+        Trail::of(caller, organization_id)
+            .acted(
+                conn,
                 "organization.ownership_transfer",
-                "Organization",
-                Some(organization_id),
-            )
-            .with_change(
-                json!({"toUserRole": target.role.as_str()}),
+                &org,
+                Some(json!({"toUserRole": target.role.as_str()})),
                 json!({"toUserId": to_user_id, "toUserRole": "OWNER", "fromUserId": from}),
-            ),
-        )
-        .await?;
+            )
+            .await?;
         Ok(org)
     })
     .await

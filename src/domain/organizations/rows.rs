@@ -2,12 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
     db::schema::{memberships, organizations},
-    domain::text_enum::text_enum,
+    domain::{
+        audit::{Audited, Versioned},
+        text_enum::text_enum,
+    },
 };
 
 text_enum! {
@@ -44,10 +47,22 @@ pub struct OrganizationRow {
     pub updated_at: DateTime<Utc>,
 }
 
-impl OrganizationRow {
-    /// The audited fields.
-    pub fn audit_values(&self) -> Value {
-        serde_json::json!({"name": self.name, "slug": self.slug, "settings": self.settings})
+impl Audited for OrganizationRow {
+    const ENTITY: &'static str = "Organization";
+    const NOUN: &'static str = "organization";
+
+    fn audit_id(&self) -> Uuid {
+        self.id
+    }
+
+    fn audit_values(&self) -> Value {
+        json!({"name": self.name, "slug": self.slug, "settings": self.settings})
+    }
+}
+
+impl Versioned for OrganizationRow {
+    fn version(&self) -> i32 {
+        self.version
     }
 }
 
@@ -65,6 +80,20 @@ pub struct MembershipRow {
     pub invited_by: Option<Uuid>,
     /// When they joined.
     pub created_at: DateTime<Utc>,
+}
+
+/// A membership's events name the member: the organization is the trail itself.
+impl Audited for MembershipRow {
+    const ENTITY: &'static str = "Membership";
+    const NOUN: &'static str = "member";
+
+    fn audit_id(&self) -> Uuid {
+        self.user_id
+    }
+
+    fn audit_values(&self) -> Value {
+        json!({"userId": self.user_id, "role": self.role.as_str()})
+    }
 }
 
 /// Check a slug: 3–63 characters of `a-z`, `0-9` and inner hyphens.

@@ -1,17 +1,17 @@
 //! Organization operations; each is one transaction with its audit event.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::rows::{MembershipRow, OrgRole, OrganizationRow, validate_slug};
 use crate::{
     db::schema::{memberships, organizations},
-    domain::names::{stale_version, validate_name},
+    domain::names::validate_name,
     domain::{
         Core,
-        audit::{AuditEntry, record},
+        audit::{Trail, Versioned},
         auth::{Caller, cache as credentials},
     },
     error::{AppError, AppResult},
@@ -144,18 +144,9 @@ pub async fn create(
             })
             .execute(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(
-                Some(org.id),
-                "organization.create",
-                "Organization",
-                Some(org.id),
-            )
-            .with_new(org.audit_values()),
-        )
-        .await?;
+        Trail::of(caller, org.id)
+            .created(conn, "organization.create", &org)
+            .await?;
         Ok(org)
     })
     .await
@@ -199,8 +190,7 @@ pub async fn update(
             "settings must be a JSON object",
         ));
     }
-    let mut conn = core.db.conn().await?;
-    conn.transaction(async |conn| {
+    core.transaction(async |conn| {
         let current = lock_organization(conn, id).await?;
         let role = require_role(conn, caller, id, OrgRole::Admin).await?;
         if slug.as_ref().is_some_and(|s| *s != current.slug) && role < OrgRole::Owner {
@@ -208,9 +198,7 @@ pub async fn update(
                 "only an OWNER can change the slug".into(),
             ));
         }
-        if current.version != version {
-            return Err(stale_version("organization", current.version));
-        }
+        current.check_version(version)?;
         let updated: OrganizationRow = diesel::update(organizations::table.find(id))
             .set((
                 organizations::name.eq(name.as_deref().unwrap_or(&current.name)),
@@ -221,13 +209,9 @@ pub async fn update(
             .returning(OrganizationRow::as_returning())
             .get_result(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(Some(id), "organization.update", "Organization", Some(id))
-                .with_change(current.audit_values(), updated.audit_values()),
-        )
-        .await?;
+        Trail::of(caller, id)
+            .updated(conn, "organization.update", &current, &updated)
+            .await?;
         Ok(updated)
     })
     .await
@@ -242,13 +226,9 @@ pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
             .set(organizations::deleted_at.eq(diesel::dsl::now))
             .execute(conn)
             .await?;
-        record(
-            conn,
-            caller,
-            AuditEntry::new(Some(id), "organization.delete", "Organization", Some(id))
-                .with_new(json!({"slug": current.slug})),
-        )
-        .await?;
+        Trail::of(caller, id)
+            .deleted(conn, "organization.delete", &current)
+            .await?;
         Ok(true)
     })
     .await
