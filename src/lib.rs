@@ -1,7 +1,8 @@
 //! FinVision API: a GraphQL backend for financial planning and analysis.
 //!
 //! `api → domain → db`: the GraphQL face (`api`) calls the core (`domain`), which alone talks to
-//! the database (`db`). `schema()` and `router()` are what `main` and the tests both build on.
+//! the database (`db`). [`App`] (its `schema()` and `router()`) is what `main` and the tests both
+//! build on; `http` serves it.
 
 pub mod api;
 pub mod app;
@@ -11,5 +12,8 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod telemetry;
+
+#[cfg(test)]
+mod readme_layout;
 
 pub use app::App;

@@ -3,6 +3,8 @@
 
 use async_graphql::ServerError;
 
+use super::errors::codes;
+
 /// Messages async-graphql uses for its query limits (`validation/mod.rs`).
 const LIMIT_MESSAGES: &[&str] = &[
     "Query is too complex.",
@@ -21,9 +23,9 @@ pub fn ensure_code(error: &mut ServerError) {
         return;
     }
     let code = if LIMIT_MESSAGES.iter().any(|m| error.message.starts_with(m)) {
-        "QUERY_TOO_COMPLEX"
+        codes::QUERY_TOO_COMPLEX
     } else {
-        "BAD_USER_INPUT"
+        codes::BAD_USER_INPUT
     };
     error
         .extensions

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::ErrorExtensions;
+use axum::http::StatusCode;
 
 use crate::error::AppError;
 
@@ -15,38 +16,90 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[derive(Debug, Clone)]
 pub struct ApiError(async_graphql::Error);
 
-/// The `extensions.code` of an error, and whether its message may be shown.
+/// Every `extensions.code` a client can meet (API.md's list): HTTP paths, GraphQL errors and
+/// WebSocket messages all name them from here.
+pub mod codes {
+    /// No valid credentials.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// Authenticated, but the role is missing.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// No such object, or not one the caller may know of.
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// The input is wrong (`extensions.field` names it where it can).
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    /// A uniqueness, version or state conflict.
+    pub const CONFLICT: &str = "CONFLICT";
+    /// Too many attempts.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// A limit refused the request before it ran, or its evaluation budget ran out.
+    pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+    /// The database or a dependency is busy or unreachable: retrying after
+    /// `extensions.retryAfter` seconds may work.
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// A bug or an unexpected failure; its cause is logged, never sent.
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+/// Seconds a client should wait before retrying an `UNAVAILABLE` request: pool and statement
+/// timeouts pass with the load.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+/// What a client is told of an [`AppError`]: the one mapping every HTTP path and GraphQL use.
+#[derive(Debug, Clone)]
+pub struct Reported {
+    /// The HTTP status, for errors that end a request before GraphQL runs.
+    pub status: StatusCode,
+    /// `extensions.code`.
+    pub code: &'static str,
+    /// The message: the error's own for clients' errors, a bare one for internal ones.
+    pub message: String,
+}
+
+/// The `extensions.code` of an error.
 pub fn code_of(err: &AppError) -> &'static str {
+    status_and_code(err).1
+}
+
+fn status_and_code(err: &AppError) -> (StatusCode, &'static str) {
     match err {
-        AppError::Unauthenticated(_) => "UNAUTHENTICATED",
-        AppError::Forbidden(_) => "FORBIDDEN",
-        AppError::NotFound(_) => "NOT_FOUND",
-        AppError::BadUserInput { .. } => "BAD_USER_INPUT",
-        AppError::Conflict(_) => "CONFLICT",
-        AppError::RateLimited(_) => "RATE_LIMITED",
-        AppError::TooComplex(_) => "QUERY_TOO_COMPLEX",
-        AppError::Unavailable => "UNAVAILABLE",
-        AppError::Internal(_) => "INTERNAL",
+        AppError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, codes::UNAUTHENTICATED),
+        AppError::Forbidden(_) => (StatusCode::FORBIDDEN, codes::FORBIDDEN),
+        AppError::NotFound(_) => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
+        AppError::BadUserInput { .. } => (StatusCode::BAD_REQUEST, codes::BAD_USER_INPUT),
+        AppError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
+        AppError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+        AppError::TooComplex(_) => (StatusCode::BAD_REQUEST, codes::QUERY_TOO_COMPLEX),
+        AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
+        AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
     }
 }
 
-/// Build the GraphQL error of `err`. Internal causes are logged here (with the request's span,
-/// which carries its id) and replaced by a bare message.
-pub fn to_graphql(err: &AppError) -> async_graphql::Error {
+/// Report `err` to a client. An internal cause is logged here, the one place (with the
+/// request's span, which carries its id, and `during`, what was being done), and replaced by a
+/// bare message.
+pub fn report(err: &AppError, during: &'static str) -> Reported {
     if let AppError::Internal(cause) = err {
-        tracing::error!(error = format!("{cause:#}"), "internal error");
+        tracing::error!(error = format!("{cause:#}"), during, "internal error");
     }
-    let code = code_of(err);
+    let (status, code) = status_and_code(err);
+    Reported {
+        status,
+        code,
+        message: err.to_string(),
+    }
+}
+
+/// Build the GraphQL error of `err` (see [`report`]).
+pub fn to_graphql(err: &AppError) -> async_graphql::Error {
+    let Reported { code, message, .. } = report(err, "resolving a field");
     let field = match err {
         AppError::BadUserInput { field, .. } => field.clone(),
         _ => None,
     };
-    let unavailable = matches!(err, AppError::Unavailable);
-    async_graphql::Error::new(err.to_string()).extend_with(|_, ext| {
+    async_graphql::Error::new(message).extend_with(|_, ext| {
         ext.set("code", code);
-        if unavailable {
-            // A pool or statement timeout: the load passes, so retrying soon may work (API.md).
-            ext.set("retryAfter", 1);
+        if code == codes::UNAVAILABLE {
+            ext.set("retryAfter", RETRY_AFTER_SECS);
         }
         if let Some(field) = &field {
             ext.set("field", field.as_str());

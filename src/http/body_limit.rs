@@ -1,6 +1,7 @@
 //! Request body limits: FV_MAX_BODY_BYTES for every body, except multipart uploads to
 //! `POST /graphql`, which may also carry a file of up to FV_MAX_UPLOAD_BYTES.
 
+use crate::api::errors::codes;
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -52,7 +53,7 @@ pub(crate) async fn limit_body(State(app): State<App>, request: Request, next: N
     if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
         return error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "BAD_USER_INPUT",
+            codes::BAD_USER_INPUT,
             &format!("the request body is larger than {limit} bytes"),
         );
     }

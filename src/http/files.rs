@@ -1,5 +1,7 @@
 //! `GET /files/{id}`: the content of an uploaded model file, authorized like the model itself.
 
+use super::graphql::reported_response;
+use crate::api::errors::codes;
 use async_graphql::ID;
 use axum::{
     body::Body,
@@ -10,10 +12,7 @@ use axum::{
 
 use super::graphql::{Peer, caller_of, error_response};
 use crate::{
-    api::{
-        errors::code_of,
-        relay::{NodeKind, decode},
-    },
+    api::relay::{NodeKind, decode},
     app::App,
     domain::{
         auth::Viewer,
@@ -52,7 +51,7 @@ pub(crate) fn content_disposition(file_name: &str) -> String {
 }
 
 fn not_found() -> Response {
-    error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "file not found")
+    error_response(StatusCode::NOT_FOUND, codes::NOT_FOUND, "file not found")
 }
 
 /// `GET /files/{id}` with `Authorization: Bearer <token>`: 401 without a valid token, 404 when
@@ -72,7 +71,7 @@ pub(crate) async fn download(
     if caller.viewer == Viewer::Anonymous {
         let mut response = error_response(
             StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
+            codes::UNAUTHENTICATED,
             "sign in first: send `Authorization: Bearer <token>`",
         );
         response
@@ -87,17 +86,7 @@ pub(crate) async fn download(
     let opened = match files::open(app.core(), &caller, file_id).await {
         Ok(opened) => opened,
         Err(AppError::NotFound(_)) => return not_found(),
-        Err(err) => {
-            if let AppError::Internal(cause) = &err {
-                tracing::error!(error = format!("{cause:#}"), "file download failed");
-            }
-            let status = if matches!(err, AppError::Unavailable) {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
-            return error_response(status, code_of(&err), "the file could not be read");
-        }
+        Err(err) => return reported_response(&err, "downloading a file"),
     };
     let row = &opened.row;
     let content_type = HeaderValue::from_str(&row.content_type)

@@ -1,6 +1,7 @@
 //! `POST /graphql` and `GET /graphql`: authentication, CSRF rules, the batch limit, the request
 //! guard (`guard.rs`), the introspection schema, then execution with per-request data.
 
+use crate::api::errors::{RETRY_AFTER_SECS, codes, report};
 use std::{net::SocketAddr, sync::Arc};
 
 use async_graphql::{
@@ -16,9 +17,7 @@ use serde_json::json;
 
 use super::{REQUEST_ID, graphiql, guard::guard_request, response::graphql_response};
 use crate::{
-    api::{
-        context::request_data, errors::code_of, idle_gate::IdleGate, request_guard::DocumentShape,
-    },
+    api::{context::request_data, idle_gate::IdleGate, request_guard::DocumentShape},
     app::App,
     domain::auth::{
         Caller, RequestMeta, Viewer,
@@ -32,15 +31,22 @@ use crate::{
 /// A JSON body in the GraphQL response shape, for errors raised before execution.
 pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let mut extensions = json!({"code": code});
-    if code == "UNAVAILABLE" {
+    if code == codes::UNAVAILABLE {
         // The database or a dependency is busy or unreachable for now (API.md: retry later).
-        extensions["retryAfter"] = json!(1);
+        extensions["retryAfter"] = json!(RETRY_AFTER_SECS);
     }
     (
         status,
         axum::Json(json!({"errors": [{"message": message, "extensions": extensions}]})),
     )
         .into_response()
+}
+
+/// The response to a request that failed with `err` before GraphQL ran (see
+/// [`crate::api::errors::report`]).
+pub(crate) fn reported_response(err: &AppError, during: &'static str) -> Response {
+    let reported = report(err, during);
+    error_response(reported.status, reported.code, &reported.message)
 }
 
 /// The request's metadata: peer address, user agent, request id.
@@ -119,22 +125,7 @@ pub(crate) async fn caller_of(
         .and_then(|v| v.to_str().ok());
     match authenticate(app, authorization).await {
         Ok(viewer) => Ok(Caller { viewer, meta }),
-        Err(err) => {
-            let status = if matches!(err, AppError::Unauthenticated(_)) {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            let message = if matches!(err, AppError::Internal(_)) {
-                "internal error".to_owned()
-            } else {
-                err.to_string()
-            };
-            if let AppError::Internal(cause) = &err {
-                tracing::error!(error = format!("{cause:#}"), "authentication failed");
-            }
-            Err(error_response(status, code_of(&err), &message))
-        }
+        Err(err) => Err(reported_response(&err, "authenticating")),
     }
 }
 
@@ -194,7 +185,7 @@ async fn execute_batch(
             if requests.len() > app.config().max_batch {
                 return error_response(
                     StatusCode::BAD_REQUEST,
-                    "BAD_USER_INPUT",
+                    codes::BAD_USER_INPUT,
                     &format!(
                         "too many operations in one batch: at most {}",
                         app.config().max_batch
@@ -274,7 +265,7 @@ pub(crate) async fn post_graphql(
     if !csrf_safe(request.headers()) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
+            codes::BAD_USER_INPUT,
             "send GraphQL requests as application/json (multipart uploads need an `apollo-require-preflight` or `x-fv-preflight` header)",
         );
     }
@@ -295,7 +286,7 @@ pub(crate) async fn post_graphql(
         Err(status) => {
             return error_response(
                 status,
-                "BAD_USER_INPUT",
+                codes::BAD_USER_INPUT,
                 "the request body is not a valid GraphQL request",
             );
         }
@@ -330,7 +321,7 @@ pub(crate) async fn get_graphql(
         Err(_) => {
             return error_response(
                 StatusCode::BAD_REQUEST,
-                "BAD_USER_INPUT",
+                codes::BAD_USER_INPUT,
                 "pass `query` (and optionally `variables`, `operationName`) in the URL",
             );
         }
@@ -351,7 +342,7 @@ pub(crate) async fn get_graphql(
     {
         let mut response = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
-            "BAD_USER_INPUT",
+            codes::BAD_USER_INPUT,
             "mutations and subscriptions are not allowed over GET: use POST",
         );
         response.headers_mut().insert(

@@ -10,6 +10,9 @@
 //! The spec's parts: `operations` (the JSON request or batch), `map` (file part name → the
 //! variable paths it fills), then the file. Other non-file parts are skipped unread.
 
+use super::graphql::reported_response;
+use crate::api::errors::codes;
+use crate::error::AppError;
 use std::collections::HashMap;
 
 use async_graphql::{BatchRequest, UploadValue};
@@ -69,21 +72,14 @@ impl Refusal {
     fn into_response(self) -> Response {
         match self {
             Refusal::Invalid(message) => {
-                error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message)
+                error_response(StatusCode::BAD_REQUEST, codes::BAD_USER_INPUT, message)
             }
             Refusal::TooLarge => error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "BAD_USER_INPUT",
+                codes::BAD_USER_INPUT,
                 "the request body is too large",
             ),
-            Refusal::Io(err) => {
-                tracing::error!(error = %err, "spooling an upload failed");
-                error_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "internal error",
-                )
-            }
+            Refusal::Io(err) => reported_response(&AppError::internal(err), "spooling an upload"),
         }
     }
 }
@@ -143,7 +139,7 @@ pub(crate) async fn receive(
     if caller.viewer == Viewer::Anonymous {
         let mut response = error_response(
             StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
+            codes::UNAUTHENTICATED,
             "sign in first: uploads need `Authorization: Bearer <token>`",
         );
         response

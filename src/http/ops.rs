@@ -1,5 +1,7 @@
 //! Operational endpoints and middleware: health, readiness, metrics, panics.
 
+use super::graphql::reported_response;
+use crate::error::AppError;
 use std::time::{Duration, Instant};
 
 use axum::{
@@ -9,7 +11,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::graphql::error_response;
 use crate::app::App;
 
 /// `GET /healthz`: the process runs (it never touches the database, so it answers even while
@@ -65,10 +66,8 @@ pub(crate) fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Re
         .cloned()
         .or_else(|| err.downcast_ref::<&str>().map(|s| (*s).to_owned()))
         .unwrap_or_default();
-    tracing::error!(panic = %detail, "request panicked");
-    error_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL",
-        "internal error",
+    reported_response(
+        &AppError::internal(anyhow::anyhow!("panic: {detail}")),
+        "handling a request",
     )
 }

@@ -7,6 +7,7 @@
 //! WebSocket after its upgrade live on outside it: the former holds no connection, the latter
 //! has its own limits (`http::ws`).
 
+use crate::api::errors::codes;
 use std::time::Duration;
 
 use axum::{
@@ -32,7 +33,7 @@ pub(crate) async fn limit_time(State(app): State<App>, request: Request, next: N
             tracing::warn!(path, seconds, "request timed out");
             error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
+                codes::UNAVAILABLE,
                 &format!("the request took longer than {seconds} s: try again"),
             )
         }

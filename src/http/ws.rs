@@ -8,6 +8,7 @@
 //! matched case-insensitively: GraphiQL sends its headers pane verbatim). Every operation gets its
 //! own request data and DataLoader, like an HTTP request.
 
+use crate::api::errors::codes;
 use std::{collections::HashMap, time::Duration};
 
 use async_graphql::{Request as GqlRequest, Response as GqlResponse, ServerError};
@@ -352,7 +353,7 @@ impl Connection {
                         "too many operations in flight on this connection: at most {}",
                         self.app.config().ws_max_operations
                     );
-                    let error = coded_error("RATE_LIMITED", message);
+                    let error = coded_error(codes::RATE_LIMITED, message);
                     let _ = out
                         .send(Outgoing::Json(error_message(&id, &[error], legacy)))
                         .await;

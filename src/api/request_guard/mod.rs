@@ -22,7 +22,7 @@ use expansion::{Expanded, ExpansionError, FragmentTable};
 use introspection::CostWalk;
 
 /// The code of every refusal: the same as async-graphql's own depth and complexity limits.
-pub(crate) const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+pub(crate) use crate::api::errors::codes::QUERY_TOO_COMPLEX;
 
 /// The guard's limits (from `Config`).
 #[derive(Debug, Clone)]

@@ -37,6 +37,7 @@ const READ_RETRIES: u32 = 5;
 /// Whether `viewer` may still read the organization's audit history (ADMIN+), with its credential
 /// and roles read again ([`crate::domain::auth::reread`]); a superadmin also needs the
 /// organization to be live.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn may_read(core: &Core, viewer: &Viewer, organization_id: Uuid) -> AppResult<bool> {
     let Some(now) = crate::domain::auth::reread(core, viewer).await? else {
         return Ok(false);

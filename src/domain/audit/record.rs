@@ -1,4 +1,5 @@
-//! The one audit write path: every mutation calls [`record`] inside its own transaction.
+//! Appending an event to its chain: [`record`] runs inside the mutation's own transaction.
+//! Services reach it through [`Trail`](super::Trail), which builds the entry from the row.
 
 use chrono::{DateTime, Utc};
 use diesel::{prelude::*, sql_types::BigInt};

@@ -110,6 +110,7 @@ pub struct Registration {
 }
 
 /// Create an account and sign it in.
+#[tracing::instrument(skip_all)]
 pub async fn register(
     core: &Core,
     caller: &Caller,
@@ -157,6 +158,7 @@ pub async fn register(
 }
 
 /// Create an account from the command line (no session).
+#[tracing::instrument(skip_all)]
 pub async fn create_user(
     core: &Core,
     email: &str,
@@ -201,6 +203,7 @@ fn sign_in_inputs(email: &str, password: &str) -> AppResult<String> {
 /// message and timing, and each writes an `auth.login_failed` event; the rate limit counts those
 /// events (so it holds across server instances), and attempts on one account are serialised
 /// (`throttle`) so that parallel attempts cannot all pass the count.
+#[tracing::instrument(skip_all)]
 pub async fn login(
     core: &Core,
     caller: &Caller,
@@ -254,6 +257,7 @@ pub async fn login(
 }
 
 /// Revoke the caller's current session.
+#[tracing::instrument(skip_all)]
 pub async fn logout(core: &Core, caller: &Caller) -> AppResult<bool> {
     let (user_id, session_id) = caller.require_session()?;
     credentials::transaction(core, async |conn| {
@@ -265,6 +269,7 @@ pub async fn logout(core: &Core, caller: &Caller) -> AppResult<bool> {
 }
 
 /// Revoke every session of the caller, the current one included; returns how many.
+#[tracing::instrument(skip_all)]
 pub async fn logout_everywhere(core: &Core, caller: &Caller) -> AppResult<i32> {
     let user_id = caller.require_user()?;
     credentials::transaction(core, async |conn| {
@@ -284,6 +289,7 @@ pub async fn logout_everywhere(core: &Core, caller: &Caller) -> AppResult<i32> {
 }
 
 /// Change the caller's password; every other session is revoked (whoever else held one loses it).
+#[tracing::instrument(skip_all)]
 pub async fn change_password(
     core: &Core,
     caller: &Caller,
@@ -343,6 +349,7 @@ pub async fn change_password(
 }
 
 /// Look a user up by email among non-deleted accounts (for `addMember`).
+#[tracing::instrument(skip_all)]
 pub async fn find_user_id_by_email(
     conn: &mut diesel_async::AsyncPgConnection,
     email: &str,

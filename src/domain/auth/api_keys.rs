@@ -105,6 +105,7 @@ struct InsertApiKey<'a> {
 
 /// Create a key in an organization (ADMIN+, a signed-in user: keys cannot mint keys, or a leaked
 /// key could outlive its own revocation). Returns the row and the secret, which is not stored.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn create(
     core: &Core,
     caller: &Caller,
@@ -160,6 +161,7 @@ pub async fn create(
 
 /// Revoke a key (ADMIN+ of its organization). Idempotent: revoking a revoked key returns it
 /// unchanged and writes no second event.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn revoke(core: &Core, caller: &Caller, id: Uuid) -> AppResult<ApiKeyRow> {
     // Keys are managed by people, as members are (`members::require_person`).
     crate::domain::organizations::members::require_person(caller)?;
@@ -217,6 +219,7 @@ pub async fn authenticate(core: &Core, secret: &str) -> AppResult<Viewer> {
 
 /// The viewer of a key by id, read again (a long-lived connection re-checking its credential):
 /// `None` once the key no longer works. One statement, never cached.
+#[tracing::instrument(skip_all, fields(key_id = %key_id))]
 pub async fn viewer_of_key(core: &Core, key_id: Uuid) -> AppResult<Option<Viewer>> {
     Ok(lookup(core, KeyLookup::Id(key_id))
         .await?

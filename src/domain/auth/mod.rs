@@ -16,6 +16,7 @@ use crate::{domain::Core, error::AppResult};
 
 /// The viewer as its credential stands now (roles included), read again by id: `None` once the
 /// session or key no longer works; anonymous stays anonymous. One statement.
+#[tracing::instrument(skip_all)]
 pub async fn reread(core: &Core, viewer: &Viewer) -> AppResult<Option<Viewer>> {
     match viewer {
         Viewer::Anonymous => Ok(Some(Viewer::Anonymous)),

@@ -60,6 +60,7 @@ pub struct OpenedSession {
 }
 
 /// Open a session for `user_id` inside the caller's transaction.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn open(
     conn: &mut AsyncPgConnection,
     core: &Core,
@@ -105,6 +106,7 @@ pub async fn authenticate(core: &Core, token: &str) -> AppResult<Viewer> {
 
 /// The viewer of a session by id, read again (a long-lived connection re-checking its
 /// credential and roles): `None` once the session no longer works. One statement, never cached.
+#[tracing::instrument(skip_all, fields(session_id = %session_id))]
 pub async fn viewer_of_session(core: &Core, session_id: Uuid) -> AppResult<Option<Viewer>> {
     Ok(lookup(core, SessionKey::Id(session_id))
         .await?

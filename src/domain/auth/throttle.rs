@@ -137,6 +137,7 @@ pub async fn check_sign_in(
 
 /// Inside the attempt's transaction: write the `auth.login_failed` row the limits count.
 /// `via` tells a wrong current password of `changePassword` from a failed sign-in.
+#[tracing::instrument(skip_all)]
 pub async fn record_failure(
     conn: &mut AsyncPgConnection,
     caller: &Caller,

@@ -95,6 +95,7 @@ pub async fn flush_usage(core: &Core) -> AppResult<usize> {
 }
 
 /// Flush usage every `period` until the process ends (`main` flushes once more on shutdown).
+#[tracing::instrument(skip_all)]
 pub async fn flush_usage_every(core: Core, period: Duration) {
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

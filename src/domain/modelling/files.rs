@@ -160,6 +160,7 @@ fn human_size(bytes: usize) -> String {
 /// and no object outlives a refused upload. The model's row lock serialises concurrent uploads,
 /// which keeps version numbers dense. The resolver's guard has checked the caller's role before
 /// any byte is stored; the transaction checks it again under the lock.
+#[tracing::instrument(skip_all, fields(model_id = %model_id))]
 pub async fn upload(
     core: &Core,
     caller: &Caller,
@@ -256,6 +257,7 @@ pub struct OpenedFile {
 /// Read a file the caller may see: VIEWER+ of its model's organization, or a superadmin. A file
 /// that does not exist, whose model was deleted, or whose organization the caller is not a member
 /// of is `NotFound` alike, so the answer never reveals that it exists.
+#[tracing::instrument(skip_all, fields(file_id = %file_id))]
 pub async fn open(core: &Core, caller: &Caller, file_id: Uuid) -> AppResult<OpenedFile> {
     let row = {
         let mut conn = core.db.conn().await?;

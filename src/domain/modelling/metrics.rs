@@ -253,6 +253,7 @@ fn formula_for_kind(kind: MetricKind, formula: Option<&str>) -> AppResult<Option
 }
 
 /// Define a metric (ANALYST+).
+#[tracing::instrument(skip_all, fields(model_id = %model_id))]
 pub async fn define(
     core: &Core,
     caller: &Caller,
@@ -346,6 +347,7 @@ async fn lock_metric(
 }
 
 /// Update a metric at the version the client read (ANALYST+).
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update(
     core: &Core,
     caller: &Caller,
@@ -398,6 +400,7 @@ pub async fn update(
 }
 
 /// Delete a metric and its stored values (ANALYST+); refused while a formula reads it.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
     core.transaction(async |conn| {
         let (current, model) = lock_metric(conn, caller, id).await?;

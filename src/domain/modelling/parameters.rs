@@ -172,6 +172,7 @@ pub(crate) async fn overrides_of(
 
 /// Every parameter of `scenario`'s model as the scenario sees it ([`effective`]), read through
 /// the request's loader: its model's scenarios, parameters, and the overrides of its chain.
+#[tracing::instrument(skip_all)]
 pub async fn effective_values(
     loader: &RequestLoader,
     scenario: &ScenarioRow,
@@ -237,6 +238,7 @@ pub(crate) async fn ensure_key_free(
 }
 
 /// Define a parameter of a model (ANALYST+).
+#[tracing::instrument(skip_all, fields(model_id = %model_id))]
 pub async fn define(
     core: &Core,
     caller: &Caller,
@@ -270,6 +272,7 @@ pub async fn define(
 
 /// Set (or with `None` remove) a scenario's override of a parameter (ANALYST+; not when locked).
 /// Returns the parameter as the scenario now sees it.
+#[tracing::instrument(skip_all, fields(scenario_id = %scenario_id))]
 pub async fn set_value(
     core: &Core,
     caller: &Caller,

@@ -221,6 +221,7 @@ pub struct NewScenario {
 }
 
 /// Create a scenario in a model (ANALYST+).
+#[tracing::instrument(skip_all, fields(model_id = %model_id))]
 pub async fn create(
     core: &Core,
     caller: &Caller,
@@ -261,6 +262,7 @@ pub async fn create(
 
 /// Copy a scenario with its parameter overrides and stored values (one `INSERT … SELECT` each,
 /// not row by row). The copy keeps the source's base scenario and is unlocked.
+#[tracing::instrument(skip_all, fields(source_id = %source_id))]
 pub async fn clone(
     core: &Core,
     caller: &Caller,
@@ -353,6 +355,7 @@ pub struct ScenarioChanges {
 }
 
 /// Update a scenario at the version the client read (ANALYST+; locked: `CONFLICT`).
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update(
     core: &Core,
     caller: &Caller,
@@ -403,6 +406,7 @@ pub async fn update(
 }
 
 /// Lock or unlock a scenario (ADMIN+).
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn set_locked(
     core: &Core,
     caller: &Caller,
@@ -440,6 +444,7 @@ pub async fn set_locked(
 }
 
 /// Delete a scenario (ANALYST+): refused while locked or while another scenario inherits from it.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
     core.transaction(async |conn| {
         let LockedScenario {

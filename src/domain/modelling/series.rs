@@ -59,6 +59,7 @@ pub struct ScenarioGrid {
 /// model's scenarios, metrics and parameters, and the overrides and stored values of its chain.
 /// Batched with the request's other loads, so the series of many scenarios take a constant
 /// number of statements.
+#[tracing::instrument(skip_all)]
 pub async fn load_model_data(
     loader: &RequestLoader,
     scenario: &ScenarioRow,
@@ -100,6 +101,7 @@ pub async fn load_model_data(
 /// `scenario` evaluated over its model's whole timeline, once per `session` however many fields
 /// ask for it (the grid is shared; each field slices it): loaded through `loader`, charged to
 /// the session's budget and evaluated off the async workers ([`Core::evaluate`]).
+#[tracing::instrument(skip_all)]
 pub async fn grid(
     core: &Core,
     session: &EvalSession,
@@ -111,6 +113,7 @@ pub async fn grid(
 }
 
 /// The series `request` selects of `scenario`.
+#[tracing::instrument(skip_all)]
 pub async fn series(
     core: &Core,
     session: &EvalSession,
@@ -126,6 +129,7 @@ pub async fn series(
 /// The series `request` selects of `scenario` (the base) and of `other_id`, another scenario of
 /// the same model (else `BAD_USER_INPUT` on `otherScenarioId`), compared period by period. Both
 /// are evaluated concurrently, so their loads share batches.
+#[tracing::instrument(skip_all, fields(other_id = %other_id))]
 pub async fn compare(
     core: &Core,
     session: &EvalSession,

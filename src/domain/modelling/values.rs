@@ -145,6 +145,7 @@ fn check<'m>(
 
 /// Store many values of one scenario at once (ANALYST+; not when locked): validated whole
 /// first, then upserts and deletes of [`CHUNK`] rows, in one transaction with one audit event.
+#[tracing::instrument(skip_all, fields(scenario_id = %scenario_id))]
 pub async fn upsert(
     core: &Core,
     caller: &Caller,

@@ -54,6 +54,7 @@ pub(crate) fn require_person(caller: &Caller) -> AppResult<()> {
 const LAST_OWNER: &str = "an organization must keep at least one OWNER: transfer ownership first";
 
 /// Add the account with `email` to the organization (ADMIN+; only an OWNER grants OWNER).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn add(
     core: &Core,
     caller: &Caller,
@@ -94,6 +95,7 @@ pub async fn add(
 }
 
 /// Change a member's role (ADMIN+; OWNER roles are changed only by OWNERs; never the last OWNER).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id, user_id = %user_id))]
 pub async fn update_role(
     core: &Core,
     caller: &Caller,
@@ -134,6 +136,7 @@ pub async fn update_role(
 }
 
 /// Remove a member (ADMIN+, or the member themself; OWNERs only by OWNERs; never the last OWNER).
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id, user_id = %user_id))]
 pub async fn remove(
     core: &Core,
     caller: &Caller,
@@ -176,6 +179,7 @@ pub async fn remove(
 }
 
 /// Make `to_user_id` (a member) an OWNER and step the calling OWNER down to ADMIN.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id, to_user_id = %to_user_id))]
 pub async fn transfer_ownership(
     core: &Core,
     caller: &Caller,

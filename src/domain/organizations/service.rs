@@ -107,6 +107,7 @@ struct NewMembership {
 }
 
 /// Create an organization; the caller becomes its OWNER.
+#[tracing::instrument(skip_all)]
 pub async fn create(
     core: &Core,
     caller: &Caller,
@@ -164,6 +165,7 @@ pub struct OrganizationChanges {
 }
 
 /// Update an organization at the version the client read (ADMIN+; the slug OWNER).
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update(
     core: &Core,
     caller: &Caller,
@@ -218,6 +220,7 @@ pub async fn update(
 }
 
 /// Soft-delete an organization (OWNER). Its slug becomes free again.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
     credentials::transaction(core, async |conn| {
         let current = lock_organization(conn, id).await?;

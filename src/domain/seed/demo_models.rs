@@ -117,6 +117,7 @@ fn series(
 }
 
 /// Seed both demo models into `organization_id`, acting as its owner.
+#[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
 pub async fn seed(core: &Core, owner: &Caller, organization_id: Uuid) -> AppResult<()> {
     saas(core, owner, organization_id).await?;
     retail(core, owner, organization_id).await

@@ -41,6 +41,7 @@ fn password() -> String {
 }
 
 /// Seed the demo organization unless any organization exists; returns the accounts created.
+#[tracing::instrument(skip_all)]
 pub async fn seed_demo_if_empty(core: &Core) -> AppResult<Vec<DemoAccount>> {
     let mut conn = core.db.conn().await?;
     let existing: i64 = organizations::table.count().get_result(&mut conn).await?;
@@ -53,6 +54,7 @@ pub async fn seed_demo_if_empty(core: &Core) -> AppResult<Vec<DemoAccount>> {
 }
 
 /// Seed the demo organization and print the credentials once (stdout, never the log).
+#[tracing::instrument(skip_all)]
 pub async fn seed_demo(core: &Core) -> AppResult<Vec<DemoAccount>> {
     let accounts_spec = [
         ("owner@acme.example", "Olivia Owner", OrgRole::Owner),

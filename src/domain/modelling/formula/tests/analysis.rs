@@ -1,3 +1,5 @@
+//! The analysis of saved formulas: references, dependencies, cycles and their messages.
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::domain::modelling::formula::{

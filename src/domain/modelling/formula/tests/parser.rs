@@ -1,3 +1,5 @@
+//! The parser: precedence, associativity, numbers, errors with positions, nesting limits.
+
 use rust_decimal::Decimal;
 
 use crate::domain::modelling::formula::{BinaryOp, CompareOp, Condition, Expr, MAX_DEPTH, parse};
