@@ -161,7 +161,7 @@ pub async fn create(
 
 /// Revoke a key (ADMIN+ of its organization). Idempotent: revoking a revoked key returns it
 /// unchanged and writes no second event.
-#[tracing::instrument(skip_all, fields(id = %id))]
+#[tracing::instrument(skip_all, fields(api_key = %id))]
 pub async fn revoke(core: &Core, caller: &Caller, id: Uuid) -> AppResult<ApiKeyRow> {
     // Keys are managed by people, as members are (`members::require_person`).
     crate::domain::organizations::members::require_person(caller)?;

@@ -347,7 +347,7 @@ async fn lock_metric(
 }
 
 /// Update a metric at the version the client read (ANALYST+).
-#[tracing::instrument(skip_all, fields(id = %id))]
+#[tracing::instrument(skip_all, fields(metric = %id))]
 pub async fn update(
     core: &Core,
     caller: &Caller,
@@ -400,7 +400,7 @@ pub async fn update(
 }
 
 /// Delete a metric and its stored values (ANALYST+); refused while a formula reads it.
-#[tracing::instrument(skip_all, fields(id = %id))]
+#[tracing::instrument(skip_all, fields(metric = %id))]
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
     core.transaction(async |conn| {
         let (current, model) = lock_metric(conn, caller, id).await?;

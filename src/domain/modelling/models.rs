@@ -223,7 +223,7 @@ pub struct ModelChanges {
 
 /// Update a model at the version the client read (ANALYST+). `action` is the audit action
 /// (`model.update`, or `model.archive` for `archiveModel`).
-#[tracing::instrument(skip_all, fields(id = %id))]
+#[tracing::instrument(skip_all, fields(model = %id))]
 pub async fn update(
     core: &Core,
     caller: &Caller,
@@ -299,7 +299,7 @@ pub async fn update(
 }
 
 /// Soft-delete a model (ADMIN+).
-#[tracing::instrument(skip_all, fields(id = %id))]
+#[tracing::instrument(skip_all, fields(model = %id))]
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
     core.transaction(async |conn| {
         let current = lock_model(conn, caller, id, OrgRole::Admin).await?;

@@ -355,7 +355,7 @@ pub struct ScenarioChanges {
 }
 
 /// Update a scenario at the version the client read (ANALYST+; locked: `CONFLICT`).
-#[tracing::instrument(skip_all, fields(id = %id))]
+#[tracing::instrument(skip_all, fields(scenario = %id))]
 pub async fn update(
     core: &Core,
     caller: &Caller,
@@ -406,7 +406,7 @@ pub async fn update(
 }
 
 /// Lock or unlock a scenario (ADMIN+).
-#[tracing::instrument(skip_all, fields(id = %id))]
+#[tracing::instrument(skip_all, fields(scenario = %id))]
 pub async fn set_locked(
     core: &Core,
     caller: &Caller,
@@ -444,7 +444,7 @@ pub async fn set_locked(
 }
 
 /// Delete a scenario (ANALYST+): refused while locked or while another scenario inherits from it.
-#[tracing::instrument(skip_all, fields(id = %id))]
+#[tracing::instrument(skip_all, fields(scenario = %id))]
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
     core.transaction(async |conn| {
         let LockedScenario {

@@ -165,7 +165,7 @@ pub struct OrganizationChanges {
 }
 
 /// Update an organization at the version the client read (ADMIN+; the slug OWNER).
-#[tracing::instrument(skip_all, fields(id = %id))]
+#[tracing::instrument(skip_all, fields(organization = %id))]
 pub async fn update(
     core: &Core,
     caller: &Caller,
@@ -220,7 +220,7 @@ pub async fn update(
 }
 
 /// Soft-delete an organization (OWNER). Its slug becomes free again.
-#[tracing::instrument(skip_all, fields(id = %id))]
+#[tracing::instrument(skip_all, fields(organization = %id))]
 pub async fn delete(core: &Core, caller: &Caller, id: Uuid) -> AppResult<bool> {
     credentials::transaction(core, async |conn| {
         let current = lock_organization(conn, id).await?;
