@@ -2,9 +2,9 @@
 //! start-up from `FV_OBJECT_STORE_URL`. The database keeps only metadata and the object key.
 //!
 //! The local directory and memory stores are always there; S3, Azure and GCS only when built
-//! with the cargo feature of that name (`s3`, `azure`, `gcs`): each brings its own HTTP, TLS and
-//! credential stack. Naming a store that was not compiled in fails at start-up and says which
-//! feature to build with.
+//! with the cargo feature of that name (`s3`, `azure`, `gcs`): they bring an HTTP client and a TLS
+//! stack (reqwest, rustls, ring) that nothing else here needs. Naming a store that was not
+//! compiled in fails at start-up and says which feature to build with.
 
 use std::sync::Arc;
 
@@ -80,11 +80,11 @@ fn cloud(url: &url::Url, raw: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
         #[cfg(feature = "gcs")]
         ObjectStoreScheme::GoogleCloudStorage => open_cloud(url, raw, "GOOGLE_"),
         #[cfg(not(feature = "s3"))]
-        ObjectStoreScheme::AmazonS3 => Err(not_compiled_in(raw, "S3", "s3")),
+        ObjectStoreScheme::AmazonS3 => Err(not_compiled_in(raw, "an S3", "s3")),
         #[cfg(not(feature = "azure"))]
-        ObjectStoreScheme::MicrosoftAzure => Err(not_compiled_in(raw, "Azure", "azure")),
+        ObjectStoreScheme::MicrosoftAzure => Err(not_compiled_in(raw, "an Azure", "azure")),
         #[cfg(not(feature = "gcs"))]
-        ObjectStoreScheme::GoogleCloudStorage => Err(not_compiled_in(raw, "GCS", "gcs")),
+        ObjectStoreScheme::GoogleCloudStorage => Err(not_compiled_in(raw, "a GCS", "gcs")),
         _ => anyhow::bail!("FV_OBJECT_STORE_URL: {raw} is not a supported store"),
     }
 }
@@ -93,7 +93,7 @@ fn cloud(url: &url::Url, raw: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
 #[cfg(not(all(feature = "s3", feature = "azure", feature = "gcs")))]
 fn not_compiled_in(raw: &str, store: &str, feature: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "FV_OBJECT_STORE_URL names an {store} store ({raw}), but this binary was built without \
+        "FV_OBJECT_STORE_URL names {store} store ({raw}), but this binary was built without \
          the `{feature}` cargo feature; build with `cargo build --release --features {feature}`"
     )
 }
