@@ -111,7 +111,8 @@ pub struct Config {
     /// Where uploaded files live. Unset: the local filesystem under `<FV_DATA_DIR>/files`;
     /// `memory://` keeps them in memory (lost at exit: tests, demos); `file:///abs/dir`,
     /// `s3://bucket/prefix`, `az://container/prefix` and `gs://bucket/prefix` name other stores
-    /// (credentials from the usual AWS_*, AZURE_*, GOOGLE_* variables).
+    /// (credentials from the usual AWS_*, AZURE_*, GOOGLE_* variables; each needs the cargo
+    /// feature `s3`, `azure` or `gcs`).
     #[arg(long, env = "FV_OBJECT_STORE_URL")]
     pub object_store_url: Option<String>,
     /// Argon2 hashes computed at once (each takes 19 MiB); defaults to the number of cores.

@@ -1,12 +1,20 @@
 //! Where uploaded files' bytes live: an `object_store` behind one small handle, chosen once at
 //! start-up from `FV_OBJECT_STORE_URL`. The database keeps only metadata and the object key.
+//!
+//! The local directory and memory stores are always there; S3, Azure and GCS only when built
+//! with the cargo feature of that name (`s3`, `azure`, `gcs`): they bring an HTTP client and a TLS
+//! stack (reqwest, rustls, ring) that nothing else here needs. Naming a store that was not
+//! compiled in fails at start-up and says which feature to build with.
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
-use object_store::{ObjectStore, PutPayload, local::LocalFileSystem, memory::InMemory, path::Path};
+use object_store::{
+    ObjectStore, ObjectStoreScheme, PutPayload, local::LocalFileSystem, memory::InMemory,
+    path::Path,
+};
 
 use crate::{
     config::Config,
@@ -46,13 +54,62 @@ impl std::fmt::Debug for FileStore {
     }
 }
 
-/// Environment variables whose names start with one of `prefixes`, as builder options
+/// Environment variables whose names start with `prefix`, as builder options
 /// (`AWS_REGION` → `aws_region`): what the builders' own `from_env` would read.
-fn env_options(prefixes: &[&str]) -> Vec<(String, String)> {
+#[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+fn env_options(prefix: &str) -> Vec<(String, String)> {
     std::env::vars()
-        .filter(|(key, _)| prefixes.iter().any(|p| key.starts_with(p)))
+        .filter(|(key, _)| key.starts_with(prefix))
         .map(|(key, value)| (key.to_ascii_lowercase(), value))
         .collect()
+}
+
+/// A cloud store, each back-end compiled in only with its cargo feature.
+fn cloud(url: &url::Url, raw: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let (scheme, _) = ObjectStoreScheme::parse(url).map_err(|_| {
+        anyhow::anyhow!(
+            "FV_OBJECT_STORE_URL: {raw} names no known store \
+             (memory://, file:///dir, s3://, az://, gs://)"
+        )
+    })?;
+    match scheme {
+        #[cfg(feature = "s3")]
+        ObjectStoreScheme::AmazonS3 => open_cloud(url, raw, "AWS_"),
+        #[cfg(feature = "azure")]
+        ObjectStoreScheme::MicrosoftAzure => open_cloud(url, raw, "AZURE_"),
+        #[cfg(feature = "gcs")]
+        ObjectStoreScheme::GoogleCloudStorage => open_cloud(url, raw, "GOOGLE_"),
+        #[cfg(not(feature = "s3"))]
+        ObjectStoreScheme::AmazonS3 => Err(not_compiled_in(raw, "an S3", "s3")),
+        #[cfg(not(feature = "azure"))]
+        ObjectStoreScheme::MicrosoftAzure => Err(not_compiled_in(raw, "an Azure", "azure")),
+        #[cfg(not(feature = "gcs"))]
+        ObjectStoreScheme::GoogleCloudStorage => Err(not_compiled_in(raw, "a GCS", "gcs")),
+        _ => anyhow::bail!("FV_OBJECT_STORE_URL: {raw} is not a supported store"),
+    }
+}
+
+/// The start-up error for a store whose back-end this binary was built without.
+#[cfg(not(all(feature = "s3", feature = "azure", feature = "gcs")))]
+fn not_compiled_in(raw: &str, store: &str, feature: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "FV_OBJECT_STORE_URL names {store} store ({raw}), but this binary was built without \
+         the `{feature}` cargo feature; build with `cargo build --release --features {feature}`"
+    )
+}
+
+/// Open `url` with the builder options of the environment variables starting with
+/// `env_prefix`; a path in the URL (`s3://bucket/prefix`) keeps every key under that prefix.
+#[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+fn open_cloud(url: &url::Url, raw: &str, env_prefix: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let (store, prefix) = object_store::parse_url_opts(url, env_options(env_prefix))
+        .with_context(|| format!("FV_OBJECT_STORE_URL: cannot open {raw}"))?;
+    let store: Arc<dyn ObjectStore> = Arc::from(store);
+    Ok(if prefix.as_ref().is_empty() {
+        store
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+    })
 }
 
 /// A local directory as a store, created when missing (start-up fails early on a bad path
@@ -81,20 +138,7 @@ impl FileStore {
                         })?;
                         local(&dir)?
                     }
-                    _ => {
-                        let options = env_options(&["AWS_", "AZURE_", "GOOGLE_"]);
-                        let (store, prefix) = object_store::parse_url_opts(&url, options)
-                            .with_context(|| {
-                                format!("FV_OBJECT_STORE_URL: cannot open {raw} (cloud stores need the aws/azure/gcp features of object_store)")
-                            })?;
-                        let store: Arc<dyn ObjectStore> = Arc::from(store);
-                        if prefix.as_ref().is_empty() {
-                            store
-                        } else {
-                            // `s3://bucket/prefix`: keep every key under the prefix.
-                            Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
-                        }
-                    }
+                    _ => cloud(&url, raw)?,
                 }
             }
         };
@@ -155,5 +199,40 @@ impl FileStore {
                 "could not remove an orphaned upload"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(raw: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+        cloud(&url::Url::parse(raw).unwrap(), raw)
+    }
+
+    #[test]
+    fn a_store_not_compiled_in_names_its_feature() {
+        for (raw, feature, compiled) in [
+            ("s3://bucket/files", "s3", cfg!(feature = "s3")),
+            ("az://account/container", "azure", cfg!(feature = "azure")),
+            ("gs://bucket", "gcs", cfg!(feature = "gcs")),
+        ] {
+            if compiled {
+                continue;
+            }
+            let message = open(raw).expect_err("refused").to_string();
+            assert!(
+                message.contains(&format!("--features {feature}")),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_refused() {
+        let message = open("ftp://example.com/x")
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("no known store"), "{message}");
     }
 }

@@ -316,15 +316,12 @@ pub(crate) async fn get_graphql(
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    let mut gql_request = match async_graphql::http::parse_query_string(&query_string) {
-        Ok(r) => r,
-        Err(_) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                codes::BAD_USER_INPUT,
-                "pass `query` (and optionally `variables`, `operationName`) in the URL",
-            );
-        }
+    let Ok(mut gql_request) = async_graphql::http::parse_query_string(&query_string) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            codes::BAD_USER_INPUT,
+            "pass `query` (and optionally `variables`, `operationName`) in the URL",
+        );
     };
     let shape = match guard_request(&app, &mut gql_request) {
         Ok(shape) => shape,

@@ -32,6 +32,10 @@ pub(crate) async fn metrics(State(app): State<App>) -> Response {
     let (connections, idle) = app.core().pool_state();
     metrics::gauge!("fv_db_pool_connections").set(f64::from(connections));
     metrics::gauge!("fv_db_pool_idle_connections").set(f64::from(idle));
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "a gauge holds an f64, exact up to 2^53 statements"
+    )]
     metrics::gauge!("fv_db_statements_total").set(app.core().statement_count() as f64);
     (
         [(

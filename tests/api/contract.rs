@@ -18,11 +18,11 @@ use std::fmt::Write as _;
 
 // The parser's value and name types live in async-graphql-value, which is not a direct
 // dependency; async-graphql re-exports the same types.
-use async_graphql::{Name, Value};
-use async_graphql_parser::types::{
+use async_graphql::parser::types::{
     BaseType, FieldDefinition, InputValueDefinition, Type, TypeKind, TypeSystemDefinition,
 };
-use async_graphql_parser::{Positioned, parse_schema};
+use async_graphql::parser::{Positioned, parse_schema};
+use async_graphql::{Name, Value};
 
 /// The design contract as the team keeps it, beside the repository.
 const SHARED_TARGET_PATH: &str = concat!(

@@ -1,6 +1,16 @@
 //! The integration tests: one binary, a module per area, all through the HTTP/GraphQL endpoint
 //! against a real PostgreSQL (see `helpers`).
 
+// A test binary: its helpers panic on what they did not expect, which is how a test fails
+// (clippy's allow-unwrap-in-tests only covers `#[test]` functions and `#[cfg(test)]` modules);
+// its counts and sizes are small and known, and a wrong conversion fails the test anyway.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
 mod accounts;
 mod api_keys;
 mod audit;

@@ -50,24 +50,28 @@ impl AuditEntry {
     }
 
     /// Attribute the event to `user_id` (sign-ins, registrations: the caller was anonymous).
+    #[must_use]
     pub fn by_user(mut self, user_id: Uuid) -> Self {
         self.actor_user_id = Some(user_id);
         self
     }
 
     /// Set the values after the change (creations).
+    #[must_use]
     pub fn with_new(mut self, new_values: Value) -> Self {
         self.new_values = Some(new_values);
         self
     }
 
     /// Set the values before the change (deletions).
+    #[must_use]
     pub fn with_old(mut self, old_values: Value) -> Self {
         self.old_values = Some(old_values);
         self
     }
 
     /// Keep only the fields that differ between `old` and `new` (objects); both sides recorded.
+    #[must_use]
     pub fn with_change(mut self, old: Value, new: Value) -> Self {
         let (old, new) = diff(old, new);
         self.old_values = Some(old);

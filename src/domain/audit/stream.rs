@@ -116,6 +116,7 @@ impl AuditStream {
     }
 
     /// The same stream, also listening for `handler`'s channels (before [`AuditStream::listen`]).
+    #[must_use]
     pub fn with_handler(mut self, handler: Arc<dyn ChannelHandler>) -> Self {
         self.handlers.push(handler);
         self

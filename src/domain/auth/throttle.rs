@@ -17,7 +17,7 @@ use std::{
 
 use diesel::{
     QueryableByName,
-    sql_types::{BigInt, Integer, Nullable, Text},
+    sql_types::{BigInt, Nullable, Text},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use ipnet::IpNet;
@@ -124,7 +124,7 @@ pub async fn check_sign_in(
     )
     .bind::<Text, _>(email_key)
     .bind::<Nullable<diesel::sql_types::Inet>, _>(ip.map(address_bucket))
-    .bind::<Integer, _>(LOCKOUT_WINDOW_MINUTES as i32)
+    .bind::<BigInt, _>(LOCKOUT_WINDOW_MINUTES)
     .get_result(conn)
     .await?;
     if failures.by_account >= i64::from(limits.per_account)

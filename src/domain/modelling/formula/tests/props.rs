@@ -159,13 +159,12 @@ fn reference(expr: &Expr, xs: &[Option<Decimal>], t: usize) -> Reference {
     match expr {
         Expr::Number(n) => Reference::Value(Exact::from_decimal(*n)),
         Expr::Ref { offset, .. } => {
-            let p = t as i64 + i64::from(*offset);
-            if p < 0 || p >= xs.len() as i64 {
-                return Reference::Missing;
-            }
-            match xs[p as usize] {
-                Some(v) => Reference::Value(Exact::from_decimal(v)),
-                None => Reference::Missing,
+            let p = isize::try_from(*offset)
+                .ok()
+                .and_then(|offset| t.checked_add_signed(offset));
+            match p.and_then(|p| xs.get(p)) {
+                Some(Some(v)) => Reference::Value(Exact::from_decimal(*v)),
+                _ => Reference::Missing,
             }
         }
         Expr::Neg(inner) => match reference(inner, xs, t) {
