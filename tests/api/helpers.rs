@@ -28,6 +28,8 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 use tower::ServiceExt;
 
+use crate::factories::UserBuilder;
+
 /// The server and the per-process template database.
 struct Server {
     admin_url: String,
@@ -347,8 +349,15 @@ impl TestApp {
         self.app.core().statement_count()
     }
 
-    /// Register a user (through the API) and return it signed in.
+    /// A user named `name` (`<name>@example.com`), signed in: [`UserBuilder`]'s fast path (no
+    /// `register`, no argon2 per user).
     pub async fn user(&self, name: &str) -> TestUser {
+        UserBuilder::new(name).build(self).await
+    }
+
+    /// Register a user through the API's `register` mutation and return it signed in: for tests
+    /// about registration and what it writes (its audit event, its notice).
+    pub async fn register(&self, name: &str) -> TestUser {
         let email = format!("{name}@example.com");
         let res = self
             .gql(
@@ -357,17 +366,11 @@ impl TestApp {
                 json!({"input": {"email": email, "password": PASSWORD, "displayName": name}}),
             )
             .await;
-        let data = res.data();
+        let data = &res.data()["register"];
         TestUser {
-            id: data["register"]["user"]["id"]
-                .as_str()
-                .expect("id")
-                .to_owned(),
+            id: data["user"]["id"].as_str().expect("id").to_owned(),
             email,
-            token: data["register"]["token"]
-                .as_str()
-                .expect("token")
-                .to_owned(),
+            token: data["token"].as_str().expect("token").to_owned(),
         }
     }
 
@@ -503,5 +506,22 @@ impl TestApp {
             .await[0]
             .parse()
             .expect("count")
+    }
+}
+
+/// Wait until `done` holds, checking every 20 ms, for at most 10 s: how a test waits for
+/// something that happens in the background (a listener connecting, a notice arriving).
+pub async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited 10 s for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
