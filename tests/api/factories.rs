@@ -185,6 +185,14 @@ impl Team {
             viewer,
         }
     }
+
+    /// A model "Plan" (monthly, 2026) created by the owner; its ID.
+    pub async fn plan(&self, app: &TestApp) -> String {
+        ModelBuilder::new("Plan")
+            .build(app, &self.owner, &self.org)
+            .await
+            .id
+    }
 }
 
 /// A financial model created through `createModel`, with scenarios created through
@@ -398,4 +406,10 @@ impl Gql {
             .unwrap_or_else(|| panic!("no {field}.id: {:#}", self.body))
             .to_owned()
     }
+}
+
+/// `data.<field>.id` of a response, asserting there are no errors.
+#[track_caller]
+pub fn id(res: &Gql, field: &str) -> String {
+    res.id(field)
 }

@@ -40,6 +40,96 @@ static SERVER: OnceCell<Server> = OnceCell::const_new();
 static EMBEDDED: Mutex<Option<(EmbeddedPostgres, std::path::PathBuf)>> = Mutex::new(None);
 static TEMPLATE_TO_DROP: Mutex<Option<(String, String)>> = Mutex::new(None);
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+static DATABASES: Mutex<Option<Databases>> = Mutex::new(None);
+
+/// Databases kept ready ahead of the tests that will ask for them.
+const READY: usize = 2;
+/// Drops running at once (concurrent drops share their checkpoints).
+const DROPPING: usize = 4;
+
+/// What the database service is asked.
+enum Ask {
+    /// A fresh database from the template: its name.
+    Create(tokio::sync::oneshot::Sender<String>),
+    /// A test is done with this database.
+    Drop(String),
+}
+
+/// The database service: a thread of its own that creates test databases ahead of need and
+/// drops them after use, so that neither a `CREATE DATABASE … TEMPLATE` (a copy of the
+/// template) nor a `DROP DATABASE` (which waits for a checkpoint) is on a test's path.
+struct Databases {
+    asks: tokio::sync::mpsc::UnboundedSender<Ask>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Databases {
+    fn start(admin_url: String, template: String) -> Self {
+        let (asks, mut rx) = tokio::sync::mpsc::unbounded_channel::<Ask>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the database service's runtime");
+            rt.block_on(async move {
+                let create = |admin_url: String, template: String| async move {
+                    let name = format!(
+                        "fv_test_{}_{}",
+                        std::process::id(),
+                        COUNTER.fetch_add(1, Ordering::Relaxed)
+                    );
+                    admin_exec(
+                        &admin_url,
+                        &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
+                    )
+                    .await;
+                    name
+                };
+                let mut ready = tokio::task::JoinSet::new();
+                for _ in 0..READY {
+                    ready.spawn(create(admin_url.clone(), template.clone()));
+                }
+                let mut dropping = tokio::task::JoinSet::new();
+                while let Some(ask) = rx.recv().await {
+                    match ask {
+                        Ask::Create(reply) => {
+                            let name = match ready.join_next().await {
+                                Some(created) => created.expect("create a test database"),
+                                None => create(admin_url.clone(), template.clone()).await,
+                            };
+                            ready.spawn(create(admin_url.clone(), template.clone()));
+                            let _ = reply.send(name);
+                        }
+                        Ask::Drop(name) => {
+                            while dropping.len() >= DROPPING {
+                                dropping.join_next().await;
+                            }
+                            dropping.spawn(drop_database(admin_url.clone(), name));
+                        }
+                    }
+                }
+                // Closed at exit: the databases made ahead are dropped too.
+                while let Some(created) = ready.join_next().await {
+                    if let Ok(name) = created {
+                        dropping.spawn(drop_database(admin_url.clone(), name));
+                    }
+                }
+                while dropping.join_next().await.is_some() {}
+            });
+        });
+        Self { asks, thread }
+    }
+}
+
+/// `DROP DATABASE … WITH (FORCE)`, ignoring failures (the server may be going away).
+async fn drop_database(admin_url: String, name: String) {
+    use diesel_async::RunQueryDsl;
+    if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url).await {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
 
 /// Replace the database of a PostgreSQL URL.
 pub fn with_database(url: &str, database: &str) -> String {
@@ -70,6 +160,10 @@ async fn admin_exec(admin_url: &str, sql: &str) {
 /// At process exit: drop the template and stop the private cluster. Registered with `atexit`
 /// because statics are never dropped.
 extern "C" fn cleanup_at_exit() {
+    if let Some(Databases { asks, thread }) = DATABASES.lock().ok().and_then(|mut d| d.take()) {
+        drop(asks);
+        let _ = thread.join();
+    }
     if let Some((admin_url, template)) = TEMPLATE_TO_DROP.lock().ok().and_then(|mut t| t.take()) {
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -123,6 +217,8 @@ async fn server() -> &'static Server {
             );
             admin_exec(&admin_url, &format!("CREATE DATABASE \"{template}\"")).await;
             *TEMPLATE_TO_DROP.lock().expect("lock") = Some((admin_url.clone(), template.clone()));
+            *DATABASES.lock().expect("lock") =
+                Some(Databases::start(admin_url.clone(), template.clone()));
             // SAFETY: registering a plain `extern "C" fn` with the C runtime.
             unsafe { libc::atexit(cleanup_at_exit) };
             migrate::run(
@@ -149,19 +245,9 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> Self {
         let server = server().await;
-        let name = format!(
-            "fv_test_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        admin_exec(
-            &server.admin_url,
-            &format!(
-                "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
-                server.template
-            ),
-        )
-        .await;
+        let (reply, name) = tokio::sync::oneshot::channel();
+        databases_ask(Ask::Create(reply));
+        let name = name.await.expect("the database service answers");
         Self {
             url: with_database(&server.admin_url, &name),
             name,
@@ -179,24 +265,19 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs outside async context: a short-lived runtime on its own thread.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                use diesel_async::RunQueryDsl;
-                let mut conn = AsyncPgConnection::establish(&admin_url).await.ok()?;
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        // Dropped by the database service while the tests go on (`Databases`).
+        databases_ask(Ask::Drop(std::mem::take(&mut self.name)));
     }
+}
+
+/// Send `ask` to the database service.
+fn databases_ask(ask: Ask) {
+    let databases = DATABASES.lock().expect("lock");
+    let databases = databases.as_ref().expect("the database service runs");
+    assert!(
+        databases.asks.send(ask).is_ok(),
+        "the database service stopped"
+    );
 }
 
 /// A GraphQL response as the client sees it.

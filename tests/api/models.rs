@@ -2,7 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser};
+use crate::{
+    factories::Team,
+    helpers::{TestApp, TestUser},
+};
 
 const CREATE: &str = "mutation($input: CreateModelInput!) { createModel(input: $input) { id name currency periodGranularity startPeriod endPeriod periods status version createdBy { displayName } organization { slug } } }";
 
@@ -21,23 +24,15 @@ async fn create(
         .await
 }
 
-/// An organization with one member per role.
-async fn team(app: &TestApp) -> (String, TestUser, TestUser, TestUser, TestUser) {
-    let owner = app.user("owner").await;
-    let org = app.organization(&owner, "acme").await;
-    let admin = app.user("admin").await;
-    let analyst = app.user("analyst").await;
-    let viewer = app.user("viewer").await;
-    app.add_member(&owner, &org, &admin, "ADMIN").await;
-    app.add_member(&owner, &org, &analyst, "ANALYST").await;
-    app.add_member(&owner, &org, &viewer, "VIEWER").await;
-    (org, owner, admin, analyst, viewer)
-}
-
 #[tokio::test]
 async fn analysts_create_models_with_a_timeline() {
     let app = TestApp::spawn().await;
-    let (org, _, _, analyst, viewer) = team(&app).await;
+    let Team {
+        org,
+        analyst,
+        viewer,
+        ..
+    } = Team::new(&app).await;
     let res = create(
         &app,
         &analyst,
@@ -74,7 +69,7 @@ async fn analysts_create_models_with_a_timeline() {
 #[tokio::test]
 async fn bad_input_names_the_field_and_writes_nothing() {
     let app = TestApp::spawn().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     let before = app.audit_actions().await.len();
     for (extra, field) in [
         (json!({"currency": "usd"}), "input.currency"),
@@ -101,7 +96,7 @@ async fn bad_input_names_the_field_and_writes_nothing() {
 #[tokio::test]
 async fn strangers_see_nothing_and_cannot_write() {
     let app = TestApp::spawn().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     let id = create(&app, &owner, &org, "Secret", json!({})).await.data()["createModel"]["id"]
         .as_str()
         .unwrap()
@@ -131,7 +126,13 @@ async fn strangers_see_nothing_and_cannot_write() {
 #[tokio::test]
 async fn update_archive_and_delete_follow_versions_and_roles() {
     let app = TestApp::spawn().await;
-    let (org, _, admin, analyst, viewer) = team(&app).await;
+    let Team {
+        org,
+        admin,
+        analyst,
+        viewer,
+        ..
+    } = Team::new(&app).await;
     let id = create(&app, &analyst, &org, "Plan", json!({})).await.data()["createModel"]["id"]
         .as_str()
         .unwrap()
@@ -228,7 +229,7 @@ async fn update_archive_and_delete_follow_versions_and_roles() {
 #[tokio::test]
 async fn organization_models_filter_search_order_and_page() {
     let app = TestApp::spawn().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     for name in [
         "Zeta forecast",
         "alpha budget",

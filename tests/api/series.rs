@@ -2,14 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, TestApp, TestUser};
-
-fn id(res: &Gql, field: &str) -> String {
-    res.data()[field]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{:#}", res.body))
-        .to_owned()
-}
+use crate::{
+    factories::id,
+    helpers::{Gql, TestApp, TestUser},
+};
 
 /// A small monthly model (Jan–Apr 2026) with three scenarios: Base ← Mid ← Leaf.
 struct Fixture {
