@@ -217,8 +217,7 @@ async fn server() -> &'static Server {
             );
             admin_exec(&admin_url, &format!("CREATE DATABASE \"{template}\"")).await;
             *TEMPLATE_TO_DROP.lock().expect("lock") = Some((admin_url.clone(), template.clone()));
-            *DATABASES.lock().expect("lock") =
-                Some(Databases::start(admin_url.clone(), template.clone()));
+
             // SAFETY: registering a plain `extern "C" fn` with the C runtime.
             unsafe { libc::atexit(cleanup_at_exit) };
             migrate::run(
@@ -227,6 +226,9 @@ async fn server() -> &'static Server {
             )
             .await
             .expect("migrate the template");
+            // Only now: copies of the template are made from here on.
+            *DATABASES.lock().expect("lock") =
+                Some(Databases::start(admin_url.clone(), template.clone()));
             Server {
                 admin_url,
                 template,
@@ -605,4 +607,38 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// insta settings for snapshotting a payload: the IDs the test knows are named (`("…", "ann")`
+/// shows as `[ann]`, so the snapshot still says whose ID it is), other IDs become `[id]` and
+/// timestamps `[timestamp]`. Use: `redactions(&[(&ann.id, "ann")]).bind(|| assert_json_snapshot!(…))`.
+pub fn redactions(names: &[(&str, &str)]) -> insta::Settings {
+    let names: Vec<(String, String)> = names
+        .iter()
+        .map(|(id, name)| ((*id).to_owned(), format!("[{name}]")))
+        .collect();
+    let mut settings = insta::Settings::clone_current();
+    settings.add_redaction(
+        ".**.id",
+        insta::dynamic_redaction(move |value, _| {
+            let known = value
+                .as_str()
+                .and_then(|v| names.iter().find(|(id, _)| id == v));
+            match known {
+                Some((_, name)) => insta::internals::Content::from(name.clone()),
+                None => insta::internals::Content::from("[id]"),
+            }
+        }),
+    );
+    for key in [
+        "createdAt",
+        "updatedAt",
+        "lastLoginAt",
+        "expiresAt",
+        "occurredAt",
+        "revokedAt",
+    ] {
+        settings.add_redaction(&format!(".**.{key}"), "[timestamp]");
+    }
+    settings
 }
