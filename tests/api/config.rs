@@ -17,6 +17,8 @@ fn for_database_has_the_defaults() {
     assert_eq!(config.db_pool_size, 16);
     assert!(config.registration);
     assert_eq!(config.object_store_url, None);
+    assert_eq!(config.login_failures_per_account, 10);
+    assert_eq!(config.login_failures_per_address, 100);
 }
 
 #[test]
@@ -28,6 +30,7 @@ fn for_database_ignores_the_environment() {
         .env("FV_DB_POOL_SIZE", "3")
         .env("FV_REGISTRATION", "false")
         .env("FV_OBJECT_STORE_URL", "memory://")
+        .env("FV_LOGIN_FAILURES_PER_ADDRESS", "5")
         .env("DATABASE_URL", "postgres://elsewhere/y")
         .output()
         .expect("run the test binary");

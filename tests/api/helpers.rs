@@ -44,8 +44,8 @@ static DATABASES: Mutex<Option<Databases>> = Mutex::new(None);
 
 /// Databases kept ready ahead of the tests that will ask for them.
 const READY: usize = 2;
-/// Drops running at once (concurrent drops share their checkpoints).
-const DROPPING: usize = 4;
+/// Used databases dropped together (concurrent drops share their checkpoints).
+const DROPPING: usize = 8;
 
 /// What the database service is asked.
 enum Ask {
@@ -90,6 +90,7 @@ impl Databases {
                     ready.spawn(create(admin_url.clone(), template.clone()));
                 }
                 let mut dropping = tokio::task::JoinSet::new();
+                let mut used = Vec::new();
                 while let Some(ask) = rx.recv().await {
                     match ask {
                         Ask::Create(reply) => {
@@ -101,14 +102,22 @@ impl Databases {
                             let _ = reply.send(name);
                         }
                         Ask::Drop(name) => {
-                            while dropping.len() >= DROPPING {
-                                dropping.join_next().await;
+                            // In batches: the drops of a batch run at once and share their
+                            // checkpoints, where one by one each would wait for its own.
+                            used.push(name);
+                            if used.len() >= DROPPING && dropping.is_empty() {
+                                for name in used.drain(..) {
+                                    dropping.spawn(drop_database(admin_url.clone(), name));
+                                }
                             }
-                            dropping.spawn(drop_database(admin_url.clone(), name));
+                            while dropping.try_join_next().is_some() {}
                         }
                     }
                 }
-                // Closed at exit: the databases made ahead are dropped too.
+                // Closed at exit: the rest, and the databases made ahead, are dropped too.
+                for name in used {
+                    dropping.spawn(drop_database(admin_url.clone(), name));
+                }
                 while let Some(created) = ready.join_next().await {
                     if let Ok(name) = created {
                         dropping.spawn(drop_database(admin_url.clone(), name));
