@@ -246,11 +246,11 @@ async fn server() -> &'static Server {
         .await
 }
 
-/// A fresh, migrated, empty database; dropped (with its connections) when this value is.
+/// A fresh, migrated, empty database; dropped (with its connections) after this value is, by
+/// the database service.
 pub struct TestDb {
     pub name: String,
     pub url: String,
-    admin_url: String,
 }
 
 impl TestDb {
@@ -262,7 +262,6 @@ impl TestDb {
         Self {
             url: with_database(&server.admin_url, &name),
             name,
-            admin_url: server.admin_url.clone(),
         }
     }
 
