@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 /// FinVision API: a GraphQL backend for financial planning and analysis.
 #[derive(Debug, Parser)]
@@ -203,11 +203,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with every default, pointed at `database_url` (tests build on this).
+    /// A configuration with every default, pointed at `database_url` (tests build on this). It
+    /// reads no environment variable, so a developer's `FV_*` settings cannot leak into tests;
+    /// the server reads them through [`Cli`] (`Cli::parse` in `main`).
     pub fn for_database(database_url: impl Into<String>) -> Self {
-        let mut cli = Cli::parse_from(["finvision"]);
-        cli.config.database_url = Some(database_url.into());
-        cli.config
+        let command = <Self as Args>::augment_args(clap::Command::new("finvision"))
+            .mut_args(|arg| arg.env(None));
+        let matches = command.get_matches_from(["finvision"]);
+        let mut config = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        config.database_url = Some(database_url.into());
+        config
     }
 
     /// The session lifetime.

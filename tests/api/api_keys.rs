@@ -11,24 +11,14 @@ use tokio_tungstenite::tungstenite::{
     Message, client::IntoClientRequest, http::HeaderValue as WsHeaderValue,
 };
 
-use crate::helpers::{TestApp, TestUser};
+use crate::{
+    factories::Team,
+    helpers::{TestApp, TestUser},
+};
 
 const CREATE: &str = "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret apiKey { id name prefix role expiresAt revokedAt lastUsedAt createdBy { displayName } organization { slug } } } }";
 const REVOKE: &str = "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }";
 const LIST: &str = "query($org: ID!, $all: Boolean) { node(id: $org) { ... on Organization { apiKeys(includeRevoked: $all) { totalCount nodes { id name role revokedAt } } } } }";
-
-/// An organization with one member per role.
-async fn team(app: &TestApp) -> (String, TestUser, TestUser, TestUser, TestUser) {
-    let owner = app.user("owner").await;
-    let org = app.organization(&owner, "acme").await;
-    let admin = app.user("admin").await;
-    let analyst = app.user("analyst").await;
-    let viewer = app.user("viewer").await;
-    app.add_member(&owner, &org, &admin, "ADMIN").await;
-    app.add_member(&owner, &org, &analyst, "ANALYST").await;
-    app.add_member(&owner, &org, &viewer, "VIEWER").await;
-    (org, owner, admin, analyst, viewer)
-}
 
 async fn create_key(
     app: &TestApp,
@@ -59,7 +49,7 @@ async fn key(app: &TestApp, by: &TestUser, org: &str, role: &str) -> (String, St
 #[tokio::test]
 async fn admins_create_keys_whose_secret_is_shown_once_and_stored_hashed() {
     let app = TestApp::spawn().await;
-    let (org, _, admin, ..) = team(&app).await;
+    let Team { org, admin, .. } = Team::new(&app).await;
     let res = create_key(&app, &admin, &org, "ANALYST", json!({})).await;
     let payload = &res.data()["createApiKey"];
     let secret = payload["secret"].as_str().unwrap();
@@ -103,7 +93,13 @@ async fn admins_create_keys_whose_secret_is_shown_once_and_stored_hashed() {
 #[tokio::test]
 async fn key_management_is_admin_only() {
     let app = TestApp::spawn().await;
-    let (org, owner, admin, analyst, viewer) = team(&app).await;
+    let Team {
+        org,
+        owner,
+        admin,
+        analyst,
+        viewer,
+    } = Team::new(&app).await;
     for user in [&owner, &admin] {
         assert!(
             create_key(&app, user, &org, "VIEWER", json!({}))
@@ -157,7 +153,7 @@ async fn key_management_is_admin_only() {
 #[tokio::test]
 async fn revoking_is_idempotent_and_lists_hide_revoked_keys_by_default() {
     let app = TestApp::spawn().await;
-    let (org, _, admin, ..) = team(&app).await;
+    let Team { org, admin, .. } = Team::new(&app).await;
     let (first, first_secret) = key(&app, &admin, &org, "VIEWER").await;
     let (second, _) = key(&app, &admin, &org, "ANALYST").await;
     let res = app
@@ -197,7 +193,7 @@ async fn revoking_is_idempotent_and_lists_hide_revoked_keys_by_default() {
 #[tokio::test]
 async fn a_key_acts_with_exactly_its_role_in_its_organization_only() {
     let app = TestApp::spawn().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     let other_owner = app.user("other").await;
     let other_org = app.organization(&other_owner, "globex").await;
     let model_input = |org: &str| json!({"input": {"organizationId": org, "name": "Plan", "currency": "USD", "startPeriod": "2026-01-01", "endPeriod": "2026-12-01"}});
@@ -291,7 +287,7 @@ async fn a_key_acts_with_exactly_its_role_in_its_organization_only() {
 #[tokio::test]
 async fn keys_cannot_use_account_operations_or_mint_keys() {
     let app = TestApp::spawn().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     let (_, admin_key) = key(&app, &owner, &org, "ADMIN").await;
     for (query, variables) in [
         (
@@ -330,7 +326,7 @@ async fn expired_keys_are_refused_and_use_is_recorded_after_a_flush() {
     // The expiry is moved in SQL below, in place of waiting for it (see `spawn_uncached`; a
     // cached key meeting its real expiry: `caller_cache.rs`).
     let app = TestApp::spawn_uncached().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     let (id, secret) = key(&app, &owner, &org, "VIEWER").await;
     let res = app
         .gql(Some(&secret), "{ organizations { totalCount } }", json!({}))
@@ -379,7 +375,13 @@ async fn expired_keys_are_refused_and_use_is_recorded_after_a_flush() {
 #[tokio::test]
 async fn node_shows_keys_to_admins_only() {
     let app = TestApp::spawn().await;
-    let (org, owner, admin, analyst, viewer) = team(&app).await;
+    let Team {
+        org,
+        owner,
+        admin,
+        analyst,
+        viewer,
+    } = Team::new(&app).await;
     let (id, _) = key(&app, &owner, &org, "VIEWER").await;
     let query = "query($id: ID!) { node(id: $id) { ... on ApiKey { name } } }";
     for user in [&owner, &admin] {
@@ -396,7 +398,7 @@ async fn node_shows_keys_to_admins_only() {
 #[tokio::test]
 async fn websocket_connections_authenticate_with_a_key() {
     let app = TestApp::spawn().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     let (_, secret) = key(&app, &owner, &org, "VIEWER").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, TestApp, TestUser};
+use crate::{
+    factories::Team,
+    helpers::{Gql, TestApp, TestUser},
+};
 
 const EVENTS: &str = "query($org: ID!, $first: Int, $after: String, $last: Int, $before: String, $filter: AuditEventFilter) {
   auditEvents(organizationId: $org, first: $first, after: $after, last: $last, before: $before, filter: $filter) {
@@ -12,19 +15,6 @@ const EVENTS: &str = "query($org: ID!, $first: Int, $after: String, $last: Int, 
     edges { cursor node { sequence action entityType entityId } }
   }
 }";
-
-/// An organization with one member per role.
-async fn team(app: &TestApp) -> (String, TestUser, TestUser, TestUser, TestUser) {
-    let owner = app.user("owner").await;
-    let org = app.organization(&owner, "acme").await;
-    let admin = app.user("admin").await;
-    let analyst = app.user("analyst").await;
-    let viewer = app.user("viewer").await;
-    app.add_member(&owner, &org, &admin, "ADMIN").await;
-    app.add_member(&owner, &org, &analyst, "ANALYST").await;
-    app.add_member(&owner, &org, &viewer, "VIEWER").await;
-    (org, owner, admin, analyst, viewer)
-}
 
 async fn create_model(app: &TestApp, user: &TestUser, org: &str, name: &str) -> String {
     let res = app
@@ -80,7 +70,7 @@ fn sequences(res: &Gql) -> Vec<i64> {
 #[tokio::test]
 async fn history_pages_forward_and_backward_in_sequence_order() {
     let app = TestApp::spawn().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     let model = create_model(&app, &owner, &org, "Plan").await;
     for version in 1..=4 {
         rename_model(&app, &owner, &model, version, &format!("Plan {version}")).await;
@@ -154,7 +144,13 @@ async fn history_pages_forward_and_backward_in_sequence_order() {
 #[tokio::test]
 async fn history_filters_by_action_entity_actor_and_time() {
     let app = TestApp::spawn().await;
-    let (org, owner, admin, analyst, _) = team(&app).await;
+    let Team {
+        org,
+        owner,
+        admin,
+        analyst,
+        ..
+    } = Team::new(&app).await;
     let plan = create_model(&app, &analyst, &org, "Plan").await;
     let budget = create_model(&app, &owner, &org, "Budget").await;
     rename_model(&app, &analyst, &plan, 1, "Plan B").await;
@@ -233,7 +229,13 @@ async fn history_filters_by_action_entity_actor_and_time() {
 #[tokio::test]
 async fn history_is_for_admins_only() {
     let app = TestApp::spawn().await;
-    let (org, owner, admin, analyst, viewer) = team(&app).await;
+    let Team {
+        org,
+        owner,
+        admin,
+        analyst,
+        viewer,
+    } = Team::new(&app).await;
     let model = create_model(&app, &owner, &org, "Plan").await;
     let queries = [
         (EVENTS, json!({"org": org})),
@@ -273,7 +275,13 @@ async fn history_is_for_admins_only() {
 #[tokio::test]
 async fn events_through_node_keep_their_private_fields_for_admins() {
     let app = TestApp::spawn().await;
-    let (org, owner, admin, analyst, viewer) = team(&app).await;
+    let Team {
+        org,
+        owner,
+        admin,
+        analyst,
+        viewer,
+    } = Team::new(&app).await;
     let model = create_model(&app, &owner, &org, "Plan").await;
     rename_model(&app, &owner, &model, 1, "Plan B").await;
     let res = events(&app, &owner, &org, json!({"last": 1})).await;
@@ -325,7 +333,7 @@ async fn events_through_node_keep_their_private_fields_for_admins() {
 #[tokio::test]
 async fn a_model_history_covers_what_is_inside_it() {
     let app = TestApp::spawn().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     let plan = create_model(&app, &owner, &org, "Plan").await;
     let other = create_model(&app, &owner, &org, "Other").await;
     let scenario = app
@@ -377,7 +385,7 @@ async fn a_model_history_covers_what_is_inside_it() {
 #[tokio::test]
 async fn a_page_costs_the_same_statements_whatever_its_size() {
     let app = TestApp::spawn_uncached().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     let model = create_model(&app, &owner, &org, "Plan").await;
     let key = app
         .gql(
@@ -450,7 +458,7 @@ async fn org_sequences(app: &TestApp, user: &TestUser, org: &str) -> Vec<i64> {
 #[tokio::test]
 async fn verifying_the_chain_finds_an_edited_event() {
     let app = TestApp::spawn().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     // A second organization interleaves its events: chains are per organization.
     let other = app.user("other").await;
     let other_org = app.organization(&other, "globex").await;
@@ -503,7 +511,7 @@ async fn verifying_the_chain_finds_an_edited_event() {
 #[tokio::test]
 async fn verifying_the_chain_finds_a_removed_event() {
     let app = TestApp::spawn().await;
-    let (org, owner, ..) = team(&app).await;
+    let Team { org, owner, .. } = Team::new(&app).await;
     let model = create_model(&app, &owner, &org, "Plan").await;
     rename_model(&app, &owner, &model, 1, "Plan B").await;
     let seqs = org_sequences(&app, &owner, &org).await;

@@ -4,249 +4,184 @@
 use serde_json::{Value, json};
 
 use crate::{
+    factories::{Cast, EVERYONE, Who},
     helpers::{Gql, TestApp, TestUser},
     organizations::{ADD, DELETE, REMOVE, ROLE, TRANSFER, UPDATE, role_of},
 };
 
-/// Who calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Who {
-    Viewer,
-    Analyst,
-    Admin,
-    Owner,
-    Stranger,
-    Superadmin,
-    Anonymous,
-}
-
-const EVERYONE: [Who; 7] = [
-    Who::Viewer,
-    Who::Analyst,
-    Who::Admin,
-    Who::Owner,
-    Who::Stranger,
-    Who::Superadmin,
-    Who::Anonymous,
+/// Who may use a guard that needs ADMIN: `None` when allowed, else the error code.
+const ADMIN_AND_UP: [(Who, Option<&str>); 7] = [
+    (Who::Viewer, Some("FORBIDDEN")),
+    (Who::Analyst, Some("FORBIDDEN")),
+    (Who::Admin, None),
+    (Who::Owner, None),
+    (Who::Stranger, Some("NOT_FOUND")),
+    (Who::Superadmin, None),
+    (Who::Anonymous, Some("UNAUTHENTICATED")),
 ];
 
-/// The people of a guard test: every caller kind and a `target` member the mutations act on.
-struct Cast {
-    owner: TestUser,
-    admin: TestUser,
-    analyst: TestUser,
-    viewer: TestUser,
-    stranger: TestUser,
-    root: TestUser,
-    target: TestUser,
+/// Who may use a guard that needs OWNER.
+const OWNER_ONLY: [(Who, Option<&str>); 7] = [
+    (Who::Viewer, Some("FORBIDDEN")),
+    (Who::Analyst, Some("FORBIDDEN")),
+    (Who::Admin, Some("FORBIDDEN")),
+    (Who::Owner, None),
+    (Who::Stranger, Some("NOT_FOUND")),
+    (Who::Superadmin, None),
+    (Who::Anonymous, Some("UNAUTHENTICATED")),
+];
+
+/// What an allowed call changed, and a refused one left alone, as the owner sees it.
+#[derive(Clone, Copy)]
+enum Effect {
+    /// The organization's name: this when allowed, the caller's slug (its original) when not.
+    Renamed(&'static str),
+    /// The organization is gone when allowed.
+    Deleted,
+    /// The target's role (`None`: not a member) when allowed / when refused.
+    TargetRole(Option<&'static str>, Option<&'static str>),
 }
 
-impl Cast {
-    async fn new(app: &TestApp) -> Self {
-        let cast = Self {
-            owner: app.user("owner").await,
-            admin: app.user("admin").await,
-            analyst: app.user("analyst").await,
-            viewer: app.user("viewer").await,
-            stranger: app.user("stranger").await,
-            root: app.user("root").await,
-            target: app.user("target").await,
+/// A guarded organization mutation: one row of the guard tests.
+struct Guard {
+    query: &'static str,
+    vars: fn(&Cast, &str) -> Value,
+    /// The target's role in the organization before the call, if a member.
+    target_role: Option<&'static str>,
+    allowed: [(Who, Option<&'static str>); 7],
+    effect: Effect,
+}
+
+/// Run a guard as every kind of caller, each on a fresh organization: the outcome, exactly one
+/// audit event for the allowed calls and none for the refused ones, and the data.
+async fn check_matrix(guard: Guard) {
+    let app = TestApp::spawn().await;
+    let cast = Cast::new(&app).await;
+    assert_eq!(guard.allowed.map(|(who, _)| who), EVERYONE);
+    for (who, want) in guard.allowed {
+        let org = cast.org(&app, &who.slug(), guard.target_role).await;
+        let before = app.audit_rows().await.len();
+        let res = app
+            .gql(cast.token(who), guard.query, (guard.vars)(&cast, &org))
+            .await;
+        let after = app.audit_rows().await.len();
+        let ok = match want {
+            None => {
+                assert!(res.errors().is_empty(), "{who:?}: {:#}", res.body);
+                assert_eq!(after, before + 1, "{who:?}: one audit event");
+                true
+            }
+            Some(code) => {
+                assert_eq!(res.code(), code, "{who:?}: {:#}", res.body);
+                assert_eq!(after, before, "{who:?}: no audit event");
+                false
+            }
         };
-        app.make_superadmin(&cast.root.email).await;
-        cast
-    }
-
-    /// A fresh organization with the admin, analyst and viewer, and (when given) the target.
-    async fn org(&self, app: &TestApp, slug: &str, target_role: Option<&str>) -> String {
-        let org = app.organization(&self.owner, slug).await;
-        app.add_member(&self.owner, &org, &self.admin, "ADMIN")
-            .await;
-        app.add_member(&self.owner, &org, &self.analyst, "ANALYST")
-            .await;
-        app.add_member(&self.owner, &org, &self.viewer, "VIEWER")
-            .await;
-        if let Some(role) = target_role {
-            app.add_member(&self.owner, &org, &self.target, role).await;
-        }
-        org
-    }
-
-    fn token(&self, who: Who) -> Option<&str> {
-        Some(match who {
-            Who::Viewer => &self.viewer.token,
-            Who::Analyst => &self.analyst.token,
-            Who::Admin => &self.admin.token,
-            Who::Owner => &self.owner.token,
-            Who::Stranger => &self.stranger.token,
-            Who::Superadmin => &self.root.token,
-            Who::Anonymous => return None,
-        })
-    }
-}
-
-fn slug(who: Who) -> String {
-    format!("{who:?}").to_lowercase()
-}
-
-/// The outcome of a guarded mutation for a caller whose role is below/above `min`.
-fn expected(who: Who, min_admin: bool) -> Option<&'static str> {
-    match who {
-        Who::Anonymous => Some("UNAUTHENTICATED"),
-        Who::Stranger => Some("NOT_FOUND"),
-        Who::Superadmin | Who::Owner => None,
-        Who::Admin if min_admin => None,
-        Who::Viewer | Who::Analyst | Who::Admin => Some("FORBIDDEN"),
-    }
-}
-
-/// Assert the outcome and that exactly the allowed calls wrote one audit event.
-async fn check(app: &TestApp, who: Who, res: &Gql, want: Option<&str>, before: usize) -> bool {
-    let after = app.audit_rows().await.len();
-    match want {
-        None => {
-            assert!(res.errors().is_empty(), "{who:?}: {:#}", res.body);
-            assert_eq!(after, before + 1, "{who:?}: one audit event");
-            true
-        }
-        Some(code) => {
-            assert_eq!(res.code(), code, "{who:?}: {:#}", res.body);
-            assert_eq!(after, before, "{who:?}: no audit event");
-            false
+        match guard.effect {
+            Effect::Renamed(name) => {
+                let res = app
+                    .gql(
+                        Some(&cast.owner.token),
+                        "query($id: ID!) { organization(id: $id) { name } }",
+                        json!({"id": org}),
+                    )
+                    .await;
+                let want = if ok { name.to_owned() } else { who.slug() };
+                assert_eq!(res.data()["organization"]["name"], want.as_str(), "{who:?}");
+            }
+            Effect::Deleted => {
+                let res = app
+                    .gql(
+                        Some(&cast.owner.token),
+                        "query($id: ID!) { organization(id: $id) { id } }",
+                        json!({"id": org}),
+                    )
+                    .await;
+                assert_eq!(res.data()["organization"].is_null(), ok, "{who:?}");
+            }
+            Effect::TargetRole(allowed, refused) => {
+                let role = role_of(&app, &cast.owner.token, &org, &cast.target).await;
+                let want = if ok { allowed } else { refused };
+                assert_eq!(role.as_deref(), want, "{who:?}");
+            }
         }
     }
 }
 
 #[tokio::test]
 async fn update_organization_guard() {
-    let app = TestApp::spawn().await;
-    let cast = Cast::new(&app).await;
-    for who in EVERYONE {
-        let org = cast.org(&app, &slug(who), None).await;
-        let before = app.audit_rows().await.len();
-        let res = app
-            .gql(
-                cast.token(who),
-                UPDATE,
-                json!({"input": {"id": org, "version": 1, "name": "renamed"}}),
-            )
-            .await;
-        let ok = check(&app, who, &res, expected(who, true), before).await;
-        let name = app
-            .gql(
-                Some(&cast.owner.token),
-                "query($id: ID!) { organization(id: $id) { name } }",
-                json!({"id": org}),
-            )
-            .await;
-        let want = if ok { "renamed".to_owned() } else { slug(who) };
-        assert_eq!(
-            name.data()["organization"]["name"],
-            want.as_str(),
-            "{who:?}"
-        );
-    }
+    check_matrix(Guard {
+        query: UPDATE,
+        vars: |_, org| json!({"input": {"id": org, "version": 1, "name": "renamed"}}),
+        target_role: None,
+        allowed: ADMIN_AND_UP,
+        effect: Effect::Renamed("renamed"),
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn delete_organization_guard() {
-    let app = TestApp::spawn().await;
-    let cast = Cast::new(&app).await;
-    for who in EVERYONE {
-        let org = cast.org(&app, &slug(who), None).await;
-        let before = app.audit_rows().await.len();
-        let res = app.gql(cast.token(who), DELETE, json!({"id": org})).await;
-        let ok = check(&app, who, &res, expected(who, false), before).await;
-        let seen = app
-            .gql(
-                Some(&cast.owner.token),
-                "query($id: ID!) { organization(id: $id) { id } }",
-                json!({"id": org}),
-            )
-            .await;
-        assert_eq!(seen.data()["organization"].is_null(), ok, "{who:?}");
-    }
+    check_matrix(Guard {
+        query: DELETE,
+        vars: |_, org| json!({"id": org}),
+        target_role: None,
+        allowed: OWNER_ONLY,
+        effect: Effect::Deleted,
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn add_member_guard() {
-    let app = TestApp::spawn().await;
-    let cast = Cast::new(&app).await;
-    for who in EVERYONE {
-        let org = cast.org(&app, &slug(who), None).await;
-        let before = app.audit_rows().await.len();
-        let res = app
-            .gql(
-                cast.token(who),
-                ADD,
-                json!({"input": {"organizationId": org, "email": cast.target.email, "role": "VIEWER"}}),
-            )
-            .await;
-        let ok = check(&app, who, &res, expected(who, true), before).await;
-        let role = role_of(&app, &cast.owner.token, &org, &cast.target).await;
-        assert_eq!(role.is_some(), ok, "{who:?}");
-    }
+    check_matrix(Guard {
+        query: ADD,
+        vars: |cast, org| {
+            json!({"input": {"organizationId": org, "email": cast.target.email, "role": "VIEWER"}})
+        },
+        target_role: None,
+        allowed: ADMIN_AND_UP,
+        effect: Effect::TargetRole(Some("VIEWER"), None),
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn update_member_role_guard() {
-    let app = TestApp::spawn().await;
-    let cast = Cast::new(&app).await;
-    for who in EVERYONE {
-        let org = cast.org(&app, &slug(who), Some("ANALYST")).await;
-        let before = app.audit_rows().await.len();
-        let res = app
-            .gql(
-                cast.token(who),
-                ROLE,
-                json!({"input": {"organizationId": org, "userId": cast.target.id, "role": "VIEWER"}}),
-            )
-            .await;
-        let ok = check(&app, who, &res, expected(who, true), before).await;
-        let role = role_of(&app, &cast.owner.token, &org, &cast.target).await;
-        let want = if ok { "VIEWER" } else { "ANALYST" };
-        assert_eq!(role.as_deref(), Some(want), "{who:?}");
-    }
+    check_matrix(Guard {
+        query: ROLE,
+        vars: |cast, org| {
+            json!({"input": {"organizationId": org, "userId": cast.target.id, "role": "VIEWER"}})
+        },
+        target_role: Some("ANALYST"),
+        allowed: ADMIN_AND_UP,
+        effect: Effect::TargetRole(Some("VIEWER"), Some("ANALYST")),
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn remove_member_guard() {
-    let app = TestApp::spawn().await;
-    let cast = Cast::new(&app).await;
-    for who in EVERYONE {
-        let org = cast.org(&app, &slug(who), Some("VIEWER")).await;
-        let before = app.audit_rows().await.len();
-        let res = app
-            .gql(
-                cast.token(who),
-                REMOVE,
-                json!({"input": {"organizationId": org, "userId": cast.target.id}}),
-            )
-            .await;
-        let ok = check(&app, who, &res, expected(who, true), before).await;
-        let role = role_of(&app, &cast.owner.token, &org, &cast.target).await;
-        assert_eq!(role.is_none(), ok, "{who:?}");
-    }
+    check_matrix(Guard {
+        query: REMOVE,
+        vars: |cast, org| json!({"input": {"organizationId": org, "userId": cast.target.id}}),
+        target_role: Some("VIEWER"),
+        allowed: ADMIN_AND_UP,
+        effect: Effect::TargetRole(None, Some("VIEWER")),
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn transfer_ownership_guard() {
-    let app = TestApp::spawn().await;
-    let cast = Cast::new(&app).await;
-    for who in EVERYONE {
-        let org = cast.org(&app, &slug(who), Some("ADMIN")).await;
-        let before = app.audit_rows().await.len();
-        let res = app
-            .gql(
-                cast.token(who),
-                TRANSFER,
-                json!({"input": {"organizationId": org, "toUserId": cast.target.id}}),
-            )
-            .await;
-        let ok = check(&app, who, &res, expected(who, false), before).await;
-        let role = role_of(&app, &cast.owner.token, &org, &cast.target).await;
-        let want = if ok { "OWNER" } else { "ADMIN" };
-        assert_eq!(role.as_deref(), Some(want), "{who:?}");
-    }
+    check_matrix(Guard {
+        query: TRANSFER,
+        vars: |cast, org| json!({"input": {"organizationId": org, "toUserId": cast.target.id}}),
+        target_role: Some("ADMIN"),
+        allowed: OWNER_ONLY,
+        effect: Effect::TargetRole(Some("OWNER"), Some("ADMIN")),
+    })
+    .await;
 }
 
 /// Where the private fields of the target are read from.

@@ -342,7 +342,7 @@ async fn an_api_key_revoked_on_one_instance_is_refused_by_the_other_at_once() {
     assert_eq!(res.code(), "UNAUTHENTICATED");
 }
 
-/// Ask `on` until `done` holds, at most `limit`.
+/// Ask `on` until `done` holds, at most `limit` (polling every 20 ms: waiting for the condition).
 async fn poll(on: &Instance, token: &str, limit: Duration, done: impl Fn(&Gql) -> bool) -> Gql {
     let started = Instant::now();
     loop {
@@ -442,6 +442,8 @@ async fn a_cached_caller_is_kept_at_most_the_ttl() {
             filled.elapsed() < Duration::from_secs(5),
             "the entry outlived its TTL"
         );
+        // Polling: the TTL's passing is the thing under test (1 s, the smallest the setting
+        // allows, `caller_cache_ttl_secs = 1` above).
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
@@ -476,6 +478,8 @@ async fn a_cached_key_stops_working_at_its_own_expiry() {
     let left = (expires_at - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();
+    // The expiry's passing is the thing under test: 2 s leaves a loaded machine time to create
+    // and warm the key before it expires.
     tokio::time::sleep(left + Duration::from_millis(50)).await;
     let res = a.gql(Some(&key), ORG_NAME, vars).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);

@@ -8,7 +8,10 @@ use axum::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Gql, TestApp, TestUser};
+use crate::{
+    factories::Team,
+    helpers::{Gql, TestApp, TestUser},
+};
 
 const UPLOAD: &str = "mutation($input: UploadModelFileInput!) { uploadModelFile(input: $input) { id versionNumber fileName contentType sizeBytes sha256 downloadUrl createdAt uploadedBy { displayName } model { name } } }";
 
@@ -108,28 +111,6 @@ async fn download(
         .await
 }
 
-/// An organization with an owner, an analyst, a viewer, and one model; returns the model's id.
-async fn team(app: &TestApp) -> (String, TestUser, TestUser, TestUser) {
-    let owner = app.user("owner").await;
-    let org = app.organization(&owner, "acme").await;
-    let analyst = app.user("analyst").await;
-    let viewer = app.user("viewer").await;
-    app.add_member(&owner, &org, &analyst, "ANALYST").await;
-    app.add_member(&owner, &org, &viewer, "VIEWER").await;
-    let res = app
-        .gql(
-            Some(&owner.token),
-            "mutation($input: CreateModelInput!) { createModel(input: $input) { id } }",
-            json!({"input": {"organizationId": org, "name": "Plan", "currency": "USD", "startPeriod": "2026-01-01", "endPeriod": "2026-12-01"}}),
-        )
-        .await;
-    let model = res.data()["createModel"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    (model, owner, analyst, viewer)
-}
-
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -154,7 +135,11 @@ async fn upload_events(app: &TestApp) -> Vec<Value> {
 #[tokio::test]
 async fn uploads_are_versioned_and_listed_newest_first() {
     let app = TestApp::spawn().await;
-    let (model, _, analyst, viewer) = team(&app).await;
+    let team = Team::new(&app).await;
+    let model = team.plan(&app).await;
+    let Team {
+        analyst, viewer, ..
+    } = team;
     let csv = b"period,revenue\n2026-01-01,100\n";
     let res = upload(
         &app,
@@ -247,7 +232,14 @@ async fn uploads_are_versioned_and_listed_newest_first() {
 #[tokio::test]
 async fn downloads_return_the_same_bytes_with_safe_headers() {
     let app = TestApp::spawn().await;
-    let (model, owner, analyst, viewer) = team(&app).await;
+    let team = Team::new(&app).await;
+    let model = team.plan(&app).await;
+    let Team {
+        owner,
+        analyst,
+        viewer,
+        ..
+    } = team;
     let binary = binary_content();
     let res = upload(
         &app,
@@ -314,7 +306,14 @@ async fn downloads_return_the_same_bytes_with_safe_headers() {
 #[tokio::test]
 async fn viewers_download_but_cannot_upload_and_strangers_see_nothing() {
     let app = TestApp::spawn().await;
-    let (model, owner, analyst, viewer) = team(&app).await;
+    let team = Team::new(&app).await;
+    let model = team.plan(&app).await;
+    let Team {
+        owner,
+        analyst,
+        viewer,
+        ..
+    } = team;
     let part = Part {
         name: "plan.csv",
         content_type: "text/csv",
@@ -388,7 +387,9 @@ async fn files_over_the_limit_are_refused_and_nothing_is_stored() {
         c.object_store_url = Some("memory://".into());
     })
     .await;
-    let (model, _, analyst, _) = team(&app).await;
+    let team = Team::new(&app).await;
+    let model = team.plan(&app).await;
+    let Team { analyst, .. } = team;
     let too_big = vec![b'x'; 1025];
     let res = upload(
         &app,
@@ -455,7 +456,9 @@ async fn files_over_the_limit_are_refused_and_nothing_is_stored() {
 #[tokio::test]
 async fn uploads_may_exceed_the_json_body_limit_but_json_may_not() {
     let app = TestApp::spawn().await;
-    let (model, _, analyst, _) = team(&app).await;
+    let team = Team::new(&app).await;
+    let model = team.plan(&app).await;
+    let Team { analyst, .. } = team;
     // 2 MiB: over FV_MAX_BODY_BYTES (1 MiB), under FV_MAX_UPLOAD_BYTES (50 MiB).
     let big: Vec<u8> = (0..2 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let res = upload(
@@ -485,7 +488,9 @@ async fn uploads_may_exceed_the_json_body_limit_but_json_may_not() {
 #[tokio::test]
 async fn multipart_without_the_preflight_header_is_refused() {
     let app = TestApp::spawn().await;
-    let (model, _, analyst, _) = team(&app).await;
+    let team = Team::new(&app).await;
+    let model = team.plan(&app).await;
+    let Team { analyst, .. } = team;
     let operations =
         json!({"query": UPLOAD, "variables": {"input": {"modelId": model, "file": null}}});
     let body = multipart_body(
@@ -520,7 +525,11 @@ async fn the_local_filesystem_store_keeps_files_under_the_data_dir() {
         c.object_store_url = None;
     })
     .await;
-    let (model, _, analyst, viewer) = team(&app).await;
+    let team = Team::new(&app).await;
+    let model = team.plan(&app).await;
+    let Team {
+        analyst, viewer, ..
+    } = team;
     let binary = binary_content();
     let part = Part {
         name: "plan.xlsx",

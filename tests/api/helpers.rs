@@ -28,6 +28,8 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 use tower::ServiceExt;
 
+use crate::factories::UserBuilder;
+
 /// The server and the per-process template database.
 struct Server {
     admin_url: String,
@@ -38,6 +40,105 @@ static SERVER: OnceCell<Server> = OnceCell::const_new();
 static EMBEDDED: Mutex<Option<(EmbeddedPostgres, std::path::PathBuf)>> = Mutex::new(None);
 static TEMPLATE_TO_DROP: Mutex<Option<(String, String)>> = Mutex::new(None);
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+static DATABASES: Mutex<Option<Databases>> = Mutex::new(None);
+
+/// Databases kept ready ahead of the tests that will ask for them.
+const READY: usize = 2;
+/// Used databases dropped together (concurrent drops share their checkpoints).
+const DROPPING: usize = 8;
+
+/// What the database service is asked.
+enum Ask {
+    /// A fresh database from the template: its name.
+    Create(tokio::sync::oneshot::Sender<String>),
+    /// A test is done with this database.
+    Drop(String),
+}
+
+/// The database service: a thread of its own that creates test databases ahead of need and
+/// drops them after use, so that neither a `CREATE DATABASE … TEMPLATE` (a copy of the
+/// template) nor a `DROP DATABASE` (which waits for a checkpoint) is on a test's path.
+struct Databases {
+    asks: tokio::sync::mpsc::UnboundedSender<Ask>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Databases {
+    fn start(admin_url: String, template: String) -> Self {
+        let (asks, mut rx) = tokio::sync::mpsc::unbounded_channel::<Ask>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the database service's runtime");
+            rt.block_on(async move {
+                let create = |admin_url: String, template: String| async move {
+                    let name = format!(
+                        "fv_test_{}_{}",
+                        std::process::id(),
+                        COUNTER.fetch_add(1, Ordering::Relaxed)
+                    );
+                    admin_exec(
+                        &admin_url,
+                        &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
+                    )
+                    .await;
+                    name
+                };
+                let mut ready = tokio::task::JoinSet::new();
+                for _ in 0..READY {
+                    ready.spawn(create(admin_url.clone(), template.clone()));
+                }
+                let mut dropping = tokio::task::JoinSet::new();
+                let mut used = Vec::new();
+                while let Some(ask) = rx.recv().await {
+                    match ask {
+                        Ask::Create(reply) => {
+                            let name = match ready.join_next().await {
+                                Some(created) => created.expect("create a test database"),
+                                None => create(admin_url.clone(), template.clone()).await,
+                            };
+                            ready.spawn(create(admin_url.clone(), template.clone()));
+                            let _ = reply.send(name);
+                        }
+                        Ask::Drop(name) => {
+                            // In batches: the drops of a batch run at once and share their
+                            // checkpoints, where one by one each would wait for its own.
+                            used.push(name);
+                            if used.len() >= DROPPING && dropping.is_empty() {
+                                for name in used.drain(..) {
+                                    dropping.spawn(drop_database(admin_url.clone(), name));
+                                }
+                            }
+                            while dropping.try_join_next().is_some() {}
+                        }
+                    }
+                }
+                // Closed at exit: the rest, and the databases made ahead, are dropped too.
+                for name in used {
+                    dropping.spawn(drop_database(admin_url.clone(), name));
+                }
+                while let Some(created) = ready.join_next().await {
+                    if let Ok(name) = created {
+                        dropping.spawn(drop_database(admin_url.clone(), name));
+                    }
+                }
+                while dropping.join_next().await.is_some() {}
+            });
+        });
+        Self { asks, thread }
+    }
+}
+
+/// `DROP DATABASE … WITH (FORCE)`, ignoring failures (the server may be going away).
+async fn drop_database(admin_url: String, name: String) {
+    use diesel_async::RunQueryDsl;
+    if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url).await {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
 
 /// Replace the database of a PostgreSQL URL.
 pub fn with_database(url: &str, database: &str) -> String {
@@ -68,6 +169,10 @@ async fn admin_exec(admin_url: &str, sql: &str) {
 /// At process exit: drop the template and stop the private cluster. Registered with `atexit`
 /// because statics are never dropped.
 extern "C" fn cleanup_at_exit() {
+    if let Some(Databases { asks, thread }) = DATABASES.lock().ok().and_then(|mut d| d.take()) {
+        drop(asks);
+        let _ = thread.join();
+    }
     if let Some((admin_url, template)) = TEMPLATE_TO_DROP.lock().ok().and_then(|mut t| t.take()) {
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -121,6 +226,7 @@ async fn server() -> &'static Server {
             );
             admin_exec(&admin_url, &format!("CREATE DATABASE \"{template}\"")).await;
             *TEMPLATE_TO_DROP.lock().expect("lock") = Some((admin_url.clone(), template.clone()));
+
             // SAFETY: registering a plain `extern "C" fn` with the C runtime.
             unsafe { libc::atexit(cleanup_at_exit) };
             migrate::run(
@@ -129,6 +235,9 @@ async fn server() -> &'static Server {
             )
             .await
             .expect("migrate the template");
+            // Only now: copies of the template are made from here on.
+            *DATABASES.lock().expect("lock") =
+                Some(Databases::start(admin_url.clone(), template.clone()));
             Server {
                 admin_url,
                 template,
@@ -137,33 +246,22 @@ async fn server() -> &'static Server {
         .await
 }
 
-/// A fresh, migrated, empty database; dropped (with its connections) when this value is.
+/// A fresh, migrated, empty database; dropped (with its connections) after this value is, by
+/// the database service.
 pub struct TestDb {
     pub name: String,
     pub url: String,
-    admin_url: String,
 }
 
 impl TestDb {
     pub async fn new() -> Self {
         let server = server().await;
-        let name = format!(
-            "fv_test_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        admin_exec(
-            &server.admin_url,
-            &format!(
-                "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
-                server.template
-            ),
-        )
-        .await;
+        let (reply, name) = tokio::sync::oneshot::channel();
+        databases_ask(Ask::Create(reply));
+        let name = name.await.expect("the database service answers");
         Self {
             url: with_database(&server.admin_url, &name),
             name,
-            admin_url: server.admin_url.clone(),
         }
     }
 
@@ -177,24 +275,19 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs outside async context: a short-lived runtime on its own thread.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                use diesel_async::RunQueryDsl;
-                let mut conn = AsyncPgConnection::establish(&admin_url).await.ok()?;
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        // Dropped by the database service while the tests go on (`Databases`).
+        databases_ask(Ask::Drop(std::mem::take(&mut self.name)));
     }
+}
+
+/// Send `ask` to the database service.
+fn databases_ask(ask: Ask) {
+    let databases = DATABASES.lock().expect("lock");
+    let databases = databases.as_ref().expect("the database service runs");
+    assert!(
+        databases.asks.send(ask).is_ok(),
+        "the database service stopped"
+    );
 }
 
 /// A GraphQL response as the client sees it.
@@ -347,8 +440,15 @@ impl TestApp {
         self.app.core().statement_count()
     }
 
-    /// Register a user (through the API) and return it signed in.
+    /// A user named `name` (`<name>@example.com`), signed in: [`UserBuilder`]'s fast path (no
+    /// `register`, no argon2 per user).
     pub async fn user(&self, name: &str) -> TestUser {
+        UserBuilder::new(name).build(self).await
+    }
+
+    /// Register a user through the API's `register` mutation and return it signed in: for tests
+    /// about registration and what it writes (its audit event, its notice).
+    pub async fn register(&self, name: &str) -> TestUser {
         let email = format!("{name}@example.com");
         let res = self
             .gql(
@@ -357,17 +457,11 @@ impl TestApp {
                 json!({"input": {"email": email, "password": PASSWORD, "displayName": name}}),
             )
             .await;
-        let data = res.data();
+        let data = &res.data()["register"];
         TestUser {
-            id: data["register"]["user"]["id"]
-                .as_str()
-                .expect("id")
-                .to_owned(),
+            id: data["user"]["id"].as_str().expect("id").to_owned(),
             email,
-            token: data["register"]["token"]
-                .as_str()
-                .expect("token")
-                .to_owned(),
+            token: data["token"].as_str().expect("token").to_owned(),
         }
     }
 
@@ -504,4 +598,55 @@ impl TestApp {
             .parse()
             .expect("count")
     }
+}
+
+/// Wait until `done` holds, checking every 20 ms, for at most 10 s: how a test waits for
+/// something that happens in the background (a listener connecting, a notice arriving).
+pub async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited 10 s for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// insta settings for snapshotting a payload: the IDs the test knows are named (`("…", "ann")`
+/// shows as `[ann]`, so the snapshot still says whose ID it is), other IDs become `[id]` and
+/// timestamps `[timestamp]`. Use: `redactions(&[(&ann.id, "ann")]).bind(|| assert_json_snapshot!(…))`.
+pub fn redactions(names: &[(&str, &str)]) -> insta::Settings {
+    let names: Vec<(String, String)> = names
+        .iter()
+        .map(|(id, name)| ((*id).to_owned(), format!("[{name}]")))
+        .collect();
+    let mut settings = insta::Settings::clone_current();
+    settings.add_redaction(
+        ".**.id",
+        insta::dynamic_redaction(move |value, _| {
+            let known = value
+                .as_str()
+                .and_then(|v| names.iter().find(|(id, _)| id == v));
+            match known {
+                Some((_, name)) => insta::internals::Content::from(name.clone()),
+                None => insta::internals::Content::from("[id]"),
+            }
+        }),
+    );
+    for key in [
+        "createdAt",
+        "updatedAt",
+        "lastLoginAt",
+        "expiresAt",
+        "occurredAt",
+        "revokedAt",
+    ] {
+        settings.add_redaction(&format!(".**.{key}"), "[timestamp]");
+    }
+    settings
 }

@@ -4,29 +4,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, TestApp, TestUser};
-
-/// Who calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Who {
-    Viewer,
-    Analyst,
-    Admin,
-    Owner,
-    Stranger,
-    Superadmin,
-    Anonymous,
-}
-
-const EVERYONE: [Who; 7] = [
-    Who::Viewer,
-    Who::Analyst,
-    Who::Admin,
-    Who::Owner,
-    Who::Stranger,
-    Who::Superadmin,
-    Who::Anonymous,
-];
+use crate::{
+    factories::{self, EVERYONE, Who, id},
+    helpers::{TestApp, TestUser},
+};
 
 /// The lowest role an operation needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,51 +20,25 @@ enum Min {
 /// own, with a model of their own) and a superadmin who is a member of nothing.
 struct Cast {
     org: String,
-    owner: TestUser,
-    admin: TestUser,
-    analyst: TestUser,
-    viewer: TestUser,
-    stranger: TestUser,
-    root: TestUser,
+    people: factories::Cast,
+}
+
+impl std::ops::Deref for Cast {
+    type Target = factories::Cast;
+
+    fn deref(&self) -> &factories::Cast {
+        &self.people
+    }
 }
 
 impl Cast {
     async fn new(app: &TestApp) -> Self {
-        let owner = app.user("owner").await;
-        let org = app.organization(&owner, "acme").await;
-        let cast = Self {
-            org,
-            admin: app.user("admin").await,
-            analyst: app.user("analyst").await,
-            viewer: app.user("viewer").await,
-            stranger: app.user("stranger").await,
-            root: app.user("root").await,
-            owner,
-        };
-        app.make_superadmin(&cast.root.email).await;
-        for (user, role) in [
-            (&cast.admin, "ADMIN"),
-            (&cast.analyst, "ANALYST"),
-            (&cast.viewer, "VIEWER"),
-        ] {
-            app.add_member(&cast.owner, &cast.org, user, role).await;
-        }
+        let people = factories::Cast::new(app).await;
+        let org = people.org(app, "acme", None).await;
         // The stranger is OWNER somewhere else: a role, just not here.
-        let elsewhere = app.organization(&cast.stranger, "elsewhere").await;
-        objects(app, &cast.stranger, &elsewhere, "theirs").await;
-        cast
-    }
-
-    fn token(&self, who: Who) -> Option<&str> {
-        Some(match who {
-            Who::Viewer => &self.viewer.token,
-            Who::Analyst => &self.analyst.token,
-            Who::Admin => &self.admin.token,
-            Who::Owner => &self.owner.token,
-            Who::Stranger => &self.stranger.token,
-            Who::Superadmin => &self.root.token,
-            Who::Anonymous => return None,
-        })
+        let elsewhere = app.organization(&people.stranger, "elsewhere").await;
+        objects(app, &people.stranger, &elsewhere, "theirs").await;
+        Self { org, people }
     }
 }
 
@@ -97,13 +52,6 @@ fn expected(who: Who, min: Min) -> Option<&'static str> {
         Who::Analyst if min == Min::Analyst => None,
         Who::Analyst | Who::Viewer => Some("FORBIDDEN"),
     }
-}
-
-fn id_of(res: &Gql, field: &str) -> String {
-    res.data()[field]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field}: {:#}", res.body))
-        .to_owned()
 }
 
 /// Fresh modelling objects in one organization: a monthly model (Jan–Mar 2026), a parameter,
@@ -121,7 +69,7 @@ struct Objects {
 
 async fn objects(app: &TestApp, user: &TestUser, org: &str, name: &str) -> Objects {
     let t = Some(user.token.as_str());
-    let model = id_of(
+    let model = id(
         &app.gql(
             t,
             "mutation($i: CreateModelInput!) { createModel(input: $i) { id } }",
@@ -130,7 +78,7 @@ async fn objects(app: &TestApp, user: &TestUser, org: &str, name: &str) -> Objec
         .await,
         "createModel",
     );
-    let growth = id_of(
+    let growth = id(
         &app.gql(
             t,
             "mutation($i: DefineParameterInput!) { defineParameter(input: $i) { id } }",
@@ -146,8 +94,8 @@ async fn objects(app: &TestApp, user: &TestUser, org: &str, name: &str) -> Objec
             json!({"i": {"modelId": model, "name": name, "kind": "BASE", "baseScenarioId": base}}),
         )
     };
-    let base = id_of(&scenario("Base", None).await, "createScenario");
-    let child = id_of(
+    let base = id(&scenario("Base", None).await, "createScenario");
+    let child = id(
         &scenario("Child", Some(base.clone())).await,
         "createScenario",
     );
@@ -163,8 +111,8 @@ async fn objects(app: &TestApp, user: &TestUser, org: &str, name: &str) -> Objec
             json!({"i": {"modelId": model, "key": key, "name": key, "unit": "CURRENCY", "kind": kind, "formula": formula}}),
         )
     };
-    let revenue = id_of(&metric("revenue", None).await, "defineMetric");
-    let doubled = id_of(
+    let revenue = id(&metric("revenue", None).await, "defineMetric");
+    let doubled = id(
         &metric("doubled", Some("revenue * (1 + growth)")).await,
         "defineMetric",
     );

@@ -2,7 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, TestApp, TestUser};
+use crate::{
+    factories::id,
+    helpers::{Gql, TestApp, TestUser},
+};
 
 async fn model(app: &TestApp, user: &TestUser, org: &str, name: &str) -> String {
     let res = app
@@ -29,10 +32,6 @@ async fn scenario(
         json!({"input": {"modelId": model, "name": name, "kind": kind, "baseScenarioId": base}}),
     )
     .await
-}
-
-fn id(res: &Gql, field: &str) -> String {
-    res.data()[field]["id"].as_str().unwrap().to_owned()
 }
 
 const UPDATE: &str = "mutation($input: UpdateScenarioInput!) { updateScenario(input: $input) { name version baseScenario { name } } }";

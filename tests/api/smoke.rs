@@ -5,7 +5,7 @@ use crate::helpers::TestApp;
 #[tokio::test]
 async fn register_login_and_me() {
     let app = TestApp::spawn().await;
-    let ann = app.user("ann").await;
+    let ann = app.register("ann").await;
     let res = app
         .gql(
             Some(&ann.token),

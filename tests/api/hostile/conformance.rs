@@ -11,26 +11,20 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, TestApp, TestUser};
+use crate::{
+    factories::{ModelBuilder, OrganizationBuilder},
+    helpers::{Gql, TestApp, TestUser},
+};
 
 /// An owner, a VIEWER member, an organization and one model.
 async fn setup(app: &TestApp) -> (TestUser, TestUser, String, String) {
     let owner = app.user("owner").await;
     let viewer = app.user("viewer").await;
-    let org = app.organization(&owner, "acme").await;
-    app.add_member(&owner, &org, &viewer, "VIEWER").await;
-    let model = app
-        .gql(
-            Some(&owner.token),
-            "mutation($input: CreateModelInput!) { createModel(input: $input) { id } }",
-            json!({"input": {"organizationId": org, "name": "Plan", "currency": "USD",
-                "startPeriod": "2026-01-01", "endPeriod": "2026-12-01"}}),
-        )
-        .await
-        .data()["createModel"]["id"]
-        .as_str()
-        .expect("model id")
-        .to_owned();
+    let org = OrganizationBuilder::new("acme", &owner)
+        .member(&viewer, "VIEWER")
+        .build(app)
+        .await;
+    let model = ModelBuilder::new("Plan").build(app, &owner, &org).await.id;
     (owner, viewer, org, model)
 }
 

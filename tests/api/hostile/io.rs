@@ -25,7 +25,10 @@ use axum::{
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, TestApp, TestUser};
+use crate::{
+    factories::{ModelBuilder, OrganizationBuilder, UserBuilder},
+    helpers::{Gql, TestApp, TestUser},
+};
 
 pub const UPLOAD: &str = "mutation($input: UploadModelFileInput!) { uploadModelFile(input: $input) { id sizeBytes sha256 downloadUrl } }";
 pub const BOUNDARY: &str = "----fv-io-boundary-3xQ9";
@@ -150,21 +153,15 @@ pub async fn send(app: &TestApp, request: Request<Body>) -> Gql {
 /// An organization `slug` with its owner, an analyst and one model "Plan"; returns
 /// (organization id, model id, owner, analyst).
 pub async fn team(app: &TestApp, slug: &str) -> (String, String, TestUser, TestUser) {
-    let owner = app.user(&format!("{slug}-owner")).await;
-    let org = app.organization(&owner, slug).await;
-    let analyst = app.user(&format!("{slug}-analyst")).await;
-    app.add_member(&owner, &org, &analyst, "ANALYST").await;
-    let res = app
-        .gql(
-            Some(&owner.token),
-            "mutation($input: CreateModelInput!) { createModel(input: $input) { id } }",
-            json!({"input": {"organizationId": org, "name": "Plan", "currency": "USD", "startPeriod": "2026-01-01", "endPeriod": "2026-12-01"}}),
-        )
+    let owner = UserBuilder::new(&format!("{slug}-owner")).build(app).await;
+    let analyst = UserBuilder::new(&format!("{slug}-analyst"))
+        .build(app)
         .await;
-    let model = res.data()["createModel"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let org = OrganizationBuilder::new(slug, &owner)
+        .member(&analyst, "ANALYST")
+        .build(app)
+        .await;
+    let model = ModelBuilder::new("Plan").build(app, &owner, &org).await.id;
     (org, model, owner, analyst)
 }
 

@@ -65,7 +65,9 @@ async fn websockets_outlive_the_request_timeout() {
         next_json(&mut ws).await["payload"]["data"]["auditEvents"]["action"],
         "organization.create"
     );
-    // Past the request timeout on purpose: the connection must still deliver.
+    // Past the request timeout on purpose: the connection must still deliver. This sleep is
+    // the thing under test (time passing), not a wait for something: the timeout is whole
+    // seconds and 1 s is its smallest value.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     app.gql(
         Some(&owner.token),
