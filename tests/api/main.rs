@@ -15,6 +15,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 mod audit_stream;
+mod audited_changes;
 mod authorization;
 mod caller_cache;
 mod config;
