@@ -59,6 +59,16 @@ pub struct Config {
     /// PostgreSQL URL. Unset: a private cluster is started under FV_DATA_DIR from the machine's PostgreSQL binaries.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL URL of the one connection that LISTENs for notices (the audit fan-out, the
+    /// caller cache) and of the migrations: both need a session of their own, so behind a
+    /// transaction-pooling PgBouncer this names the server directly. Unset: DATABASE_URL.
+    #[arg(long, env = "FV_LISTEN_DATABASE_URL", hide_env_values = true)]
+    pub listen_database_url: Option<String>,
+    /// The pool talks to PgBouncer in transaction pooling mode (or another pooler that moves
+    /// server connections between transactions): no prepared statement is cached across
+    /// statements and no session setting is made on pooled connections.
+    #[arg(long, env = "FV_DB_PGBOUNCER", default_value_t = false, action = clap::ArgAction::Set)]
+    pub db_pgbouncer: bool,
     /// Address the HTTP server listens on.
     #[arg(long, env = "FV_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -208,6 +218,14 @@ impl Config {
         let mut cli = Cli::parse_from(["finvision"]);
         cli.config.database_url = Some(database_url.into());
         cli.config
+    }
+
+    /// The URL of the LISTEN connection and the migrations: FV_LISTEN_DATABASE_URL, else
+    /// DATABASE_URL.
+    pub fn session_database_url(&self) -> Option<&str> {
+        self.listen_database_url
+            .as_deref()
+            .or(self.database_url.as_deref())
     }
 
     /// The session lifetime.

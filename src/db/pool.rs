@@ -4,12 +4,12 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
 
-use diesel::connection::{Instrumentation, InstrumentationEvent};
+use diesel::connection::{CacheSize, Instrumentation, InstrumentationEvent};
 use diesel_async::{
     AsyncConnection, AsyncPgConnection, SimpleAsyncConnection,
     pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, bb8},
@@ -49,12 +49,20 @@ pub struct PoolOptions {
 #[derive(Clone, Default)]
 struct StatementTimeout(Arc<AtomicU64>);
 
+/// Whether new connections go through a transaction pooler (FV_DB_PGBOUNCER), set like
+/// [`StatementTimeout`]. Such a pooler may hand each transaction, and each statement outside
+/// one, to a different server connection: a statement prepared on one is unknown to the next,
+/// and a session setting lands on whichever server happened to run it.
+#[derive(Clone, Default)]
+struct TransactionPooler(Arc<AtomicBool>);
+
 /// The database handle of the core: a pool and its statement counter. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: bb8::Pool<AsyncPgConnection>,
     statements: StatementCounter,
     statement_timeout: StatementTimeout,
+    transaction_pooler: TransactionPooler,
 }
 
 impl Db {
@@ -64,6 +72,8 @@ impl Db {
         let counter = statements.clone();
         let statement_timeout = StatementTimeout::default();
         let timeout = statement_timeout.clone();
+        let transaction_pooler = TransactionPooler::default();
+        let pooler = transaction_pooler.clone();
         let mut config = ManagerConfig::default();
         // `Fast` only checks for an open transaction on checkout: a verifying `SELECT 1` per
         // checkout would double the round trips of small requests.
@@ -71,12 +81,20 @@ impl Db {
         config.custom_setup = Box::new(move |url| {
             let counter = counter.clone();
             let timeout_ms = timeout.0.load(Ordering::Relaxed);
+            let behind_pooler = pooler.0.load(Ordering::Relaxed);
             async move {
                 let mut conn = AsyncPgConnection::establish(url).await?;
+                if behind_pooler {
+                    // Each statement is prepared, run and closed before the next (see
+                    // `TransactionPooler`; the README's "Behind PgBouncer" has the findings).
+                    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+                }
                 // A runaway statement holds a connection and its locks; the server cancels it
                 // (SQLSTATE 57014, reported as `Unavailable`). Session state, so once per
                 // connection, and before the counter so tests count only the application's own.
-                if timeout_ms > 0 {
+                // Behind a transaction pooler the server's own setting applies instead (`ALTER
+                // ROLE … SET statement_timeout`, or PgBouncer's `query_timeout`).
+                if timeout_ms > 0 && !behind_pooler {
                     conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
                         .await
                         .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
@@ -104,7 +122,17 @@ impl Db {
             pool,
             statements,
             statement_timeout,
+            transaction_pooler,
         })
+    }
+
+    /// Whether connections opened from now on go through a transaction pooler (FV_DB_PGBOUNCER):
+    /// then they cache no prepared statement and make no session setting. The core sets it with
+    /// the statement timeout, before any connection is pooled.
+    pub fn set_transaction_pooler(&self, behind_pooler: bool) {
+        self.transaction_pooler
+            .0
+            .store(behind_pooler, Ordering::Relaxed);
     }
 
     /// The `statement_timeout` of connections opened from now on (0: none). The core sets it
