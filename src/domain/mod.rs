@@ -122,7 +122,7 @@ impl Core {
         R: Send,
         F: for<'r> TransactionBody<'r, R> + Send,
     {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.conn_for_transaction().await?;
         AsyncConnection::transaction(&mut *conn, body).await
     }
 

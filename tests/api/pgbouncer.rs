@@ -5,10 +5,10 @@
 //!
 //! Debian bookworm's PgBouncer is 1.18: it does not track protocol-level prepared statements
 //! (1.21's `max_prepared_statements`), and tokio-postgres prepares a named statement in one
-//! round trip and binds it in the next, so a statement *outside* a transaction may be bound on
+//! round trip and binds it in the next, so a statement outside a transaction may be bound on
 //! another server connection than the one it was prepared on ("prepared statement sN does not
-//! exist"). Inside a transaction PgBouncer keeps one server connection, so these tests keep
-//! their concurrent requests to transactions (see the README, "Behind PgBouncer").
+//! exist"). `FV_DB_PGBOUNCER` therefore keeps every statement inside a transaction (`db::pool`);
+//! these tests are what showed it (see the README, "Behind PgBouncer").
 #![cfg(feature = "engines")]
 
 mod harness;
@@ -34,7 +34,8 @@ const BOUNCER_POOL: u32 = 3;
 /// The app's pool: its clients of PgBouncer.
 const APP_POOL: u32 = 12;
 
-/// An app whose pool goes through a fresh PgBouncer and whose listener does not.
+/// An app whose pool goes through a fresh PgBouncer and whose listener does not. The set-up
+/// requests before each test's concurrent part are sequential.
 struct BouncedApp {
     /// Stopped first (fields drop in order), before the test database is dropped.
     _bouncer: PgBouncer,
@@ -99,6 +100,77 @@ fn model_input(org: &str, name: &str) -> serde_json::Value {
     json!({"input": {"organizationId": org, "name": name, "currency": "USD", "startPeriod": "2026-01-01", "endPeriod": "2026-12-01"}})
 }
 
+/// Reads (outside any transaction of the core's) and writes of many clients at once, on three
+/// server connections: statements of different clients interleave on every server connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_and_writes_work_through_pgbouncer_in_transaction_mode() {
+    let app = BouncedApp::spawn().await;
+    let owner = app.user("owner").await;
+    let org = app.organization(&owner, "acme").await;
+    let requests = (0..48).map(|i| {
+        let (app, owner, org) = (&app, &owner, &org);
+        async move {
+            if i % 3 == 0 {
+                app.gql(
+                    Some(&owner.token),
+                    CREATE_MODEL,
+                    model_input(org, &format!("Plan {i}")),
+                )
+                .await
+                .data();
+            } else {
+                let res = app
+                    .gql(
+                        Some(&owner.token),
+                        "query($org: ID!) { me { email } organization(id: $org) { slug models(first: 50) { edges { node { name scenarios(first: 5) { edges { node { name } } } } } } } }",
+                        json!({"org": org}),
+                    )
+                    .await;
+                assert_eq!(res.data()["organization"]["slug"], "acme");
+            }
+        }
+    });
+    join_all(requests).await;
+    // Fresh callers authenticate against the database, concurrently.
+    let users = join_all((0..12).map(|i| {
+        let app = &app;
+        async move { app.user(&format!("user{i}")).await }
+    }))
+    .await;
+    join_all(users.iter().map(|user| {
+        let app = &app;
+        async move {
+            let res = app
+                .gql(Some(&user.token), "{ me { email } }", json!({}))
+                .await;
+            assert_eq!(res.data()["me"]["email"], user.email.as_str());
+        }
+    }))
+    .await;
+    let res = app
+        .gql(
+            Some(&owner.token),
+            "query($org: ID!) { organization(id: $org) { models(first: 50) { totalCount } } }",
+            json!({"org": org}),
+        )
+        .await;
+    assert_eq!(res.data()["organization"]["models"]["totalCount"], 16);
+    // The pool really went through PgBouncer: the database saw at most its server connections
+    // (besides the listener and this check's own connection).
+    let backends = app
+        .sql_texts(
+            "SELECT count(*)::text AS t FROM pg_stat_activity WHERE datname = current_database() \
+             AND application_name <> 'finvision-listener' AND pid <> pg_backend_pid() \
+             AND backend_type = 'client backend'",
+        )
+        .await;
+    let backends: u32 = backends[0].parse().unwrap();
+    assert!(
+        backends <= BOUNCER_POOL,
+        "{backends} server connections for a pool of {APP_POOL} behind a PgBouncer pool of {BOUNCER_POOL}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_listener_bypasses_pgbouncer_and_credential_changes_still_settle() {
     let app = BouncedApp::spawn().await;
@@ -154,7 +226,7 @@ async fn the_audit_chain_stays_linear_under_concurrent_mutations_through_pgbounc
         .parse::<usize>()
         .unwrap();
     // Authenticated once more after the organization's creation (which cleared the caller
-    // cache): the concurrent requests below then send no statement outside their transactions.
+    // cache): the concurrent part below is the mutations alone.
     app.gql(Some(&owner.token), "{ me { email } }", json!({}))
         .await
         .data();

@@ -63,9 +63,10 @@ impl PgBouncer {
             .tempdir()
             .expect("a directory for PgBouncer");
         let listen_port = free_port();
-        // `server_round_robin = 0` (the default, said out loud): a client alone hands its next
-        // statement to the server connection it just released, which the tests' sequential
-        // set-up steps outside transactions rely on (see `super`'s docs).
+        // `server_round_robin = 0` is the default (a released server connection is the next one
+        // lent), said out loud: with it, a lone client outside a transaction may keep getting
+        // the same server connection and hide a statement that would break under load, which is
+        // why the tests' concurrent parts are what proves anything.
         let ini = format!(
             "[databases]\n\
              * = host={host} port={port}\n\
