@@ -75,10 +75,10 @@ impl App {
         });
         let schema_bounds = SchemaBounds::from_sdl(&schema.sdl());
         // One LISTEN connection per instance feeds the audit subscriptions (outside the pool).
+        // A LISTEN is session state: behind a transaction pooler it needs its own URL.
         let audit_listener = config
-            .database_url
-            .clone()
-            .map(|url| core.audit_stream().listen(url).abort_handle());
+            .session_database_url()
+            .map(|url| core.audit_stream().listen(url.to_owned()).abort_handle());
         Ok(Self {
             inner: Arc::new(AppInner {
                 config,

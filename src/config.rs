@@ -59,6 +59,16 @@ pub struct Config {
     /// PostgreSQL URL. Unset: a private cluster is started under FV_DATA_DIR from the machine's PostgreSQL binaries.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL URL of the one connection that LISTENs for notices (the audit fan-out, the
+    /// caller cache) and of the migrations: both need a session of their own, so behind a
+    /// transaction-pooling PgBouncer this names the server directly. Unset: DATABASE_URL.
+    #[arg(long, env = "FV_LISTEN_DATABASE_URL", hide_env_values = true)]
+    pub listen_database_url: Option<String>,
+    /// The pool talks to PgBouncer in transaction pooling mode (or another pooler that moves
+    /// server connections between transactions): no prepared statement is cached, no session
+    /// setting is made on pooled connections, and reads run inside a transaction too.
+    #[arg(long, env = "FV_DB_PGBOUNCER", default_value_t = false, action = clap::ArgAction::Set)]
+    pub db_pgbouncer: bool,
     /// Address the HTTP server listens on.
     #[arg(long, env = "FV_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -215,8 +225,52 @@ impl Config {
         config
     }
 
+    /// The URL of the LISTEN connection and the migrations: FV_LISTEN_DATABASE_URL, else
+    /// DATABASE_URL.
+    pub fn session_database_url(&self) -> Option<&str> {
+        self.listen_database_url
+            .as_deref()
+            .or(self.database_url.as_deref())
+    }
+
     /// The session lifetime.
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(u64::from(self.session_ttl_hours) * 3600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listen_url_defaults_to_the_database_url() {
+        let mut config = Config::for_database("postgres://pgbouncer:6432/fv");
+        assert_eq!(
+            config.session_database_url(),
+            Some("postgres://pgbouncer:6432/fv")
+        );
+        config.listen_database_url = Some("postgres://primary:5432/fv".into());
+        assert_eq!(
+            config.session_database_url(),
+            Some("postgres://primary:5432/fv")
+        );
+        assert!(!config.db_pgbouncer);
+    }
+
+    #[test]
+    fn the_pgbouncer_settings_parse_from_flags() {
+        let cli = Cli::parse_from([
+            "finvision",
+            "--db-pgbouncer",
+            "true",
+            "--listen-database-url",
+            "postgres://primary/fv",
+        ]);
+        assert!(cli.config.db_pgbouncer);
+        assert_eq!(
+            cli.config.listen_database_url.as_deref(),
+            Some("postgres://primary/fv")
+        );
     }
 }

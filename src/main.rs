@@ -141,11 +141,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let database = Database::open(&config).await?;
     let result = async {
+        // Migrations want a session (behind PgBouncer, FV_LISTEN_DATABASE_URL names the server).
+        let session_url = config
+            .listen_database_url
+            .clone()
+            .unwrap_or_else(|| database.url.clone());
         if let Command::Migrate { revert_all: true } = command {
-            migrate::run(&database.url, migrate::Direction::RevertAll).await?;
+            migrate::run(&session_url, migrate::Direction::RevertAll).await?;
             return Ok(());
         }
-        migrate::run(&database.url, migrate::Direction::Up).await?;
+        migrate::run(&session_url, migrate::Direction::Up).await?;
         let db = connect(&config, &database.url).await?;
         // The embedded cluster's URL too: the audit listener opens its own connection.
         let mut config = config.clone();

@@ -75,6 +75,7 @@ impl Core {
         db.set_statement_timeout(std::time::Duration::from_millis(
             config.statement_timeout_ms,
         ));
+        db.set_transaction_pooler(config.db_pgbouncer);
         let caller_cache = auth::cache::CallerCache::new(
             config.caller_cache_size,
             Duration::from_secs(config.caller_cache_ttl_secs),
@@ -121,7 +122,7 @@ impl Core {
         R: Send,
         F: for<'r> TransactionBody<'r, R> + Send,
     {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.conn_for_transaction().await?;
         AsyncConnection::transaction(&mut *conn, body).await
     }
 

@@ -32,6 +32,7 @@ mod modelling_statements;
 mod models;
 mod organizations;
 mod parameters;
+mod pgbouncer;
 mod read_path_counts;
 mod read_path_statements;
 mod relay;

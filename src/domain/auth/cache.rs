@@ -197,7 +197,7 @@ impl CallerCache {
     /// database on [`SYNC_CHANNEL`] and wait (at most [`SYNC_WAIT`]) for all their answers.
     /// Never fails: the change is committed; a listener that does not answer is logged.
     #[tracing::instrument(skip_all)]
-    async fn settle(&self, conn: &mut AsyncPgConnection) {
+    async fn settle(&self, conn: &mut AsyncPgConnection, behind_pooler: bool) {
         self.clear();
         let nonce = {
             let mut bytes = [0u8; 16];
@@ -207,7 +207,16 @@ impl CallerCache {
         let (tx, mut answers) = mpsc::unbounded_channel();
         self.waiters().insert(nonce.clone(), tx);
         let waited = async {
-            let listeners = live_listeners_notified(conn, &nonce).await?;
+            // Behind a transaction pooler a statement is only safe inside a transaction (see
+            // `db::pool`); the notice leaves at its COMMIT, right after the count.
+            let listeners = if behind_pooler {
+                AsyncConnection::transaction(conn, async |conn| {
+                    live_listeners_notified(conn, &nonce).await
+                })
+                .await?
+            } else {
+                live_listeners_notified(conn, &nonce).await?
+            };
             let mut missing: HashSet<i32> = listeners.into_iter().collect();
             let answered = tokio::time::timeout(SYNC_WAIT, async {
                 while !missing.is_empty() {
@@ -316,9 +325,11 @@ where
     R: Send,
     F: for<'r> TransactionBody<'r, R> + Send,
 {
-    let mut conn = core.db.conn().await?;
+    let mut conn = core.db.conn_for_transaction().await?;
     let out = AsyncConnection::transaction(&mut *conn, body).await?;
-    core.caller_cache.settle(&mut conn).await;
+    core.caller_cache
+        .settle(&mut conn, core.db.behind_transaction_pooler())
+        .await;
     Ok(out)
 }
 
