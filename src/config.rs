@@ -69,6 +69,30 @@ pub struct Config {
     /// setting is made on pooled connections, and reads run inside a transaction too.
     #[arg(long, env = "FV_DB_PGBOUNCER", default_value_t = false, action = clap::ArgAction::Set)]
     pub db_pgbouncer: bool,
+    /// Hot standbys that serve query operations, comma-separated PostgreSQL URLs. Mutations,
+    /// subscriptions and every transaction use DATABASE_URL (the primary).
+    #[arg(
+        long,
+        env = "FV_DATABASE_REPLICA_URLS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub database_replica_urls: Vec<String>,
+    /// A replica further behind the primary than this (milliseconds) serves no read until it
+    /// catches up.
+    #[arg(long, env = "FV_REPLICA_MAX_LAG_MS", default_value_t = 5_000)]
+    pub replica_max_lag_ms: u64,
+    /// How long a read that must see a write (`x-fv-lsn`, or the caller's own recent write)
+    /// waits for a replica to replay it before it goes to the primary, in milliseconds.
+    #[arg(long, env = "FV_REPLICA_WAIT_MS", default_value_t = 100)]
+    pub replica_wait_ms: u64,
+    /// How often each database's position (and so each replica's lag) is read, in milliseconds.
+    #[arg(long, env = "FV_REPLICA_POLL_MS", default_value_t = 100)]
+    pub replica_poll_ms: u64,
+    /// For this many seconds after a session or API key writes, its reads on this instance
+    /// wait for a replica that has replayed the write, without the client's help.
+    #[arg(long, env = "FV_READ_YOUR_WRITES_SECS", default_value_t = 10)]
+    pub read_your_writes_secs: u64,
     /// Address the HTTP server listens on.
     #[arg(long, env = "FV_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,

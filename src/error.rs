@@ -106,8 +106,19 @@ impl From<DieselError> for AppError {
                 }
             }
             DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
-                if is_cancelled(info.message()) =>
+                if is_cancelled(info.message()) || is_going_away(info.message()) =>
             {
+                AppError::Unavailable
+            }
+            // The connection died under the statement (the server stopped, a failover), or it
+            // reached a server that became a standby: retrying later reaches the new primary.
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::ReadOnlyTransaction,
+                ref info,
+            ) => {
+                tracing::warn!(cause = info.message(), "the database connection failed");
                 AppError::Unavailable
             }
             other => AppError::internal(other),
@@ -124,11 +135,24 @@ fn is_cancelled(message: &str) -> bool {
     message.starts_with("canceling statement due to")
 }
 
+/// Whether the server is ending the session (SQLSTATE 57P01 `admin_shutdown`, 57P02, 57P03
+/// `cannot_connect_now`): a shutdown, a restart, a failover. Matched on the English message, as
+/// [`is_cancelled`] is.
+fn is_going_away(message: &str) -> bool {
+    message.starts_with("terminating connection due to")
+        || message.starts_with("the database system is")
+}
+
 impl<E: std::error::Error + Send + Sync + 'static> From<bb8::RunError<E>> for AppError {
     fn from(err: bb8::RunError<E>) -> Self {
         match err {
             bb8::RunError::TimedOut => AppError::Unavailable,
-            bb8::RunError::User(e) => AppError::internal(e),
+            // No new connection could be opened: the server is down or refuses (a restart, a
+            // failover in progress). The cause is for the operator; the client retries.
+            bb8::RunError::User(e) => {
+                tracing::warn!(error = %e, "cannot open a database connection");
+                AppError::Unavailable
+            }
         }
     }
 }

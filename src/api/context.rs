@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::idle_gate::IdleGate;
 use crate::domain::{
-    Core,
+    Core, Route,
     auth::Caller,
     loader::RequestLoader,
     modelling::evaluation::{EvalBudget, EvalSession},
@@ -39,13 +39,18 @@ pub struct RequestState {
 /// A query's loader caches every row it loads for the rest of the request and lets a child's
 /// load prime its parents, so nothing is fetched twice. A mutation's (`reads_after_writes`)
 /// does neither: its payload must read what the mutation wrote, not what a guard read before.
+///
+/// `route` says where its reads go (a query's to a replica, with replicas configured) and
+/// collects its commits (`x-fv-lsn`).
 pub fn request_data(
     core: &Core,
     caller: Caller,
     gate: Option<&Arc<IdleGate>>,
     budget: Arc<EvalBudget>,
     reads_after_writes: bool,
+    route: Route,
 ) -> (RequestState, RequestLoader) {
+    let core = &core.for_request(route);
     // Evaluations in flight keep the gate from dispatching a level's batches half-registered.
     let busy = gate.map_or_else(Default::default, |g| g.busy());
     let loader = match gate {

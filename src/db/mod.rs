@@ -1,8 +1,10 @@
-//! The database layer: pool, migrations, the embedded cluster, the generated schema.
+//! The database layer: pool, replicas, migrations, the embedded cluster, the generated schema.
 
 pub mod embedded;
 pub mod migrate;
 pub mod pool;
+pub mod replicas;
 pub mod schema;
 
-pub use pool::{Db, PgConn, PoolOptions};
+pub use pool::{CommitLsn, Db, PgConn, PoolOptions, Route};
+pub use replicas::{Lsn, ReplicaOptions, ReplicaState, ReplicaStatus};

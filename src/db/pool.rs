@@ -19,7 +19,11 @@ use diesel_async::{
 };
 use futures_util::FutureExt;
 
+use super::replicas::{Lsn, ReplicaOptions, ReplicaSet, ReplicaStatus};
 use crate::error::{AppError, AppResult};
+
+/// A bb8 pool of diesel-async connections (the primary's, or one replica's).
+pub(crate) type ConnPool = bb8::Pool<AsyncPgConnection>;
 
 /// A pooled connection. Behind a transaction pooler (FV_DB_PGBOUNCER) one from [`Db::conn`]
 /// is pinned: it runs in a transaction opened at checkout and committed when it is dropped, so
@@ -117,55 +121,117 @@ struct StatementTimeout(Arc<AtomicU64>);
 #[derive(Clone, Default)]
 struct TransactionPooler(Arc<AtomicBool>);
 
-/// The database handle of the core: a pool and its statement counter. Cheap to clone.
+/// Where one request's reads go and where its commits are noted (see [`Db::for_request`]).
+#[derive(Clone, Default)]
+pub struct Route {
+    /// Query operations: reads go to a replica that has replayed `floor`.
+    pub replicas: bool,
+    /// The position the request's reads must see: the client's `x-fv-lsn`, the credential's
+    /// recent write, or an earlier operation's commit in the same HTTP request.
+    pub floor: Option<Lsn>,
+    /// The session or API key, whose commits this instance remembers for the read-your-writes
+    /// window.
+    pub credential: Option<uuid::Uuid>,
+    /// The request's last commit position, for the response (`x-fv-lsn`).
+    pub commits: Arc<CommitLsn>,
+}
+
+/// The highest commit position of a request (none yet: 0).
+#[derive(Default)]
+pub struct CommitLsn(AtomicU64);
+
+impl CommitLsn {
+    /// The highest commit noted, if any.
+    pub fn get(&self) -> Option<Lsn> {
+        Some(Lsn(self.0.load(Ordering::Relaxed))).filter(|lsn| lsn.0 > 0)
+    }
+
+    fn note(&self, lsn: Lsn) {
+        self.0.fetch_max(lsn.0, Ordering::Relaxed);
+    }
+}
+
+/// The database handle of the core: the primary's pool and its statement counter, the replicas
+/// if any, and the route of the request it serves. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    pool: bb8::Pool<AsyncPgConnection>,
+    pool: ConnPool,
     statements: StatementCounter,
     statement_timeout: StatementTimeout,
     transaction_pooler: TransactionPooler,
+    replicas: Option<Arc<ReplicaSet>>,
+    route: Option<Arc<Route>>,
 }
+
+/// Pools whose every connection gets the same set-up: the statement counter, the statement
+/// timeout and the transaction pooler's rules (set once, before any connection is pooled).
+fn manager(
+    url: &str,
+    counter: StatementCounter,
+    timeout: StatementTimeout,
+    pooler: TransactionPooler,
+) -> AsyncDieselConnectionManager<AsyncPgConnection> {
+    let mut config = ManagerConfig::default();
+    // On checkout, only what the connection already knows: an open transaction, or a socket
+    // the server closed (a restart, a failover). A verifying `SELECT 1` per checkout would
+    // double the round trips of small requests; a dead connection must not be lent, or every
+    // pooled one fails a request after a failover.
+    config.recycling_method = RecyclingMethod::CustomFunction(Box::new(|conn| {
+        let broken = diesel_async::pooled_connection::PoolableConnection::is_broken(conn);
+        async move {
+            if broken {
+                Err(diesel::result::Error::BrokenTransactionManager)
+            } else {
+                Ok(())
+            }
+        }
+        .boxed()
+    }));
+    config.custom_setup = Box::new(move |url| {
+        let counter = counter.clone();
+        let timeout_ms = timeout.0.load(Ordering::Relaxed);
+        let behind_pooler = pooler.0.load(Ordering::Relaxed);
+        async move {
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            if behind_pooler {
+                // Each statement is prepared, run and closed inside its transaction (see
+                // `TransactionPooler`; the README's "Behind PgBouncer" has the findings).
+                conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+            }
+            // A runaway statement holds a connection and its locks; the server cancels it
+            // (SQLSTATE 57014, reported as `Unavailable`). Session state, so once per
+            // connection, and before the counter so tests count only the application's own.
+            // Behind a transaction pooler the server's own setting applies instead (`ALTER
+            // ROLE … SET statement_timeout`, or PgBouncer's `query_timeout`).
+            if timeout_ms > 0 && !behind_pooler {
+                conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            }
+            conn.set_instrumentation(counter);
+            Ok(conn)
+        }
+        .boxed()
+    });
+    AsyncDieselConnectionManager::new_with_config(url, config)
+}
+
+/// How long a read waits for a replica's connection before it goes elsewhere: the monitor has
+/// not noticed yet that the replica is gone, and a read should not wait a whole pool timeout.
+const REPLICA_CHECKOUT: Duration = Duration::from_millis(500);
 
 impl Db {
     /// Build the pool and check that one connection can be opened.
     pub async fn connect(url: &str, options: &PoolOptions) -> anyhow::Result<Self> {
         let statements = StatementCounter::default();
-        let counter = statements.clone();
         let statement_timeout = StatementTimeout::default();
-        let timeout = statement_timeout.clone();
         let transaction_pooler = TransactionPooler::default();
-        let pooler = transaction_pooler.clone();
-        let mut config = ManagerConfig::default();
-        // `Fast` only checks for an open transaction on checkout: a verifying `SELECT 1` per
-        // checkout would double the round trips of small requests.
-        config.recycling_method = RecyclingMethod::Fast;
-        config.custom_setup = Box::new(move |url| {
-            let counter = counter.clone();
-            let timeout_ms = timeout.0.load(Ordering::Relaxed);
-            let behind_pooler = pooler.0.load(Ordering::Relaxed);
-            async move {
-                let mut conn = AsyncPgConnection::establish(url).await?;
-                if behind_pooler {
-                    // Each statement is prepared, run and closed inside its transaction (see
-                    // `TransactionPooler`; the README's "Behind PgBouncer" has the findings).
-                    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-                }
-                // A runaway statement holds a connection and its locks; the server cancels it
-                // (SQLSTATE 57014, reported as `Unavailable`). Session state, so once per
-                // connection, and before the counter so tests count only the application's own.
-                // Behind a transaction pooler the server's own setting applies instead (`ALTER
-                // ROLE … SET statement_timeout`, or PgBouncer's `query_timeout`).
-                if timeout_ms > 0 && !behind_pooler {
-                    conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
-                        .await
-                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                }
-                conn.set_instrumentation(counter);
-                Ok(conn)
-            }
-            .boxed()
-        });
-        let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+        let manager = manager(
+            url,
+            statements.clone(),
+            statement_timeout.clone(),
+            transaction_pooler.clone(),
+        );
         let pool = bb8::Pool::builder()
             .max_size(options.max_size)
             .connection_timeout(options.connection_timeout)
@@ -184,7 +250,87 @@ impl Db {
             statements,
             statement_timeout,
             transaction_pooler,
+            replicas: None,
+            route: None,
         })
+    }
+
+    /// Add hot standbys (`replica_urls`) of the primary at `primary_url`, and start the task
+    /// that watches them all. A replica that does not answer yet is skipped until it does: a
+    /// standby being rebuilt must not stop the server. Needs a Tokio runtime.
+    #[must_use]
+    pub fn with_replicas(
+        mut self,
+        primary_url: &str,
+        replica_urls: &[String],
+        pool: &PoolOptions,
+        options: ReplicaOptions,
+    ) -> Self {
+        if replica_urls.is_empty() {
+            return self;
+        }
+        let replicas = replica_urls
+            .iter()
+            .map(|url| {
+                let manager = manager(
+                    url,
+                    StatementCounter::default(),
+                    self.statement_timeout.clone(),
+                    self.transaction_pooler.clone(),
+                );
+                let pool = bb8::Pool::builder()
+                    .max_size(pool.max_size)
+                    .connection_timeout(pool.connection_timeout.min(REPLICA_CHECKOUT))
+                    .build_unchecked(manager);
+                (url.clone(), pool)
+            })
+            .collect();
+        let set = Arc::new(ReplicaSet::new(primary_url.to_owned(), replicas, options));
+        set.spawn_monitor();
+        self.replicas = Some(set);
+        self
+    }
+
+    /// This handle for one request: query operations (`route.replicas`) read from a replica
+    /// that has replayed `route.floor`; every commit is noted in `route.commits` and, for the
+    /// read-your-writes window, against `route.credential`.
+    #[must_use]
+    pub fn for_request(&self, route: Route) -> Self {
+        if self.replicas.is_none() {
+            // Without replicas every read goes to the primary and no commit is noted.
+            return self.clone();
+        }
+        Self {
+            route: Some(Arc::new(route)),
+            ..self.clone()
+        }
+    }
+
+    /// The last commit of `credential` on this instance within the read-your-writes window
+    /// (only with replicas).
+    pub fn recent_write(&self, credential: uuid::Uuid) -> Option<Lsn> {
+        self.replicas.as_ref()?.recent_write(credential)
+    }
+
+    /// Note the request's commits so far against `credential` too (a user who signed in during
+    /// the request: the route's credential was the anonymous caller's, none).
+    pub fn note_credential(&self, credential: uuid::Uuid) {
+        if let (Some(set), Some(route)) = (&self.replicas, &self.route)
+            && let Some(lsn) = route.commits.get()
+        {
+            set.note_write(credential, lsn);
+        }
+    }
+
+    /// Whether replicas are configured.
+    pub fn has_replicas(&self) -> bool {
+        self.replicas.is_some()
+    }
+
+    /// What is known of the primary (up or not) and of each replica, for `/readyz`.
+    pub fn replica_statuses(&self) -> Option<(bool, Vec<ReplicaStatus>)> {
+        let set = self.replicas.as_ref()?;
+        Some((set.primary_up(), set.statuses()))
     }
 
     /// Whether connections opened from now on go through a transaction pooler (FV_DB_PGBOUNCER):
@@ -207,7 +353,47 @@ impl Db {
     /// transaction pooler it is pinned (see [`PgConn`]): for reads, not for transactions of
     /// one's own, which take [`Db::conn_for_transaction`].
     pub async fn conn(&self) -> AppResult<PgConn<'_>> {
-        let conn = self.pool.get_owned().await.map_err(AppError::from)?;
+        if let Some(set) = &self.replicas {
+            let query = self.route.as_ref().is_some_and(|route| route.replicas);
+            // Everything else prefers the primary, but while it is down a replica answers what
+            // it can (credential lookups, subscriptions' catch-up): writes stop, reads go on.
+            if query || !set.primary_up() {
+                let floor = self.route.as_ref().and_then(|route| route.floor);
+                if let Some(conn) = self.replica_conn(set, floor).await? {
+                    return Ok(conn);
+                }
+                metrics::counter!("fv_db_replica_fallbacks_total").increment(1);
+            }
+            if !set.primary_up() {
+                return Err(AppError::Unavailable);
+            }
+        }
+        let conn = self.primary_checkout().await?;
+        self.lend(conn).await
+    }
+
+    /// A connection to the primary, or `Unavailable` after the pool's wait, or as soon as the
+    /// monitor (with replicas) finds the primary down.
+    async fn primary_checkout(
+        &self,
+    ) -> AppResult<bb8::PooledConnection<'static, AsyncPgConnection>> {
+        let Some(set) = &self.replicas else {
+            return self.pool.get_owned().await.map_err(AppError::from);
+        };
+        if !set.primary_up() {
+            return Err(AppError::Unavailable);
+        }
+        tokio::select! {
+            conn = self.pool.get_owned() => conn.map_err(AppError::from),
+            () = set.primary_down() => Err(AppError::Unavailable),
+        }
+    }
+
+    /// Wrap a pooled connection for reads: behind a transaction pooler, pinned.
+    async fn lend(
+        &self,
+        conn: bb8::PooledConnection<'static, AsyncPgConnection>,
+    ) -> AppResult<PgConn<'_>> {
         let mut conn = PgConn {
             conn: Some(conn),
             pinned: false,
@@ -220,21 +406,83 @@ impl Db {
         Ok(conn)
     }
 
+    /// A connection to a replica that serves reads and has replayed `floor`: one the monitor
+    /// already knows to be there, else the first in turn, waited on for at most the configured
+    /// wait. `None`: the primary must answer.
+    async fn replica_conn(
+        &self,
+        set: &ReplicaSet,
+        floor: Option<Lsn>,
+    ) -> AppResult<Option<PgConn<'_>>> {
+        let (ready, behind): (Vec<usize>, Vec<usize>) = set
+            .candidates()
+            .into_iter()
+            .partition(|&index| set.has_replayed(index, floor));
+        for index in ready.into_iter().chain(behind) {
+            let Ok(pooled) = set.replicas[index].pool.get_owned().await else {
+                set.mark_down(index);
+                continue;
+            };
+            let mut conn = self.lend(pooled).await?;
+            let Some(floor) = floor.filter(|_| !set.has_replayed(index, floor)) else {
+                return Ok(Some(conn));
+            };
+            // One replica is waited on, for the whole wait: past it the primary answers.
+            return Ok(set
+                .await_replay(&mut conn, index, floor)
+                .await
+                .then_some(conn));
+        }
+        Ok(None)
+    }
+
     /// Whether connections go through a transaction pooler (FV_DB_PGBOUNCER): a statement
     /// outside a transaction on a [`Db::conn_for_transaction`] connection must then get one.
     pub fn behind_transaction_pooler(&self) -> bool {
         self.transaction_pooler.0.load(Ordering::Relaxed)
     }
 
-    /// A connection for a transaction the caller opens itself (`Core::transaction`): never
-    /// pinned, so that its COMMIT is the real one and happens before the response.
+    /// A connection to the primary for a transaction the caller opens itself
+    /// (`Core::transaction`): never pinned, so that its COMMIT is the real one and happens
+    /// before the response. While the monitor knows the primary to be down, `Unavailable` at
+    /// once: a write fails fast and the client retries after `retryAfter`.
     pub async fn conn_for_transaction(&self) -> AppResult<PgConn<'_>> {
-        let conn = self.pool.get_owned().await.map_err(AppError::from)?;
+        let conn = self.primary_checkout().await?;
         Ok(PgConn {
             conn: Some(conn),
             pinned: false,
             _db: PhantomData,
         })
+    }
+
+    /// After a commit on `conn`: note its position for the request's response and the
+    /// credential's read-your-writes window. Only with replicas (one statement; without them
+    /// every read sees every commit anyway). `pg_current_wal_lsn()` right after the COMMIT is
+    /// the end of the commit record or later, so a replica past it has replayed the commit.
+    pub async fn note_commit(&self, conn: &mut AsyncPgConnection) {
+        let (Some(set), Some(route)) = (&self.replicas, &self.route) else {
+            return;
+        };
+        let lsn = if self.behind_transaction_pooler() {
+            // Behind PgBouncer a statement outside a transaction may be bound on another server
+            // connection than the one that parsed it.
+            if AnsiTransactionManager::begin_transaction(conn)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let lsn = super::replicas::position(conn, super::replicas::CURRENT).await;
+            let _ = AnsiTransactionManager::commit_transaction(conn).await;
+            lsn
+        } else {
+            super::replicas::position(conn, super::replicas::CURRENT).await
+        };
+        let Some(lsn) = lsn else { return };
+        route.commits.note(lsn);
+        if let Some(credential) = route.credential {
+            set.note_write(credential, lsn);
+        }
     }
 
     /// Statements sent through this pool since it was built.

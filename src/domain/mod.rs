@@ -15,6 +15,7 @@ use std::{sync::Arc, time::Duration};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+pub use crate::db::{CommitLsn, Lsn, ReplicaState, ReplicaStatus, Route};
 use crate::{config::Config, db::Db, error::AppResult};
 
 pub use auth::password::PasswordHasher;
@@ -76,6 +77,28 @@ impl Core {
             config.statement_timeout_ms,
         ));
         db.set_transaction_pooler(config.db_pgbouncer);
+        let db = if config.database_replica_urls.is_empty() {
+            db
+        } else {
+            // Replicas of the embedded cluster would be replicas of nothing an operator runs.
+            let primary = config.database_url.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("FV_DATABASE_REPLICA_URLS needs DATABASE_URL (the primary)")
+            })?;
+            db.with_replicas(
+                primary,
+                &config.database_replica_urls,
+                &crate::db::PoolOptions {
+                    max_size: config.db_pool_size,
+                    connection_timeout: Duration::from_secs(config.db_pool_timeout_secs),
+                },
+                crate::db::ReplicaOptions {
+                    max_lag: Duration::from_millis(config.replica_max_lag_ms),
+                    wait: Duration::from_millis(config.replica_wait_ms),
+                    poll: Duration::from_millis(config.replica_poll_ms.max(10)),
+                    read_your_writes: Duration::from_secs(config.read_your_writes_secs),
+                },
+            )
+        };
         let caller_cache = auth::cache::CallerCache::new(
             config.caller_cache_size,
             Duration::from_secs(config.caller_cache_ttl_secs),
@@ -123,7 +146,41 @@ impl Core {
         F: for<'r> TransactionBody<'r, R> + Send,
     {
         let mut conn = self.db.conn_for_transaction().await?;
-        AsyncConnection::transaction(&mut *conn, body).await
+        let out = AsyncConnection::transaction(&mut *conn, body).await?;
+        self.db.note_commit(&mut conn).await;
+        Ok(out)
+    }
+
+    /// This core for one request: its reads follow `route` (a query's go to a replica that
+    /// has replayed what the caller wrote) and its commits are noted there.
+    #[must_use]
+    pub fn for_request(&self, route: Route) -> Self {
+        Self {
+            db: self.db.for_request(route),
+            ..self.clone()
+        }
+    }
+
+    /// The last commit of a credential (a user's sessions, or an API key) on this instance within
+    /// the read-your-writes window; `None` without replicas.
+    pub fn recent_write(&self, credential: uuid::Uuid) -> Option<Lsn> {
+        self.db.recent_write(credential)
+    }
+
+    /// Whether reads may go to replicas (FV_DATABASE_REPLICA_URLS).
+    pub fn has_replicas(&self) -> bool {
+        self.db.has_replicas()
+    }
+
+    /// Whether the primary answers and what is known of each replica (`None` without replicas).
+    pub fn replica_statuses(&self) -> Option<(bool, Vec<ReplicaStatus>)> {
+        self.db.replica_statuses()
+    }
+
+    /// `user_id` signed in during this request: their next requests on this instance see what
+    /// the request wrote, as if they had made it with their new session.
+    pub fn remember_writes_of(&self, user_id: uuid::Uuid) {
+        self.db.note_credential(user_id);
     }
 
     /// Whether the database answers a trivial statement (`GET /readyz`; the caller bounds the

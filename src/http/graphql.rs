@@ -25,6 +25,7 @@ use crate::{
         sessions,
     },
     domain::modelling::evaluation::EvalBudget,
+    domain::{CommitLsn, Lsn, Route},
     error::AppError,
 };
 
@@ -129,6 +130,73 @@ pub(crate) async fn caller_of(
     }
 }
 
+/// The header that carries a commit position: in every response whose operations wrote, and
+/// back from the client on a read that must see that write.
+pub(crate) const LSN_HEADER: &str = "x-fv-lsn";
+
+/// What one HTTP request's reads must see, and the commits its operations make.
+pub(crate) struct Freshness {
+    /// The client's `x-fv-lsn`, or the caller's own recent write on this instance, whichever is
+    /// later.
+    floor: Option<Lsn>,
+    /// Whose writes these are (a user, or an API key).
+    writer: Option<uuid::Uuid>,
+    /// The request's commits so far: an operation of a batch sees the ones before it.
+    commits: Arc<CommitLsn>,
+}
+
+impl Freshness {
+    /// Read `x-fv-lsn` (a malformed one is refused: 400) and the caller's recent write.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the refusal is the whole response, returned once per request"
+    )]
+    pub(crate) fn of(app: &App, headers: &HeaderMap, caller: &Caller) -> Result<Self, Response> {
+        Self::read(app, headers, caller).map_err(|()| {
+            error_response(
+                StatusCode::BAD_REQUEST,
+                codes::BAD_USER_INPUT,
+                "`x-fv-lsn` must be a position as a response gave it, such as `0/16B3748`",
+            )
+        })
+    }
+
+    fn read(app: &App, headers: &HeaderMap, caller: &Caller) -> Result<Self, ()> {
+        let sent = match headers.get(LSN_HEADER) {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| ())?.parse::<Lsn>()?),
+        };
+        let writer = caller.viewer.writer_id();
+        let recent = writer.and_then(|id| app.core().recent_write(id));
+        Ok(Self {
+            floor: sent.max(recent),
+            writer,
+            commits: Arc::default(),
+        })
+    }
+
+    /// The route of the next operation: a query reads from a replica that has replayed
+    /// everything this request must see.
+    fn route(&self, query: bool) -> Route {
+        Route {
+            replicas: query,
+            floor: self.floor.max(self.commits.get()),
+            credential: self.writer,
+            commits: self.commits.clone(),
+        }
+    }
+
+    /// Add `x-fv-lsn` to a response when the request wrote.
+    fn stamp(&self, mut response: Response) -> Response {
+        if let Some(lsn) = self.commits.get()
+            && let Ok(value) = axum::http::HeaderValue::from_str(&lsn.to_string())
+        {
+            response.headers_mut().insert(LSN_HEADER, value);
+        }
+        response
+    }
+}
+
 /// Run one request: the guard first (a refusal is the whole response), then execution on the
 /// introspection schema when the operation selects only introspection, else on the full schema.
 /// `budget` is the evaluation budget of the HTTP request it belongs to.
@@ -137,9 +205,10 @@ async fn execute_one(
     caller: &Caller,
     mut request: GqlRequest,
     budget: Arc<EvalBudget>,
+    freshness: &Freshness,
 ) -> GqlResponse {
     match guard_request(app, &mut request) {
-        Ok(shape) => execute_guarded(app, caller, request, shape, budget).await,
+        Ok(shape) => execute_guarded(app, caller, request, shape, budget, freshness).await,
         Err(error) => GqlResponse::from_errors(vec![error]),
     }
 }
@@ -151,6 +220,7 @@ async fn execute_guarded(
     request: GqlRequest,
     shape: Option<DocumentShape>,
     budget: Arc<EvalBudget>,
+    freshness: &Freshness,
 ) -> GqlResponse {
     let gate = Arc::new(IdleGate::default());
     // A document that did not parse, or names no operation the guard could find, is refused by
@@ -159,14 +229,31 @@ async fn execute_guarded(
         .as_ref()
         .and_then(|shape| shape.operation)
         .is_none_or(|op| op == OperationType::Mutation);
-    let (state, loader) = request_data(app.core(), caller.clone(), Some(&gate), budget, mutation);
+    let before = freshness.commits.get();
+    let (state, loader) = request_data(
+        app.core(),
+        caller.clone(),
+        Some(&gate),
+        budget,
+        mutation,
+        freshness.route(!mutation),
+    );
     let request = request.data(state).data(loader);
-    match (&app.inner.introspection_schema, shape) {
+    let mut response = match (&app.inner.introspection_schema, shape) {
         (Some(schema), Some(shape)) if shape.introspection_only => {
             gate.run(schema.execute(request.only_introspection())).await
         }
         _ => gate.run(app.schema().execute(request)).await,
+    };
+    // The commit position of an operation that wrote (with replicas configured), for clients
+    // that read each operation's result rather than the response's headers.
+    if let Some(lsn) = freshness.commits.get().filter(|lsn| Some(*lsn) != before) {
+        response.extensions.insert(
+            "lsn".to_owned(),
+            async_graphql::Value::String(lsn.to_string()),
+        );
     }
+    response
 }
 
 async fn execute_batch(
@@ -175,11 +262,15 @@ async fn execute_batch(
     headers: &HeaderMap,
     batch: BatchRequest,
 ) -> Response {
+    let freshness = match Freshness::of(app, headers, caller) {
+        Ok(freshness) => freshness,
+        Err(response) => return response,
+    };
     // One budget for the whole HTTP request: batching operations does not multiply it.
     let budget = app.core().eval_budget();
     let response = match batch {
         BatchRequest::Single(request) => {
-            BatchResponse::Single(execute_one(app, caller, request, budget).await)
+            BatchResponse::Single(execute_one(app, caller, request, budget, &freshness).await)
         }
         BatchRequest::Batch(requests) => {
             if requests.len() > app.config().max_batch {
@@ -194,12 +285,12 @@ async fn execute_batch(
             }
             let mut responses = Vec::with_capacity(requests.len());
             for request in requests {
-                responses.push(execute_one(app, caller, request, budget.clone()).await);
+                responses.push(execute_one(app, caller, request, budget.clone(), &freshness).await);
             }
             BatchResponse::Batch(responses)
         }
     };
-    graphql_response(headers, response)
+    freshness.stamp(graphql_response(headers, response))
 }
 
 /// Whether a POST body may be a GraphQL request. JSON bodies force a CORS preflight from
@@ -348,9 +439,15 @@ pub(crate) async fn get_graphql(
         );
         return response;
     }
+    let freshness = match Freshness::of(&app, &headers, &caller) {
+        Ok(freshness) => freshness,
+        Err(response) => return response,
+    };
     let budget = app.core().eval_budget();
     graphql_response(
         &headers,
-        BatchResponse::Single(execute_guarded(&app, &caller, gql_request, shape, budget).await),
+        BatchResponse::Single(
+            execute_guarded(&app, &caller, gql_request, shape, budget, &freshness).await,
+        ),
     )
 }

@@ -19,12 +19,45 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: 200 only while the database answers within two seconds.
+/// `GET /readyz`: 200 only while the database answers within two seconds (with replicas, the
+/// primary or, while it is down, a replica: reads are still served). With replicas the body is
+/// JSON: the primary's state and each replica's, with its lag.
 pub(crate) async fn readyz(State(app): State<App>) -> Response {
-    match tokio::time::timeout(Duration::from_secs(2), app.core().ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
-    }
+    let answers = matches!(
+        tokio::time::timeout(Duration::from_secs(2), app.core().ping()).await,
+        Ok(Ok(()))
+    );
+    let status = if answers {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let Some((primary_up, replicas)) = app.core().replica_statuses() else {
+        let text = if answers {
+            "ready"
+        } else {
+            "database unavailable"
+        };
+        return (status, text).into_response();
+    };
+    let replicas: Vec<serde_json::Value> = replicas
+        .iter()
+        .map(|replica| {
+            serde_json::json!({
+                "name": replica.name,
+                "state": replica.state.as_str(),
+                "lagSeconds": replica.lag.map(|lag| lag.as_secs_f64()),
+                "lagBytes": replica.lag_bytes,
+                "replayed": replica.replayed.to_string(),
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "status": if answers { "ready" } else { "unavailable" },
+        "primary": if primary_up { "up" } else { "down" },
+        "replicas": replicas,
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -36,6 +36,7 @@ mod pgbouncer;
 mod read_path_counts;
 mod read_path_statements;
 mod relay;
+mod replicas;
 mod scenarios;
 mod schema_export;
 mod series;

@@ -25,6 +25,7 @@ impl AuthPayload {
     /// of a request is the one noted).
     pub fn signed_in(st: &RequestState, user: UserRow, session: OpenedSession) -> Self {
         let _ = st.signed_in.set(user.id);
+        st.core.remember_writes_of(user.id);
         Self {
             token: session.token,
             expires_at: session.expires_at,

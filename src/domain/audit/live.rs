@@ -99,6 +99,22 @@ impl Subscriber {
         }
     }
 
+    /// [`may_read`], retried like a read while the database is unavailable (a restart, a
+    /// failover): the subscription outlives a short outage instead of closing.
+    async fn still_may_read(&self) -> AppResult<bool> {
+        let mut attempt = 0;
+        loop {
+            match may_read(&self.core, &self.viewer, self.organization_id).await {
+                Err(AppError::Unavailable) if attempt < READ_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(attempt, "checking a subscriber's rights failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Wait until there may be something new for this organization.
     async fn wait(&mut self) -> bool {
         let deadline = tokio::time::sleep(QUIET_LOOK);
@@ -156,7 +172,7 @@ impl Subscriber {
             if !self.wait().await {
                 return None;
             }
-            match may_read(&self.core, &self.viewer, self.organization_id).await {
+            match self.still_may_read().await {
                 Ok(true) => {}
                 Ok(false) => {
                     self.done = true;

@@ -327,6 +327,7 @@ where
 {
     let mut conn = core.db.conn_for_transaction().await?;
     let out = AsyncConnection::transaction(&mut *conn, body).await?;
+    core.db.note_commit(&mut conn).await;
     core.caller_cache
         .settle(&mut conn, core.db.behind_transaction_pooler())
         .await;

@@ -51,6 +51,16 @@ impl Viewer {
         }
     }
 
+    /// Whose writes a read must see for the read-your-writes window: the user (any of their
+    /// sessions), or the API key.
+    pub fn writer_id(&self) -> Option<Uuid> {
+        match self {
+            Viewer::User { user_id, .. } => Some(*user_id),
+            Viewer::ApiKey { key_id, .. } => Some(*key_id),
+            Viewer::Anonymous => None,
+        }
+    }
+
     /// Whether no credentials were presented.
     pub fn is_anonymous(&self) -> bool {
         matches!(self, Viewer::Anonymous)

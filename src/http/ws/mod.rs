@@ -36,7 +36,10 @@ use super::{
 use crate::{
     api::{AppSchema, context::request_data, error_codes::ensure_code, errors::codes},
     app::App,
-    domain::auth::{Caller, RequestMeta},
+    domain::{
+        Route,
+        auth::{Caller, RequestMeta},
+    },
     error::AppError,
 };
 
@@ -358,7 +361,13 @@ impl Connection {
         caller: Caller,
     ) -> (AppSchema, GqlRequest) {
         let budget = self.app.core().eval_budget();
-        let (state, loader) = request_data(self.app.core(), caller, None, budget, true);
+        // Over a WebSocket everything reads the primary: subscriptions' catch-up must, and its
+        // queries are few. Its writes still count for the caller's HTTP reads that follow.
+        let route = Route {
+            credential: caller.viewer.writer_id(),
+            ..Route::default()
+        };
+        let (state, loader) = request_data(self.app.core(), caller, None, budget, true, route);
         let request = request.data(state).data(loader);
         match &self.app.inner.introspection_schema {
             Some(schema) if introspection_only => (schema.clone(), request.only_introspection()),
