@@ -319,6 +319,211 @@ async fn formulas_are_validated_on_save_and_dependencies_kept() {
     );
 }
 
+const UPDATE_METRIC: &str =
+    "mutation($i: UpdateMetricInput!) { updateMetric(input: $i) { formula version } }";
+
+#[tokio::test]
+async fn recursion_backward_from_a_stored_terminal_value_and_forward_through_two_metrics() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let f = fixture(&app, &owner).await;
+    let t = Some(owner.token.as_str());
+
+    // Backward: discounted from the last period, which only a stored value can give.
+    metric(&app, &owner, &f.model, "free_cash_flow", None)
+        .await
+        .data();
+    let res = metric(
+        &app,
+        &owner,
+        &f.model,
+        "value_to_go",
+        Some("free_cash_flow + value_to_go[1] * 0.97"),
+    )
+    .await;
+    assert_eq!(
+        res.data()["defineMetric"]["dependsOn"],
+        json!([{"key": "free_cash_flow"}])
+    );
+    // Forward through two metrics: this period's opening is the last period's closing.
+    let opening = id(
+        &metric(&app, &owner, &f.model, "opening", Some("0")).await,
+        "defineMetric",
+    );
+    metric(
+        &app,
+        &owner,
+        &f.model,
+        "closing",
+        Some("opening + free_cash_flow"),
+    )
+    .await
+    .data();
+    let res = app
+        .gql(
+            t,
+            UPDATE_METRIC,
+            json!({"i": {"id": opening, "version": 1, "formula": "closing[-1]"}}),
+        )
+        .await;
+    assert_eq!(res.data()["updateMetric"]["formula"], "closing[-1]");
+
+    let v = |k: &str, p: &str, x: &str| json!({"metricKey": k, "period": p, "value": x});
+    upsert(
+        &app,
+        &owner,
+        &f.base,
+        json!([
+            v("free_cash_flow", "2026-01-01", "10"),
+            v("free_cash_flow", "2026-02-01", "20"),
+            v("free_cash_flow", "2026-03-01", "30"),
+            v("free_cash_flow", "2026-04-01", "40"),
+            v("opening", "2026-01-01", "5"),
+        ]),
+    )
+    .await
+    .data();
+    // The seed of the backward recursion is stored on Mid (and so inherited by Leaf), not Base.
+    upsert(
+        &app,
+        &owner,
+        &f.mid,
+        json!([v("value_to_go", "2026-04-01", "100")]),
+    )
+    .await
+    .data();
+
+    let keys = json!(["value_to_go", "opening", "closing"]);
+    let res = app.gql(t, SERIES, json!({"id": f.mid, "keys": keys})).await;
+    // April: the seed. March: 30 + 100 × 0.97. February: 20 + 127 × 0.97 = 143.19. January:
+    // 10 + 143.19 × 0.97 = 148.8943.
+    assert_eq!(
+        values(&res),
+        json!({
+            "value_to_go": ["148.894300", "143.190000", "127.000000", "100.000000"],
+            "opening": ["5.000000", "15.000000", "35.000000", "65.000000"],
+            "closing": ["15.000000", "35.000000", "65.000000", "105.000000"],
+        })
+    );
+    // Leaf inherits the seed; a range reads the recursion from outside itself.
+    let res = app
+        .gql(
+            t,
+            SERIES,
+            json!({"id": f.leaf, "keys": ["value_to_go"], "from": "2026-02-01", "to": "2026-02-01"}),
+        )
+        .await;
+    assert_eq!(values(&res), json!({"value_to_go": ["143.190000"]}));
+    // Base has no seed: April reads May, past the end of the timeline, so the whole chain is
+    // null, while the forward recursion is the same as on Mid.
+    let res = app
+        .gql(t, SERIES, json!({"id": f.base, "keys": keys}))
+        .await;
+    assert_eq!(
+        values(&res),
+        json!({
+            "value_to_go": [null, null, null, null],
+            "opening": ["5.000000", "15.000000", "35.000000", "65.000000"],
+            "closing": ["15.000000", "35.000000", "65.000000", "105.000000"],
+        })
+    );
+}
+
+#[tokio::test]
+async fn cycles_within_a_period_or_in_both_directions_are_refused_by_name() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner").await;
+    let f = fixture(&app, &owner).await;
+    let t = Some(owner.token.as_str());
+    let a = id(
+        &metric(&app, &owner, &f.model, "a", Some("a[-1] + cogs")).await,
+        "defineMetric",
+    );
+    metric(&app, &owner, &f.model, "b", Some("a[1]"))
+        .await
+        .data();
+    let p = id(
+        &metric(&app, &owner, &f.model, "p", Some("cogs * 2")).await,
+        "defineMetric",
+    );
+    metric(&app, &owner, &f.model, "q", Some("p + 1"))
+        .await
+        .data();
+
+    let before = (
+        app.count_rows("metrics").await,
+        app.count_rows("metric_dependencies").await,
+        app.audit_actions().await.len(),
+    );
+    let refused = |res: &Gql, named: &str| {
+        assert_eq!(
+            (res.code(), res.field().as_deref()),
+            ("BAD_USER_INPUT".into(), Some("input.formula")),
+            "{:#}",
+            res.body
+        );
+        let message = res.errors()[0]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.starts_with(&format!(
+                "this formula creates a dependency cycle {named}. "
+            )),
+            "{message}"
+        );
+    };
+    refused(
+        &metric(&app, &owner, &f.model, "x", Some("x[-1] + x[1]")).await,
+        "reading both earlier and later periods: x → x[1] → x[-1]",
+    );
+    refused(
+        &metric(&app, &owner, &f.model, "x", Some("sum(x, 3)")).await,
+        "within one period: x → x",
+    );
+    refused(
+        &app.gql(
+            t,
+            UPDATE_METRIC,
+            json!({"i": {"id": a, "version": 1, "formula": "a[-1] + b"}}),
+        )
+        .await,
+        "reading both earlier and later periods: a → a[-1] → b → a[1]",
+    );
+    refused(
+        &app.gql(
+            t,
+            UPDATE_METRIC,
+            json!({"i": {"id": p, "version": 1, "formula": "q"}}),
+        )
+        .await,
+        "within one period: p → q → p",
+    );
+
+    // Nothing changed: no metric, no dependency, no audit event, the formulas as they were.
+    assert_eq!(
+        (
+            app.count_rows("metrics").await,
+            app.count_rows("metric_dependencies").await,
+            app.audit_actions().await.len(),
+        ),
+        before
+    );
+    let q = "query($id: ID!) { model(id: $id) { metrics(kind: DERIVED) { key formula version } } }";
+    let res = app.gql(t, q, json!({"id": f.model})).await;
+    let formulas: Vec<Value> = res.data()["model"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| ["a", "p"].contains(&m["key"].as_str().unwrap()))
+        .cloned()
+        .collect();
+    assert_eq!(
+        formulas,
+        [
+            json!({"key": "a", "formula": "a[-1] + cogs", "version": 1}),
+            json!({"key": "p", "formula": "cogs * 2", "version": 1}),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn upserts_are_all_or_nothing_and_bounded() {
     let app = TestApp::spawn().await;

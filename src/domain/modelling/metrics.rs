@@ -1,7 +1,8 @@
 //! Metrics: INPUT series and DERIVED formulas. A formula is parsed and validated on save, its
-//! dependencies are kept in `metric_dependencies`, and a dependency cycle is refused by name.
+//! dependencies are kept in `metric_dependencies`, and a dependency cycle is refused by name
+//! unless it runs across periods in one direction of time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -118,7 +119,8 @@ fn check_formula_length(core: &Core, source: Option<&str>) -> AppResult<()> {
 }
 
 /// Parse `source` within the size limits and validate it as the formula of `own_key`, and check
-/// the dependency graph stays acyclic. Returns the metric ids it depends on.
+/// that the model's dependency cycles, with it, are all allowed ([`formula::schedule`]: across
+/// periods in one direction of time). Returns the metric ids it depends on.
 async fn check_formula(
     conn: &mut AsyncPgConnection,
     limits: &FormulaLimits,
@@ -144,33 +146,31 @@ async fn check_formula(
         .map_err(|e| formula_error(&e))?;
     let depends = formula::metric_dependencies(&expr, own_key, &metric_keys);
 
-    // The graph as it would be with this formula: every other metric's stored edges, plus ours.
-    let edges: Vec<DependencyRow> = metric_dependencies::table
-        .inner_join(metrics::table.on(metrics::id.eq(metric_dependencies::metric_id)))
-        .filter(metrics::model_id.eq(model.id))
-        .select(DependencyRow::as_select())
-        .load(conn)
-        .await?;
-    let key_of: BTreeMap<Uuid, &str> = all.iter().map(|m| (m.id, m.key.as_str())).collect();
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for edge in edges.iter().filter(|e| Some(e.metric_id) != own_id) {
-        if let (Some(from), Some(to)) = (
-            key_of.get(&edge.metric_id),
-            key_of.get(&edge.depends_on_metric_id),
-        ) {
-            graph
-                .entry((*from).to_owned())
-                .or_default()
-                .insert((*to).to_owned());
+    // The graph as it would be with this formula, offsets included: whether a cycle is allowed
+    // depends on the periods it reads, which `metric_dependencies` does not keep, so every other
+    // formula of the model is read again.
+    let mut graph = formula::ReadGraph::new();
+    for other in all.iter().filter(|m| Some(m.id) != own_id) {
+        if let Some(source) = &other.formula {
+            let other_expr = parse_stored(source)?;
+            graph.insert(
+                other.key.clone(),
+                formula::metric_reads(&other_expr, &other.key, &metric_keys),
+            );
         }
     }
-    graph.insert(own_key.to_owned(), depends.clone());
-    if let Some(cycle) = formula::find_cycle(&graph) {
+    graph.insert(
+        own_key.to_owned(),
+        formula::metric_reads(&expr, own_key, &metric_keys),
+    );
+    if let Err(cycle) = formula::schedule(&graph) {
         return Err(AppError::bad_input(
             "input.formula",
             format!(
-                "this formula creates a dependency cycle: {}",
-                cycle.join(" → ")
+                "this formula creates a dependency cycle {cycle}. A metric may depend on itself \
+                 only across periods in one direction of time: all earlier (such as `x[-1]`, \
+                 computed first period to last) or all later (such as `x[1]`, computed last \
+                 period to first)"
             ),
         ));
     }

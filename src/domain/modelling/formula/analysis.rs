@@ -1,4 +1,4 @@
-//! What a formula reads, whether that is allowed, and the order metrics can be computed in.
+//! What a formula reads (keys, offsets, the metrics it depends on) and whether its keys are allowed.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
@@ -142,6 +142,82 @@ pub fn metric_dependencies<M: KeySet + ?Sized>(
         .collect()
 }
 
+/// The periods one formula reads one metric at, as the cycle rule needs them (see
+/// [`schedule`](super::schedule)): the nearest earlier period, whether the same period, and the
+/// nearest later period. `x[-3] + sum(x[2], 2)` reads `x` at `-3`, `1` and `2`: `earlier` is
+/// `-3`, `same` is false, `later` is `1`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Reads {
+    /// The latest of the earlier periods read (a negative offset), if any.
+    pub earlier: Option<i32>,
+    /// Whether the current period itself is read (`x`, `x[0]`, `sum(x, 3)`).
+    pub same: bool,
+    /// The earliest of the later periods read (a positive offset), if any.
+    pub later: Option<i32>,
+}
+
+impl Reads {
+    /// Add the periods `earliest..=latest` (one reference, or the periods of a `sum`).
+    fn add(&mut self, earliest: i32, latest: i32) {
+        if earliest < 0 {
+            let nearest = latest.min(-1);
+            self.earlier = Some(self.earlier.map_or(nearest, |e| e.max(nearest)));
+        }
+        if earliest <= 0 && latest >= 0 {
+            self.same = true;
+        }
+        if latest > 0 {
+            let nearest = earliest.max(1);
+            self.later = Some(self.later.map_or(nearest, |l| l.min(nearest)));
+        }
+    }
+
+    /// One offset that is read, to show a step of a cycle: the current period if it is read,
+    /// else the nearest earlier one, else the nearest later one.
+    pub fn nearest(&self) -> i32 {
+        if self.same {
+            0
+        } else {
+            self.earlier.or(self.later).unwrap_or(0)
+        }
+    }
+}
+
+/// Every metric `expr` reads, the metric `own_key` itself included, with the periods it reads
+/// it at: the edges of the dependency graph with their offsets, which decide whether a cycle
+/// through them is allowed ([`schedule`](super::schedule)). Parameters are left out: they have
+/// one value for every period and are never part of a cycle.
+///
+/// ```
+/// use finvision::domain::modelling::formula::{Reads, metric_reads, parse};
+///
+/// let metrics = ["value_to_go", "free_cash_flow"];
+/// let expr = parse("free_cash_flow + value_to_go[1] * rate").unwrap();
+/// let reads = metric_reads(&expr, "value_to_go", &metrics[..]);
+/// assert_eq!(reads["value_to_go"], Reads { earlier: None, same: false, later: Some(1) });
+/// assert_eq!(reads["free_cash_flow"], Reads { earlier: None, same: true, later: None });
+/// assert!(!reads.contains_key("rate"));
+/// ```
+pub fn metric_reads<M: KeySet + ?Sized>(
+    expr: &Expr,
+    own_key: &str,
+    metric_keys: &M,
+) -> BTreeMap<String, Reads> {
+    let mut all = Vec::new();
+    uses(expr, &mut all);
+    let mut reads: BTreeMap<String, Reads> = BTreeMap::new();
+    for u in all
+        .iter()
+        .filter(|u| u.key == own_key || metric_keys.has_key(u.key))
+    {
+        reads
+            .entry(u.key.to_owned())
+            .or_default()
+            .add(u.earliest(), u.offset);
+    }
+    reads
+}
+
 /// A set of keys, so that [`validate`] accepts whatever collection the caller holds.
 pub trait KeySet {
     /// Whether `key` is in the set.
@@ -161,6 +237,12 @@ impl KeySet for BTreeSet<String> {
 }
 
 impl<V, S: BuildHasher> KeySet for HashMap<String, V, S> {
+    fn has_key(&self, key: &str) -> bool {
+        self.contains_key(key)
+    }
+}
+
+impl<V, S: BuildHasher> KeySet for HashMap<&str, V, S> {
     fn has_key(&self, key: &str) -> bool {
         self.contains_key(key)
     }
@@ -195,12 +277,11 @@ impl<T: KeySet + ?Sized> KeySet for &T {
 ///
 /// - a key that is neither a metric nor a parameter;
 /// - a key that is both (the model should prevent it; the formula would be ambiguous);
-/// - a parameter read with an offset or summed: a parameter has one value for all periods;
-/// - the metric reading itself in the same or a later period (`revenue` or `revenue[1]` in
-///   `revenue`'s own formula), which is a cycle. Reading its earlier periods (`revenue[-1]`,
-///   `sum(revenue[-1], 3)`) is how recursive formulas are written and is fine.
+/// - a parameter read with an offset or summed: a parameter has one value for all periods.
 ///
-/// Cycles between different metrics are found over the whole model by [`find_cycle`].
+/// A metric reading itself (`revenue[-1]` in `revenue`'s formula) is a cycle like any other:
+/// whether it is allowed is decided over the whole model by [`schedule`](super::schedule), with
+/// the cycles through other metrics.
 ///
 /// ```
 /// use finvision::domain::modelling::formula::{parse, validate};
@@ -209,8 +290,8 @@ impl<T: KeySet + ?Sized> KeySet for &T {
 /// let params = ["growth_rate"];
 /// let ok = parse("revenue[-1] * (1 + growth_rate)").unwrap();
 /// assert!(validate(&ok, "revenue", &metrics[..], &params[..]).is_ok());
-/// let bad = parse("revenue * (1 + growth_rate)").unwrap();
-/// assert_eq!(validate(&bad, "revenue", &metrics[..], &params[..]).unwrap_err().position, 0);
+/// let bad = parse("revenue[-1] * (1 + growth_rate[-1])").unwrap();
+/// assert_eq!(validate(&bad, "revenue", &metrics[..], &params[..]).unwrap_err().position, 19);
 /// ```
 pub fn validate<M: KeySet + ?Sized, P: KeySet + ?Sized>(
     expr: &Expr,
@@ -265,41 +346,17 @@ pub fn validate<M: KeySet + ?Sized, P: KeySet + ?Sized>(
             }
             _ => {}
         }
-        if key == own_key && u.offset >= 0 {
-            // `sum(revenue[1], 3)` reads periods 1, 0 and -1: the same period among them.
-            let when = if u.earliest() <= 0 {
-                "the same period"
-            } else {
-                "a later period"
-            };
-            return Err(FormulaError::new(
-                u.position,
-                format!(
-                    "`{key}` at column {at} makes the metric depend on itself in {when}, which \
-                     is a cycle: a metric's formula may only read its own earlier periods, such \
-                     as `{key}[-1]`"
-                ),
-            ));
-        }
     }
     Ok(())
 }
 
-/// A cycle in a dependency graph (metric → the metrics its formula reads), as a path that
-/// starts and ends at the same metric, e.g. `["a", "b", "c", "a"]` for an error message; `None`
-/// when the graph is acyclic.
-///
-/// The caller leaves out each metric's edges to itself (reading its own earlier periods is
-/// allowed and checked by [`validate`]); a self-edge that is present is reported as `["a", "a"]`.
-/// The search is deterministic: the same graph always reports the same cycle.
-pub fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    topological_order(graph).err()
-}
-
 /// Every metric of `graph` (keys and the metrics they depend on), each after all the metrics it
-/// depends on; or the cycle that makes that impossible (as [`find_cycle`] reports it).
+/// depends on; or a cycle that makes that impossible, as a path that starts and ends at the same
+/// metric (`["a", "b", "c", "a"]`, or `["a", "a"]` for an edge of a metric to itself).
 ///
-/// Deterministic: among metrics whose order is free, keys are visited alphabetically.
+/// [`schedule`](super::schedule) uses it for the edges within one period, where any cycle is
+/// refused. Deterministic: among metrics whose order is free, keys are visited alphabetically,
+/// and the same graph always reports the same cycle.
 pub fn topological_order(
     graph: &BTreeMap<String, BTreeSet<String>>,
 ) -> Result<Vec<String>, Vec<String>> {

@@ -1,16 +1,21 @@
 //! Evaluation of every metric of a model over its whole timeline.
 //!
-//! Metrics are computed one after the other in dependency order, and each one period after the
-//! other in ascending order, so that every value a formula reads is already known: another
-//! metric is complete before any metric that reads it starts, and a metric's own earlier periods
-//! are done before a later one. No cell is ever computed by recursively demanding other cells,
-//! which keeps the cost linear and the stack flat.
+//! Metrics are computed component by component in the order [`schedule`] gives, each component
+//! period by period (ascending, or descending for one that reads later periods of itself), and
+//! within a period its metrics in the order of what they read in that period. So every value a
+//! formula reads is already known when it is read, and each cell is computed exactly once. No
+//! cell is ever computed by recursively demanding other cells, which keeps the cost linear and
+//! the stack flat however long the timeline.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::{BinaryOp, CompareOp, Expr, analysis::topological_order};
+use super::{
+    BinaryOp, CompareOp, Expr,
+    analysis::metric_reads,
+    cycles::{Cycle, Direction, ReadGraph, schedule},
+};
 
 /// A metric of the model as the evaluator needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,14 +42,14 @@ pub struct ModelInput<'a> {
     pub stored: &'a HashMap<String, Vec<Option<Decimal>>>,
 }
 
-/// A model that [`validate`](super::validate) and [`find_cycle`](super::find_cycle) should have
-/// rejected when its formulas were saved. Data never causes an error: only the model's shape.
+/// A model that [`validate`](super::validate) and [`schedule`] should have rejected when its
+/// formulas were saved. Data never causes an error: only the model's shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EvalError {
-    /// Metrics depend on each other in a circle (`["a", "b", "a"]`), or a metric reads itself in
-    /// the same or a later period (`["a", "a"]`).
-    #[error("the formulas depend on each other in a cycle: {}", .0.join(" → "))]
-    Cycle(Vec<String>),
+    /// Metrics depend on each other in a cycle that [`schedule`] refuses: within one period
+    /// (`a → b → a`), or reading both earlier and later periods (`x → x[1] → x[-1]`).
+    #[error("the formulas depend on each other in a cycle {0}")]
+    Cycle(Cycle),
     /// A formula reads a key that is neither a metric nor a parameter with a value.
     #[error("the formula of `{metric}` reads `{key}`, which is neither a metric nor a parameter")]
     UnknownKey {
@@ -112,23 +117,14 @@ struct Compiler<'a> {
     index: &'a HashMap<&'a str, usize>,
     parameters: &'a HashMap<String, Decimal>,
     metrics: &'a [MetricDef],
-    /// The other metrics this formula reads: the edges of the dependency graph.
-    dependencies: BTreeSet<String>,
 }
 
 impl Compiler<'_> {
     fn key(&mut self, key: &str, offset: i32, count: u32) -> Result<Compiled, EvalError> {
         let offset = i64::from(offset);
-        // Metrics win over parameters if a key is both (validation refuses that anyway).
+        // Metrics win over parameters if a key is both (validation refuses that anyway). Whether
+        // a metric may read itself or others at this offset is for `schedule`, over the model.
         if let Some(&index) = self.index.get(key) {
-            if index == self.own {
-                // The latest period read must be an earlier one, or the cell reads itself.
-                if offset >= 0 {
-                    return Err(EvalError::Cycle(vec![key.to_owned(), key.to_owned()]));
-                }
-            } else {
-                self.dependencies.insert(key.to_owned());
-            }
             return Ok(Compiled::Metric {
                 index,
                 offset,
@@ -187,6 +183,8 @@ impl Compiler<'_> {
 
 /// The values computed so far and the period being computed.
 struct Cell<'a> {
+    /// Every metric's series, `period_count` long; a cell not computed yet is `None`, and the
+    /// order of [`evaluate`] never reads one.
     values: &'a [Vec<Option<Decimal>>],
     period: usize,
     period_count: usize,
@@ -279,7 +277,8 @@ impl Cell<'_> {
 /// The value of metric `m` in period `t` is, in order:
 /// 1. its stored value for `t`, if any — also for a DERIVED metric, where a stored value is an
 ///    actual or a seed that overrides the formula (which is how `revenue = revenue[-1] * (1 +
-///    growth_rate)` starts);
+///    growth_rate)` starts, and how `value_to_go = free_cash_flow + value_to_go[1] * 0.97`
+///    ends);
 /// 2. else, for a DERIVED metric, its formula evaluated at `t`;
 /// 3. else `None`.
 ///
@@ -290,11 +289,16 @@ impl Cell<'_> {
 /// needing more is rounded by [`Decimal`] itself, which only happens far beyond cents). Nothing
 /// is rounded here: apply [`round_output`] to what is shown or stored.
 ///
+/// Recursion runs in the direction its formulas read (see [`schedule`]): a metric reading its
+/// own earlier periods is computed from the first period on, one reading its later periods from
+/// the last period back. Each cell is computed once, and the cost is linear in cells × formula
+/// size.
+///
 /// The result has an entry for every metric, each with exactly `period_count` values.
 ///
-/// Errors are only for models that validation should have refused: a dependency cycle (also a
-/// metric reading its own current or later period), a key that is neither a metric nor a
-/// parameter in `input.parameters`, or two metrics with the same key.
+/// Errors are only for models that validation should have refused: a cycle [`schedule`] refuses,
+/// a key that is neither a metric nor a parameter in `input.parameters`, or two metrics with the
+/// same key.
 pub fn evaluate(input: &ModelInput) -> Result<HashMap<String, Vec<Option<Decimal>>>, EvalError> {
     let metrics = input.metrics;
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(metrics.len());
@@ -305,55 +309,62 @@ pub fn evaluate(input: &ModelInput) -> Result<HashMap<String, Vec<Option<Decimal
     }
 
     let mut compiled: Vec<Option<Compiled>> = Vec::with_capacity(metrics.len());
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut graph = ReadGraph::new();
     for (own, metric) in metrics.iter().enumerate() {
         let mut compiler = Compiler {
             own,
             index: &index,
             parameters: input.parameters,
             metrics,
-            dependencies: BTreeSet::new(),
         };
+        // Every metric is a node, INPUT ones too, so that the plan computes (copies) them.
+        let reads = metric
+            .formula
+            .as_ref()
+            .map_or_else(Default::default, |expr| {
+                metric_reads(expr, &metric.key, &index)
+            });
+        graph.insert(metric.key.clone(), reads);
         let formula = match &metric.formula {
             Some(expr) => Some(compiler.compile(expr)?),
             None => None,
         };
         compiled.push(formula);
-        graph.insert(metric.key.clone(), compiler.dependencies);
     }
-    let order = topological_order(&graph).map_err(EvalError::Cycle)?;
+    let plan = schedule(&graph).map_err(EvalError::Cycle)?;
 
     let period_count = input.period_count;
-    let mut values: Vec<Vec<Option<Decimal>>> = vec![Vec::new(); metrics.len()];
-    for key in &order {
-        // The order holds only metric keys: dependencies were only recorded for metrics.
-        let Some(&m) = index.get(key.as_str()) else {
-            continue;
-        };
-        let stored = input.stored.get(key);
-        let mut series = Vec::with_capacity(period_count);
-        for period in 0..period_count {
-            let stored_value = stored.and_then(|s| s.get(period).copied().flatten());
-            let value = match (stored_value, &compiled[m]) {
-                (Some(v), _) => Some(v),
-                (None, Some(formula)) => {
-                    // The metric's own series is not in `values` yet: it is lent in for the
-                    // duration of the cell, holding exactly the periods before `period`.
-                    values[m] = series;
-                    let cell = Cell {
+    let stored: Vec<&[Option<Decimal>]> = metrics
+        .iter()
+        .map(|m| input.stored.get(&m.key).map_or(&[][..], Vec::as_slice))
+        .collect();
+    let mut values: Vec<Vec<Option<Decimal>>> = vec![vec![None; period_count]; metrics.len()];
+    for component in &plan {
+        // Every key of the plan is a metric: formulas only add metrics to the graph.
+        let members: Vec<usize> = component
+            .metrics
+            .iter()
+            .filter_map(|key| index.get(key.as_str()).copied())
+            .collect();
+        for step in 0..period_count {
+            let period = match component.direction {
+                Direction::Backward => period_count - 1 - step,
+                Direction::Forward | Direction::Acyclic => step,
+            };
+            for &m in &members {
+                let value = match (stored[m].get(period).copied().flatten(), &compiled[m]) {
+                    (Some(v), _) => Some(v),
+                    (None, Some(formula)) => Cell {
                         values: &values,
                         period,
                         period_count,
-                    };
-                    let value = cell.eval(formula);
-                    series = std::mem::take(&mut values[m]);
-                    value
-                }
-                (None, None) => None,
-            };
-            series.push(value);
+                    }
+                    .eval(formula),
+                    (None, None) => None,
+                };
+                values[m][period] = value;
+            }
         }
-        values[m] = series;
     }
 
     Ok(metrics.iter().map(|m| m.key.clone()).zip(values).collect())

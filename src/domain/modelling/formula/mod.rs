@@ -35,7 +35,13 @@
 //! - `x[0]` is the same as `x`. An offset and the count of `sum` must be whole numbers written
 //!   as literals (`x[n]` or `sum(x, n)` with a key `n` is an error); at most
 //!   [`MAX_OFFSET`] periods either way and a `sum` of at most [`MAX_SUM_PERIODS`] periods.
-//! - `sum(x[-1], 3)` is `x[-1] + x[-2] + x[-3]`: the periods ending at the offset one.
+//! - `sum(x[-1], 3)` is `x[-1] + x[-2] + x[-3]`: the periods ending at the offset one, so
+//!   `sum(x, 3)` reads `x` at offsets `0`, `-1` and `-2`.
+//! - A metric may depend on itself, directly or through other metrics, only across periods in
+//!   one direction of time (`revenue = revenue[-1] * (1 + growth_rate)` forward,
+//!   `value_to_go = free_cash_flow + value_to_go[1] * 0.97` backward). [`schedule`] applies the
+//!   rule to the whole model and names a refused [`Cycle`] (`x → x[1] → x[-1]`); both are
+//!   described in `cycles.rs`.
 //! - Comparisons exist only as the condition of `if`; there are no booleans otherwise.
 //! - `min`, `max`, `abs`, `sum` and `if` are reserved: no metric or parameter may use one of
 //!   them as its key, since `min` alone would be ambiguous with the function.
@@ -53,11 +59,12 @@
 //!
 //! # Evaluation
 //!
-//! See [`evaluate`]: spreadsheet semantics, where an error cell (missing input, division by zero,
-//! a period off the timeline, overflow) is `None` and propagates, except through the branch of an
-//! `if` that is not taken.
+//! See [`evaluate`]: every cell computed once, in the order [`schedule`] gives, with spreadsheet
+//! semantics, where an error cell (missing input, division by zero, a period off the timeline,
+//! overflow) is `None` and propagates, except through the branch of an `if` that is not taken.
 
 mod analysis;
+mod cycles;
 mod eval;
 mod lexer;
 mod limits;
@@ -71,8 +78,10 @@ use std::fmt;
 use rust_decimal::Decimal;
 
 pub use analysis::{
-    KeySet, Reference, find_cycle, metric_dependencies, references, topological_order, validate,
+    KeySet, Reads, Reference, metric_dependencies, metric_reads, references, topological_order,
+    validate,
 };
+pub use cycles::{Component, Cycle, CycleKind, Direction, ReadGraph, schedule};
 pub use eval::{EvalError, MetricDef, ModelInput, evaluate, round_output};
 pub use limits::{FormulaLimits, eval_weight, node_count};
 pub use parser::{parse, parse_with};

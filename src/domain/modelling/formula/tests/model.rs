@@ -5,7 +5,7 @@ use std::{collections::HashMap, str::FromStr};
 use rust_decimal::Decimal;
 
 use crate::domain::modelling::formula::{
-    EvalError, MetricDef, ModelInput, evaluate, parse, round_output,
+    Cycle, CycleKind, EvalError, MetricDef, ModelInput, evaluate, parse, round_output,
 };
 
 fn d(s: &str) -> Decimal {
@@ -204,26 +204,34 @@ fn models_validation_should_have_refused() {
             stored: &HashMap::new(),
         })
     };
+    let cycle = |kind, start: &str, steps: &[(&str, i32)]| {
+        Err(EvalError::Cycle(Cycle {
+            kind,
+            start: start.into(),
+            steps: steps.iter().map(|(k, o)| ((*k).to_owned(), *o)).collect(),
+        }))
+    };
+    // `c[-1]` in a cycle whose other steps read the same period would be fine; `a` reading `c`
+    // in the same period closes it within one period.
     assert_eq!(
         run(vec![
             derived("a", "b + 1"),
-            derived("b", "c[-1]"),
+            derived("b", "c"),
             derived("c", "a")
         ]),
-        Err(EvalError::Cycle(vec![
-            "a".into(),
-            "b".into(),
-            "c".into(),
-            "a".into()
-        ]))
+        cycle(CycleKind::SamePeriod, "a", &[("b", 0), ("c", 0), ("a", 0)])
     );
     assert_eq!(
         run(vec![derived("a", "a[-1] + a")]),
-        Err(EvalError::Cycle(vec!["a".into(), "a".into()]))
+        cycle(CycleKind::SamePeriod, "a", &[("a", 0)])
     );
     assert_eq!(
         run(vec![derived("a", "sum(a, 2)")]),
-        Err(EvalError::Cycle(vec!["a".into(), "a".into()]))
+        cycle(CycleKind::SamePeriod, "a", &[("a", 0)])
+    );
+    assert_eq!(
+        run(vec![derived("a", "a[-1] + a[2]")]),
+        cycle(CycleKind::BothDirections, "a", &[("a", 2), ("a", -1)])
     );
     assert_eq!(
         run(vec![derived("a", "nope * 2")]),
@@ -241,6 +249,6 @@ fn models_validation_should_have_refused() {
         .to_string();
     assert_eq!(
         message,
-        "the formulas depend on each other in a cycle: a → b → a"
+        "the formulas depend on each other in a cycle within one period: a → b → a"
     );
 }
