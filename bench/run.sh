@@ -12,7 +12,10 @@
 #        --postgraphile (also run Q1-Q4 against PostGraphile 4 from npm on the same database,
 #        on --postgraphile-port, default 18180), --database NAME (default fv_bench),
 #        --rss-every N (sample the server's VmRSS every N s into bench/out/rss.tsv; report
-#        first/last/max).
+#        first/last/max), --private (always use the private cluster below, even when a server
+#        answers at DATABASE_URL), --standby (implies --private: also make a hot standby of it
+#        with pg_basebackup -R in bench/out/standby, port 55433, and serve with
+#        FV_DATABASE_REPLICA_URLS pointing at it, so that queries read from the standby).
 # DATABASE_URL (any database on the server to use; default postgres://postgres@127.0.0.1:5432/postgres)
 # names the server; the database (fv_bench) is dropped and created there. When no server answers, a private
 # cluster is started in bench/out/pg (port 55432, pg_stat_statements preloaded) and stopped at exit.
@@ -25,6 +28,7 @@ mkdir -p "$OUT"
 
 SCALE=1 DURATION=15 WARMUP=3 THREADS=2 CONNS=16 PORT=18080 PGBENCH=1 LOAD=1 BUILD=0 VIA_API=0 POSTGRAPHILE=0 PGL_PID= PGL_PORT=18180
 PROFILES="q1 q2 q3 q4 mixed" SCALE_SET=0 DB_NAME=fv_bench RSS_EVERY=0 SAMPLER_PID=
+PRIVATE=0 STANDBY=0 REPLICA_URL=
 COMMAND="bench/run.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
   case $1 in
@@ -44,6 +48,8 @@ while [ $# -gt 0 ]; do
     --postgraphile-port) PGL_PORT=$2; shift ;;
     --database) DB_NAME=$2; shift ;;
     --rss-every) RSS_EVERY=$2; shift ;;
+    --private) PRIVATE=1 ;;
+    --standby) STANDBY=1 PRIVATE=1 ;;
     *) sed -n '2,22p' "$0"; exit 2 ;;
   esac
   shift
@@ -65,8 +71,8 @@ export PATH="$PATH:$PGBIN"
 # --- the database server ---------------------------------------------------------------------
 ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PRIVATE_PG=0 AS=()
-if ! psql "$ADMIN_URL" -XAtqc 'SELECT 1' >/dev/null 2>&1; then
-  log "no PostgreSQL at $ADMIN_URL: starting a private cluster in $OUT/pg"
+if [ "$PRIVATE" = 1 ] || ! psql "$ADMIN_URL" -XAtqc 'SELECT 1' >/dev/null 2>&1; then
+  log "starting a private cluster in $OUT/pg"
   PGDATA=$OUT/pg
   AS=()  # initdb and postgres refuse to run as root: run them as the postgres account then
   if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); mkdir -p "$PGDATA"; chown postgres "$PGDATA" "$OUT"; fi
@@ -85,6 +91,7 @@ cleanup() {
   [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
   [ -n "$PGL_PID" ] && kill "$PGL_PID" 2>/dev/null || true
+  [ -f "$OUT/standby/postmaster.pid" ] && "${AS[@]}" "$PGBIN/pg_ctl" -D "$OUT/standby" -m fast stop >/dev/null 2>&1 || true
   [ $PRIVATE_PG = 1 ] && "${AS[@]}" "$PGBIN/pg_ctl" -D "$OUT/pg" -m fast stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -100,7 +107,8 @@ fi
 start_server() {
   log "starting the server on 127.0.0.1:$PORT"
   if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then log "port $PORT is in use: pass --port"; exit 1; fi
-  DATABASE_URL=$DB_URL FV_LISTEN=127.0.0.1:$PORT FV_LOG=warn "$BIN" serve >"$OUT/server.log" 2>&1 &
+  DATABASE_URL=$DB_URL FV_DATABASE_REPLICA_URLS=$REPLICA_URL FV_LISTEN=127.0.0.1:$PORT FV_LOG=warn \
+    "$BIN" serve >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
   curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
@@ -136,6 +144,19 @@ if [ "$(psql "$DB_URL" -XAtqc "SELECT count(*) FROM pg_settings WHERE name = 'sh
   psql "$DB_URL" -XAtqc 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' && PGSS=1
 fi
 
+# --- a hot standby (--standby) -----------------------------------------------------------------
+if [ "$STANDBY" = 1 ]; then
+  log "hot standby of the private cluster in $OUT/standby (port 55433)"
+  "${AS[@]}" "$PGBIN/pg_ctl" -D "$OUT/standby" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$OUT/standby"
+  "${AS[@]}" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p 55432 -U postgres -D "$OUT/standby" -R -X stream -c fast
+  "${AS[@]}" "$PGBIN/pg_ctl" -D "$OUT/standby" -o "-p 55433 -k $OUT/standby -c listen_addresses=127.0.0.1" \
+    -l "$OUT/standby/server.log" -w start >/dev/null
+  REPLICA_URL=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(netloc="postgres@127.0.0.1:55433")))' "$DB_URL")
+  [ $PGSS = 1 ] && psql "$REPLICA_URL" -XAtqc 'SELECT pg_stat_statements_reset()' >/dev/null
+  [ -n "$SERVER_PID" ] && { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
+fi
+
 # --- the server ------------------------------------------------------------------------------
 [ -n "$SERVER_PID" ] || start_server
 
@@ -162,9 +183,14 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 statements() { # FinVision's pool counter; n/a for PostGraphile
   case $1 in pg*) echo n/a ;; *) curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^fv_db_statements_total/ {print $2}' ;; esac
 }
-pgss_calls() {
-  psql "$DB_URL" -XAtqc "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
-    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$DB_NAME') AND query NOT LIKE '%pg_stat_statements%'"
+pgss_calls() { # on the primary, plus the standby's with --standby
+  local url total=0
+  for url in "$DB_URL" $REPLICA_URL; do
+    total=$((total + $(psql "$url" -XAtqc "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$DB_NAME') AND query NOT LIKE '%pg_stat_statements%'
+        AND query NOT LIKE '%pg_last_wal_replay_lsn%' AND query NOT LIKE '%pg_current_wal_lsn%'")))
+  done
+  echo "$total"
 }
 TCK=$(getconf CLK_TCK)
 
@@ -177,7 +203,9 @@ measure() {
   log "$p: warm-up ${WARMUP}s"
   wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$HERE/wrk.lua" "http://127.0.0.1:$port/graphql" >/dev/null
   rss0=$(rss_kb "$pid") cpu0=$(cpu_ticks "$pid") st0=$(statements "$p")
-  [ $PGSS = 1 ] && psql "$DB_URL" -XAtqc 'SELECT pg_stat_statements_reset()' >/dev/null
+  if [ $PGSS = 1 ]; then
+    for url in "$DB_URL" $REPLICA_URL; do psql "$url" -XAtqc 'SELECT pg_stat_statements_reset()' >/dev/null; done
+  fi
   phase "$p"
   log "$p: ${DURATION}s, $THREADS threads, $CONNS connections"
   wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$HERE/wrk.lua" \

@@ -160,6 +160,8 @@ pub struct Db {
     statement_timeout: StatementTimeout,
     transaction_pooler: TransactionPooler,
     replicas: Option<Arc<ReplicaSet>>,
+    /// The replicas' pools' counters: [`Db::statements_executed`] counts every statement sent.
+    replica_statements: Arc<Vec<StatementCounter>>,
     route: Option<Arc<Route>>,
 }
 
@@ -251,6 +253,7 @@ impl Db {
             statement_timeout,
             transaction_pooler,
             replicas: None,
+            replica_statements: Arc::default(),
             route: None,
         })
     }
@@ -269,12 +272,15 @@ impl Db {
         if replica_urls.is_empty() {
             return self;
         }
+        let counters: Vec<StatementCounter> =
+            replica_urls.iter().map(|_| StatementCounter::default()).collect();
         let replicas = replica_urls
             .iter()
-            .map(|url| {
+            .zip(&counters)
+            .map(|(url, counter)| {
                 let manager = manager(
                     url,
-                    StatementCounter::default(),
+                    counter.clone(),
                     self.statement_timeout.clone(),
                     self.transaction_pooler.clone(),
                 );
@@ -288,6 +294,7 @@ impl Db {
         let set = Arc::new(ReplicaSet::new(primary_url.to_owned(), replicas, options));
         set.spawn_monitor();
         self.replicas = Some(set);
+        self.replica_statements = Arc::new(counters);
         self
     }
 
@@ -485,9 +492,13 @@ impl Db {
         }
     }
 
-    /// Statements sent through this pool since it was built.
+    /// Statements sent through this pool and the replicas' since they were built.
     pub fn statements_executed(&self) -> u64 {
-        self.statements.0.load(Ordering::Relaxed)
+        self.replica_statements
+            .iter()
+            .chain([&self.statements])
+            .map(|counter| counter.0.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Connections open and idle, for `/metrics`.
