@@ -272,8 +272,10 @@ impl Db {
         if replica_urls.is_empty() {
             return self;
         }
-        let counters: Vec<StatementCounter> =
-            replica_urls.iter().map(|_| StatementCounter::default()).collect();
+        let counters: Vec<StatementCounter> = replica_urls
+            .iter()
+            .map(|_| StatementCounter::default())
+            .collect();
         let replicas = replica_urls
             .iter()
             .zip(&counters)

@@ -404,11 +404,12 @@ async fn queries_read_from_the_standby_and_always_see_their_writes() {
         percentile(&without_header, 0.5),
         percentile(&without_header, 0.99),
     );
+    let (_, ready) = node.readyz().await;
+    eprintln!("replica after the pairs: {}", ready["replicas"][0]);
     let (_, metrics) = node.get("/metrics").await;
-    for line in metrics
-        .lines()
-        .filter(|l| l.starts_with("fv_db_replica_wait_seconds"))
-    {
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("fv_db_replica_wait_seconds") || l.starts_with("fv_db_replica_lag")
+    }) {
         eprintln!("{line}");
     }
 
