@@ -6,6 +6,7 @@
 //! Needs PostgreSQL's server binaries, hence the `engines` feature with the PgBouncer tests.
 #![cfg(feature = "engines")]
 
+mod auto_failover;
 mod cluster;
 
 use std::{
