@@ -150,8 +150,8 @@ pub async fn register(
             .get_result(conn)
             .await?;
         let session = sessions::open(conn, core, user.id, &caller.meta).await?;
-        let values = json!({"email": user.email, "displayName": user.display_name});
-        account_event(conn, caller, "user.register", user.id, Some(values)).await?;
+        // Ids only: personal data never enters the hashed trail (erasure keeps it valid).
+        account_event(conn, caller, "user.register", user.id, None).await?;
         Ok((user, session))
     })
     .await
@@ -180,7 +180,7 @@ pub async fn create_user(
             .returning(UserRow::as_returning())
             .get_result(conn)
             .await?;
-        let values = json!({"email": user.email, "displayName": user.display_name, "isSuperadmin": is_superadmin, "via": "cli"});
+        let values = json!({"isSuperadmin": is_superadmin, "via": "cli"});
         record(conn, &caller, AuditEntry::new(None, "user.register", "User", Some(user.id)).with_new(values)).await?;
         Ok(user)
     })
