@@ -158,7 +158,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             println!(
                 "{} {} ({} files, taken {})",
-                if matches!(command, Command::Backup { .. }) { "backed up to" } else { "restored from" },
+                if matches!(command, Command::Backup { .. }) {
+                    "backed up to"
+                } else {
+                    "restored from"
+                },
                 out.display(),
                 manifest.file_count(),
                 manifest.created_at.to_rfc3339()

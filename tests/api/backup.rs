@@ -63,7 +63,10 @@ async fn a_backup_restored_elsewhere_answers_like_the_original() {
             json!({}),
         )
         .await;
-    let org = ids.data()["organization"]["id"].as_str().unwrap().to_owned();
+    let org = ids.data()["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let model = ids.data()["organization"]["models"]["nodes"][0]["id"]
         .as_str()
         .unwrap()
@@ -127,7 +130,8 @@ async fn a_backup_restored_elsewhere_answers_like_the_original() {
         .expect_err("not empty");
     assert!(refused.to_string().contains("not empty"), "{refused:#}");
 
-    let restored = TestApp::spawn_on(fresh, |c| c.object_store_url = Some(file_store(&files_b))).await;
+    let restored =
+        TestApp::spawn_on(fresh, |c| c.object_store_url = Some(file_store(&files_b))).await;
     let after = everything(&restored, &token, &org).await;
     assert_eq!(before, after, "the restored app answers like the original");
     let (status, _, body) = download(&restored, Some(&token), &download_url).await;
@@ -169,7 +173,11 @@ async fn a_tampered_backup_is_refused_before_anything_is_written() {
     .expect("backup");
     // Flip one byte near the end of the dump (past the manifest, inside database.dump).
     let mut raw = std::fs::read(&archive).unwrap();
-    let at = raw.windows(5).position(|w| w == b"PGDMP").expect("dump header") + 64;
+    let at = raw
+        .windows(5)
+        .position(|w| w == b"PGDMP")
+        .expect("dump header")
+        + 64;
     raw[at] ^= 0xff;
     std::fs::write(&archive, raw).unwrap();
 
@@ -196,11 +204,10 @@ async fn a_tampered_backup_is_refused_before_anything_is_written() {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let tables: N = diesel::sql_query(
-        "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'",
-    )
-    .get_result(&mut conn)
-    .await
-    .unwrap();
+    let tables: N =
+        diesel::sql_query("SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(tables.n, 0, "nothing restored");
 }

@@ -19,7 +19,8 @@ const EXPORT: &str = "{ exportMyData { generatedAt user { id displayName } data 
 const DELETE: &str = "mutation($password: String!) { deleteMyAccount(password: $password) }";
 const ANONYMIZE: &str =
     "mutation($id: ID!) { anonymizeUser(userId: $id) { id displayName email isActive } }";
-const VERIFY: &str = "query($org: ID!) { verifyAuditChain(organizationId: $org) { valid eventsChecked } }";
+const VERIFY: &str =
+    "query($org: ID!) { verifyAuditChain(organizationId: $org) { valid eventsChecked } }";
 const LOGIN: &str = "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }";
 
 /// Register through the API with a distinctive display name (the audit scan looks for it).
@@ -172,13 +173,19 @@ async fn delete_my_account_erases_the_person_and_keeps_a_valid_history() {
 
     // A wrong password is a failed sign-in check, and changes nothing.
     let wrong = app
-        .gql(Some(&bob.token), DELETE, json!({"password": "not the password"}))
+        .gql(
+            Some(&bob.token),
+            DELETE,
+            json!({"password": "not the password"}),
+        )
         .await;
     assert_eq!(wrong.code(), "BAD_USER_INPUT", "{:#}", wrong.body);
     assert_eq!(wrong.field().as_deref(), Some("password"));
     assert_eq!(
-        app.sql_texts("SELECT new_values->>'via' AS t FROM audit_events WHERE action = 'auth.login_failed'")
-            .await,
+        app.sql_texts(
+            "SELECT new_values->>'via' AS t FROM audit_events WHERE action = 'auth.login_failed'"
+        )
+        .await,
         ["deleteMyAccount"]
     );
 
@@ -191,7 +198,11 @@ async fn delete_my_account_erases_the_person_and_keeps_a_valid_history() {
     let me = app.gql(Some(&bob.token), "{ me { id } }", json!({})).await;
     assert!(me.body["data"]["me"].is_null(), "{:#}", me.body);
     let login = app
-        .gql(None, LOGIN, json!({"email": bob.email, "password": PASSWORD}))
+        .gql(
+            None,
+            LOGIN,
+            json!({"email": bob.email, "password": PASSWORD}),
+        )
         .await;
     assert_eq!(login.code(), "UNAUTHENTICATED");
     let row = app
@@ -231,7 +242,12 @@ async fn delete_my_account_erases_the_person_and_keeps_a_valid_history() {
     let acted = app
         .sql_texts("SELECT action AS t FROM audit_events a JOIN users u ON u.id = a.actor_user_id WHERE u.display_name = 'Deleted user' ORDER BY a.id")
         .await;
-    for action in ["user.register", "model.create", "member.remove", "user.erase"] {
+    for action in [
+        "user.register",
+        "model.create",
+        "member.remove",
+        "user.erase",
+    ] {
         assert!(acted.iter().any(|a| a == action), "{action} in {acted:?}");
     }
     assert!(chain_is_valid(&app, &root, &org).await);
@@ -281,7 +297,10 @@ async fn anonymize_user_is_for_superadmins_only() {
         .await;
     assert_eq!(again.code(), "NOT_FOUND", "{:#}", again.body);
     let actions = app.audit_actions().await;
-    assert!(actions.ends_with(&["member.remove".into(), "user.erase".into()]), "{actions:?}");
+    assert!(
+        actions.ends_with(&["member.remove".into(), "user.erase".into()]),
+        "{actions:?}"
+    );
     assert!(chain_is_valid(&app, &root, &org).await);
 }
 
@@ -295,10 +314,18 @@ async fn audit_payloads_hold_ids_never_emails_or_names() {
     let bob = register(&app, "bob.scan@example.com", "Bartholomew Snodgrass").await;
     let cat = register(&app, "cat.scan@example.com", "Catriona Vexley").await;
     // Sign-ins, good and bad (an unknown email too).
-    app.gql(None, LOGIN, json!({"email": ann.email, "password": PASSWORD}))
-        .await;
-    app.gql(None, LOGIN, json!({"email": bob.email, "password": "wrong password"}))
-        .await;
+    app.gql(
+        None,
+        LOGIN,
+        json!({"email": ann.email, "password": PASSWORD}),
+    )
+    .await;
+    app.gql(
+        None,
+        LOGIN,
+        json!({"email": bob.email, "password": "wrong password"}),
+    )
+    .await;
     app.gql(
         None,
         LOGIN,
@@ -329,7 +356,11 @@ async fn audit_payloads_hold_ids_never_emails_or_names() {
     create_api_key(&app, &ann, &org).await;
     app.gql(Some(&cat.token), EXPORT, json!({})).await;
     let deleted = app
-        .gql(Some(&bob.token), DELETE, json!({"password": "another good password"}))
+        .gql(
+            Some(&bob.token),
+            DELETE,
+            json!({"password": "another good password"}),
+        )
         .await;
     assert_eq!(deleted.data()["deleteMyAccount"], true);
     app.gql(Some(&root.token), ANONYMIZE, json!({"id": cat.id}))

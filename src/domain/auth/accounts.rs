@@ -176,12 +176,22 @@ pub async fn create_user(
     };
     core.transaction(async |conn| {
         let user: UserRow = diesel::insert_into(users::table)
-            .values(NewUser { email: &email, password_hash: &password_hash, display_name: &display_name, is_superadmin })
+            .values(NewUser {
+                email: &email,
+                password_hash: &password_hash,
+                display_name: &display_name,
+                is_superadmin,
+            })
             .returning(UserRow::as_returning())
             .get_result(conn)
             .await?;
         let values = json!({"isSuperadmin": is_superadmin, "via": "cli"});
-        record(conn, &caller, AuditEntry::new(None, "user.register", "User", Some(user.id)).with_new(values)).await?;
+        record(
+            conn,
+            &caller,
+            AuditEntry::new(None, "user.register", "User", Some(user.id)).with_new(values),
+        )
+        .await?;
         Ok(user)
     })
     .await

@@ -15,11 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
-    cache as credentials,
-    password::MAX_PASSWORD_LEN,
-    throttle,
-    users::UserRow,
-    viewer::Caller,
+    cache as credentials, password::MAX_PASSWORD_LEN, throttle, users::UserRow, viewer::Caller,
 };
 use crate::{
     db::schema::{memberships, sessions, users},
@@ -136,7 +132,10 @@ pub async fn delete_my_account(core: &Core, caller: &Caller, password: &str) -> 
                 Some("deleteMyAccount"),
             )
             .await?;
-            return Ok(Err(AppError::bad_input("password", "the password is wrong")));
+            return Ok(Err(AppError::bad_input(
+                "password",
+                "the password is wrong",
+            )));
         }
         erase(conn, caller, user_id, "deleteMyAccount").await?;
         Ok(Ok(true))
@@ -206,11 +205,9 @@ async fn erase(
                 ));
             }
         }
-        diesel::delete(
-            memberships::table.find((membership.organization_id, membership.user_id)),
-        )
-        .execute(conn)
-        .await?;
+        diesel::delete(memberships::table.find((membership.organization_id, membership.user_id)))
+            .execute(conn)
+            .await?;
         Trail::of(caller, membership.organization_id)
             .deleted(conn, "member.remove", membership)
             .await?;

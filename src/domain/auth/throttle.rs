@@ -80,7 +80,10 @@ pub fn account_key(email: &str) -> String {
 /// that an erasure would have to remove.
 pub fn account_digest(email_key: &str) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(format!("fv.login:{}", email_key.trim().to_lowercase())))
+    hex::encode(Sha256::digest(format!(
+        "fv.login:{}",
+        email_key.trim().to_lowercase()
+    )))
 }
 
 /// The key that serialises registrations from one address bucket.
