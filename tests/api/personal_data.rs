@@ -206,10 +206,10 @@ async fn delete_my_account_erases_the_person_and_keeps_a_valid_history() {
         .await;
     assert_eq!(login.code(), "UNAUTHENTICATED");
     let row = app
-        .sql_texts(&format!(
+        .sql_texts(
             "SELECT concat_ws('|', email, display_name, timezone, locale, password_hash, is_active, deleted_at IS NOT NULL) AS t \
-               FROM users WHERE email NOT LIKE '%@example.com' AND display_name <> 'root'"
-        ))
+               FROM users WHERE email NOT LIKE '%@example.com' AND display_name <> 'root'",
+        )
         .await;
     assert_eq!(row.len(), 1, "{row:?}");
     assert!(row[0].starts_with("deleted-"), "{row:?}");
