@@ -222,7 +222,7 @@ async fn delete_my_account_erases_the_person_and_keeps_a_valid_history() {
             .await,
         0
     );
-    // The membership ended; the model they created stays, its creator now "Deleted user".
+    // The membership ended; the model they created stays.
     let members = app
         .gql(
             Some(&ann.token),

@@ -3,8 +3,9 @@
 //!
 //! Erasure replaces the account's personal fields with a pseudonym instead of deleting the row:
 //! audit events keep the actor's id, and the hash chains stay valid because no audited payload
-//! carries an email or a display name (events record user ids). The row stays, soft-deleted, so
-//! every reference (`created_by`, `invited_by`, `actor_user_id`) still resolves to "Deleted user".
+//! carries an email or a display name (events record user ids). The row stays, soft-deleted:
+//! references (`created_by`, `invited_by`, `actor_user_id`) keep their id, and the API shows the
+//! user as it shows any deleted account (a `null` creator or actor).
 
 use diesel::{
     prelude::*,
