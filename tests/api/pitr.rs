@@ -11,7 +11,89 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::replicas::cluster::{bin_dir, free_port, owned_dir, run};
+/// The directory of `initdb`, `pg_ctl`, `pg_basebackup`, `psql`: `FV_TEST_PG_BIN`, else the
+/// newest under `/usr/lib/postgresql`, else the PATH's (as the replica tests find them).
+fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("FV_TEST_PG_BIN")
+        && !dir.is_empty()
+    {
+        return dir.into();
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("pg_basebackup")
+                .is_file()
+                .then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return bin;
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .find(|dir| dir.join("pg_basebackup").is_file())
+        .expect("the drill needs PostgreSQL's server binaries (initdb, pg_ctl, pg_basebackup)")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// The account PostgreSQL runs as: ourselves, or `postgres` when we are root.
+fn runtime_user() -> Option<nix::unistd::User> {
+    nix::unistd::geteuid().is_root().then(|| {
+        nix::unistd::User::from_name("postgres")
+            .ok()
+            .flatten()
+            .expect("as root, the drill runs PostgreSQL as the `postgres` account")
+    })
+}
+
+/// Run a PostgreSQL program as the runtime account; panics with its output on failure.
+fn run(bin: &Path, program: &str, args: &[&str]) {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(bin.join(program));
+    command.args(args).stdin(Stdio::null());
+    if let Some(user) = runtime_user() {
+        command.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+    }
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A directory the runtime account owns, mode 0700.
+fn own(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(user) = runtime_user() {
+        nix::unistd::chown(path, Some(user.uid), Some(user.gid)).expect("chown");
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+}
+
+fn owned_dir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("a directory for the drill");
+    own(dir.path());
+    dir
+}
 
 /// One started cluster of the drill; stopped (immediate) when dropped.
 struct Server {
@@ -117,9 +199,7 @@ impl Drop for Server {
                 ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            if nix::unistd::geteuid().is_root()
-                && let Ok(Some(user)) = nix::unistd::User::from_name("postgres")
-            {
+            if let Some(user) = runtime_user() {
                 use std::os::unix::process::CommandExt;
                 command.uid(user.uid.as_raw()).gid(user.gid.as_raw());
             }
@@ -130,14 +210,8 @@ impl Drop for Server {
 
 /// A directory the runtime account owns (the archive: `archive_command` writes there).
 fn owned_subdir(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir(path).expect("create the directory");
-    if nix::unistd::geteuid().is_root()
-        && let Ok(Some(user)) = nix::unistd::User::from_name("postgres")
-    {
-        nix::unistd::chown(path, Some(user.uid), Some(user.gid)).expect("chown");
-    }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    own(path);
 }
 
 fn append(file: &Path, text: &str) {

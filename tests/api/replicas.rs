@@ -6,7 +6,7 @@
 //! Needs PostgreSQL's server binaries, hence the `engines` feature with the PgBouncer tests.
 #![cfg(feature = "engines")]
 
-pub(crate) mod cluster;
+mod cluster;
 
 use std::{
     net::SocketAddr,

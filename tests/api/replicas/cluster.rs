@@ -22,7 +22,7 @@ pub struct Cluster {
 
 /// The directory of `initdb`, `pg_ctl`, `pg_basebackup`: `FV_TEST_PG_BIN`, else the newest under
 /// `/usr/lib/postgresql`, else the PATH's.
-pub(crate) fn bin_dir() -> PathBuf {
+fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("FV_TEST_PG_BIN")
         && !dir.is_empty()
     {
@@ -52,7 +52,7 @@ pub(crate) fn bin_dir() -> PathBuf {
         )
 }
 
-pub(crate) fn free_port() -> u16 {
+fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free loopback port")
@@ -60,7 +60,7 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// The account PostgreSQL runs as: ourselves, or `postgres` when we are root.
-pub(crate) fn runtime_user() -> Option<nix::unistd::User> {
+fn runtime_user() -> Option<nix::unistd::User> {
     if nix::unistd::geteuid().is_root() {
         Some(
             nix::unistd::User::from_name("postgres")
@@ -73,7 +73,7 @@ pub(crate) fn runtime_user() -> Option<nix::unistd::User> {
     }
 }
 
-pub(crate) fn run(bin: &Path, program: &str, args: &[&str]) {
+fn run(bin: &Path, program: &str, args: &[&str]) {
     let mut command = Command::new(bin.join(program));
     command.args(args).stdin(Stdio::null());
     if let Some(user) = runtime_user() {
@@ -91,7 +91,7 @@ pub(crate) fn run(bin: &Path, program: &str, args: &[&str]) {
 }
 
 /// A temporary directory the runtime user owns.
-pub(crate) fn owned_dir(prefix: &str) -> tempfile::TempDir {
+fn owned_dir(prefix: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix(prefix)
         .tempdir()
