@@ -51,6 +51,24 @@ pub enum Command {
         #[arg(long)]
         superadmin: bool,
     },
+    /// Write the database (pg_dump, custom format) and every file of the file store into one
+    /// archive with a manifest of checksums, and exit. Runs against DATABASE_URL, or starts the
+    /// embedded cluster under FV_DATA_DIR.
+    Backup {
+        /// The archive to write (replaced whole once complete).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Restore an archive of `backup` into an empty database (DATABASE_URL, or the embedded
+    /// cluster under an empty FV_DATA_DIR) and file store, after checking its checksums.
+    Restore {
+        /// The archive to read.
+        #[arg(long)]
+        from: std::path::PathBuf,
+        /// Restore over a database or file store that holds data (its objects are replaced).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Settings shared by every subcommand.

@@ -141,6 +141,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let database = Database::open(&config).await?;
     let result = async {
+        // Before the migrations: a backup copies the database as it is, and a restore brings
+        // its own schema (the next `serve` migrates it forward).
+        if let Command::Backup { out } | Command::Restore { from: out, .. } = &command {
+            let files = finvision::domain::storage::FileStore::open(&config)?;
+            let target = finvision::backup::Target {
+                database_url: &database.url,
+                bin_dir: database.embedded.as_ref().map(EmbeddedPostgres::bin_dir),
+                files: &files,
+            };
+            let manifest = match command {
+                Command::Restore { force, .. } => {
+                    finvision::backup::restore(&target, out, force).await?
+                }
+                _ => finvision::backup::backup(&target, out).await?,
+            };
+            println!(
+                "{} {} ({} files, taken {})",
+                if matches!(command, Command::Backup { .. }) {
+                    "backed up to"
+                } else {
+                    "restored from"
+                },
+                out.display(),
+                manifest.file_count(),
+                manifest.created_at.to_rfc3339()
+            );
+            return Ok(());
+        }
         // Migrations want a session (behind PgBouncer, FV_LISTEN_DATABASE_URL names the server).
         let session_url = config
             .listen_database_url
@@ -157,7 +185,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         config.database_url = Some(database.url.clone());
         match command {
             Command::Serve { seed_demo } => serve(config.clone(), db, seed_demo).await,
-            Command::Migrate { .. } | Command::Schema => Ok(()),
+            Command::Migrate { .. }
+            | Command::Schema
+            | Command::Backup { .. }
+            | Command::Restore { .. } => Ok(()),
             Command::Seed { demo } => {
                 anyhow::ensure!(demo, "nothing to seed: pass --demo");
                 finvision::domain::seed::seed_demo(&Core::new(db, &config)?)

@@ -185,6 +185,35 @@ impl FileStore {
         Ok(StoredObject { size, chunks })
     }
 
+    /// Every key in the store, sorted (backups copy them all).
+    pub async fn keys(&self) -> AppResult<Vec<String>> {
+        let mut keys: Vec<String> = self
+            .store
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .map_err(AppError::internal)?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// The whole object under `key` (backups; uploads are bounded by `FV_MAX_UPLOAD_BYTES`).
+    pub async fn read_all(&self, key: &str) -> AppResult<Bytes> {
+        self.store
+            .get(&Self::path(key)?)
+            .await
+            .map_err(AppError::internal)?
+            .bytes()
+            .await
+            .map_err(AppError::internal)
+    }
+
+    /// Store `bytes` under `key` (restores).
+    pub async fn write(&self, key: &str, bytes: Bytes) -> AppResult<()> {
+        self.put(key, bytes).await
+    }
+
     /// Remove `key`, logging rather than failing: used to undo a write whose row was never
     /// committed, where the caller's error is the one that matters.
     pub(crate) async fn delete_best_effort(&self, key: &str) {

@@ -18,10 +18,10 @@ const UPLOAD: &str = "mutation($input: UploadModelFileInput!) { uploadModelFile(
 const BOUNDARY: &str = "----fv-test-boundary-7MA4YWxkTrZu0gW";
 
 /// One file to upload.
-struct Part<'a> {
-    name: &'a str,
-    content_type: &'a str,
-    bytes: &'a [u8],
+pub(crate) struct Part<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) content_type: &'a str,
+    pub(crate) bytes: &'a [u8],
 }
 
 /// A GraphQL multipart request body (the spec's `operations`, `map`, then the file part `0`).
@@ -84,7 +84,7 @@ async fn post_multipart(
 }
 
 /// `uploadModelFile` for `model` as `user`.
-async fn upload(app: &TestApp, user: &TestUser, model: &str, part: &Part<'_>) -> Gql {
+pub(crate) async fn upload(app: &TestApp, user: &TestUser, model: &str, part: &Part<'_>) -> Gql {
     let operations =
         json!({"query": UPLOAD, "variables": {"input": {"modelId": model, "file": null}}});
     let (status, body) = post_multipart(
@@ -98,7 +98,7 @@ async fn upload(app: &TestApp, user: &TestUser, model: &str, part: &Part<'_>) ->
 }
 
 /// `GET` a download URL with an optional token.
-async fn download(
+pub(crate) async fn download(
     app: &TestApp,
     token: Option<&str>,
     url: &str,

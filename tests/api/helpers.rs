@@ -265,6 +265,22 @@ impl TestDb {
         }
     }
 
+    /// An empty database (no schema, no migrations) on the test server: where a restore goes.
+    /// Dropped like the others.
+    pub async fn empty() -> Self {
+        let server = server().await;
+        let name = format!(
+            "fv_empty_{}_{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        admin_exec(&server.admin_url, &format!("CREATE DATABASE \"{name}\"")).await;
+        Self {
+            url: with_database(&server.admin_url, &name),
+            name,
+        }
+    }
+
     /// A connection as the server's superuser (to inspect or tamper with data behind the API).
     pub async fn superuser_conn(&self) -> AsyncPgConnection {
         AsyncPgConnection::establish(&self.url)
@@ -371,7 +387,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
-        let db = TestDb::new().await;
+        Self::spawn_on(TestDb::new().await, configure).await
+    }
+
+    /// An app over `db` (e.g. a database a restore filled).
+    pub async fn spawn_on(db: TestDb, configure: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::for_database(&db.url);
         config.db_pool_size = 8;
         // Uploads stay in memory unless a test chooses a store: nothing is written to the disk.

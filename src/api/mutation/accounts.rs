@@ -1,15 +1,20 @@
-//! `register`, `login`, `logout`, `logoutEverywhere`, `changePassword`.
+//! `register`, `login`, `logout`, `logoutEverywhere`, `changePassword`, and erasure:
+//! `deleteMyAccount`, `anonymizeUser`.
 
-use async_graphql::{Context, InputObject, Object};
+use async_graphql::{Context, ID, InputObject, Object};
 
 use crate::{
     api::{
         context::state,
         errors::{ApiResult, IntoApi},
         guards::{NotApiKey, SignedIn},
-        types::AuthPayload,
+        relay::{NodeKind, decode},
+        types::{AuthPayload, User},
     },
-    domain::auth::accounts::{self, Registration},
+    domain::auth::{
+        accounts::{self, Registration},
+        personal_data,
+    },
 };
 
 /// A new account.
@@ -100,5 +105,28 @@ impl AccountMutation {
         )
         .await
         .api()
+    }
+
+    /// Erase your account: email, display name, timezone and locale are replaced by a pseudonym,
+    /// the password is removed (the account can never sign in again), every session is revoked
+    /// and every membership ends. Audit events keep your id. `CONFLICT` while you are the last
+    /// OWNER of an organization; a wrong password counts as a failed sign-in.
+    #[graphql(guard = "SignedIn")]
+    async fn delete_my_account(&self, ctx: &Context<'_>, password: String) -> ApiResult<bool> {
+        let st = state(ctx);
+        personal_data::delete_my_account(&st.core, &st.caller(), &password)
+            .await
+            .api()
+    }
+
+    /// Erase someone else's account as `deleteMyAccount` does (superadmins only; no password).
+    #[graphql(guard = "SignedIn")]
+    async fn anonymize_user(&self, ctx: &Context<'_>, user_id: ID) -> ApiResult<User> {
+        let st = state(ctx);
+        let user = decode(&user_id, NodeKind::User, "userId")?;
+        let row = personal_data::anonymize_user(&st.core, &st.caller(), user)
+            .await
+            .api()?;
+        Ok(User(row))
     }
 }

@@ -15,6 +15,7 @@ pub mod modelling_enums;
 pub mod node;
 pub mod organization;
 pub mod parameter;
+pub mod personal_data_export;
 pub mod role;
 pub mod scenario;
 pub mod series;
@@ -37,6 +38,7 @@ pub use modelling_enums::{
 pub use node::Node;
 pub use organization::Organization;
 pub use parameter::{Parameter, ParameterValue};
+pub use personal_data_export::PersonalDataExport;
 pub use role::OrgRole;
 pub use scenario::Scenario;
 pub use series::{MetricComparison, MetricDelta, MetricPoint, MetricSeries};

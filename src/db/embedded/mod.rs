@@ -204,6 +204,12 @@ impl EmbeddedPostgres {
         &self.data_dir
     }
 
+    /// The directory of the PostgreSQL binaries the cluster runs (`pg_dump` and `pg_restore` of
+    /// the same installation live there too).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
     /// The TCP port the server listens on (on 127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port

@@ -150,8 +150,8 @@ pub async fn register(
             .get_result(conn)
             .await?;
         let session = sessions::open(conn, core, user.id, &caller.meta).await?;
-        let values = json!({"email": user.email, "displayName": user.display_name});
-        account_event(conn, caller, "user.register", user.id, Some(values)).await?;
+        // Ids only: personal data never enters the hashed trail (erasure keeps it valid).
+        account_event(conn, caller, "user.register", user.id, None).await?;
         Ok((user, session))
     })
     .await
@@ -176,12 +176,22 @@ pub async fn create_user(
     };
     core.transaction(async |conn| {
         let user: UserRow = diesel::insert_into(users::table)
-            .values(NewUser { email: &email, password_hash: &password_hash, display_name: &display_name, is_superadmin })
+            .values(NewUser {
+                email: &email,
+                password_hash: &password_hash,
+                display_name: &display_name,
+                is_superadmin,
+            })
             .returning(UserRow::as_returning())
             .get_result(conn)
             .await?;
-        let values = json!({"email": user.email, "displayName": user.display_name, "isSuperadmin": is_superadmin, "via": "cli"});
-        record(conn, &caller, AuditEntry::new(None, "user.register", "User", Some(user.id)).with_new(values)).await?;
+        let values = json!({"isSuperadmin": is_superadmin, "via": "cli"});
+        record(
+            conn,
+            &caller,
+            AuditEntry::new(None, "user.register", "User", Some(user.id)).with_new(values),
+        )
+        .await?;
         Ok(user)
     })
     .await

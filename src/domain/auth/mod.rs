@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod cache;
 pub mod password;
+pub mod personal_data;
 pub mod sessions;
 pub mod throttle;
 pub mod usage;

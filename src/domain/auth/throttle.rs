@@ -74,6 +74,18 @@ pub fn account_key(email: &str) -> String {
     format!("fv.login:{}", email.trim().to_lowercase())
 }
 
+/// What a failed sign-in's event records of the email it tried: a SHA-256 digest of the
+/// normalised address, not the address. The per-account limit counts by it (unknown emails too,
+/// so the lock-out says nothing about which accounts exist), and the hashed trail holds no email
+/// that an erasure would have to remove.
+pub fn account_digest(email_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(format!(
+        "fv.login:{}",
+        email_key.trim().to_lowercase()
+    )))
+}
+
 /// The key that serialises registrations from one address bucket.
 pub fn register_key(bucket: IpNet) -> String {
     format!("fv.register:{bucket}")
@@ -115,14 +127,14 @@ pub async fn check_sign_in(
     // `<<=` matches every address of the bucket (an IPv6 /64), and the btree index on
     // `ip_address` serves it as a range.
     let failures: RecentFailures = diesel::sql_query(
-        "SELECT count(*) FILTER (WHERE new_values->>'email' = $1) AS by_account,
+        "SELECT count(*) FILTER (WHERE new_values->>'account' = $1) AS by_account,
                 count(*) FILTER (WHERE ip_address <<= $2) AS by_address
            FROM audit_events
           WHERE action = 'auth.login_failed'
             AND created_at > now() - make_interval(mins => $3::int)
-            AND (new_values->>'email' = $1 OR ip_address <<= $2)",
+            AND (new_values->>'account' = $1 OR ip_address <<= $2)",
     )
-    .bind::<Text, _>(email_key)
+    .bind::<Text, _>(account_digest(email_key))
     .bind::<Nullable<diesel::sql_types::Inet>, _>(ip.map(address_bucket))
     .bind::<BigInt, _>(LOCKOUT_WINDOW_MINUTES)
     .get_result(conn)
@@ -145,7 +157,7 @@ pub async fn record_failure(
     user_id: Option<Uuid>,
     via: Option<&str>,
 ) -> AppResult<()> {
-    let mut new = json!({"email": email_key});
+    let mut new = json!({"account": account_digest(email_key)});
     if let Some(via) = via {
         new["via"] = json!(via);
     }
