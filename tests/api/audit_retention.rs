@@ -265,3 +265,97 @@ async fn only_the_archive_function_removes_events() {
     assert!(partitions >= 5, "the current month, three ahead and the default");
     assert_eq!(app.audit_actions().await.len(), before);
 }
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_events)]
+struct SeedEvent {
+    organization_id: Option<Uuid>,
+    action: String,
+    entity_type: String,
+    entity_id: Option<Uuid>,
+    new_values: Option<Value>,
+    created_at: DateTime<Utc>,
+    prev_hash: Option<Vec<u8>>,
+    hash: Vec<u8>,
+}
+
+/// The archive job's throughput (not run by default; the figure in the README comes from it):
+/// `FV_ARCHIVE_BENCH_EVENTS=100000 cargo test --release --test api archive_throughput -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a measurement: run it on purpose"]
+async fn archive_throughput() {
+    use finvision::domain::audit::{
+        chain::{canonical_json, chain_hash},
+        record::hashed_document,
+    };
+    let total: usize = std::env::var("FV_ARCHIVE_BENCH_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let app = TestApp::spawn().await;
+    let org = Uuid::new_v4();
+    app.sql_exec(&format!(
+        "INSERT INTO organizations (id, name, slug, audit_retention_months) VALUES ('{org}', 'Bench', 'bench', 12)"
+    ))
+    .await;
+    let start: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
+    let core = app.app.core();
+    ensure_partitions(core, start).await.unwrap();
+    // Two months of events, a chain from the start, as `record` would have written them.
+    let seeding = std::time::Instant::now();
+    let mut prev: Option<Vec<u8>> = None;
+    let mut conn = app.db.superuser_conn().await;
+    let step = chrono::Duration::seconds(59 * 24 * 3600 / total as i64);
+    let mut batch = Vec::with_capacity(1_000);
+    for i in 0..total {
+        let created_at = start + step * i as i32;
+        let entity_id = Some(Uuid::new_v4());
+        let new_values = Some(json!({"name": format!("Model {i}"), "currency": "EUR", "status": "DRAFT"}));
+        let document = hashed_document(
+            Some(org),
+            None,
+            None,
+            "model.create",
+            "FinancialModel",
+            entity_id,
+            None,
+            new_values.as_ref(),
+            None,
+            None,
+            None,
+            created_at,
+        );
+        let hash = chain_hash(prev.as_deref(), &canonical_json(&document));
+        batch.push(SeedEvent {
+            organization_id: Some(org),
+            action: "model.create".into(),
+            entity_type: "FinancialModel".into(),
+            entity_id,
+            new_values,
+            created_at,
+            prev_hash: prev.replace(hash.clone()),
+            hash,
+        });
+        if batch.len() == 1_000 || i + 1 == total {
+            diesel::insert_into(audit_events::table)
+                .values(std::mem::take(&mut batch))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+    eprintln!("seeded {total} events in {:.1?}", seeding.elapsed());
+
+    let started = std::time::Instant::now();
+    let run = archive_expired(core, Utc::now()).await.unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(run.events, total as i64);
+    assert_eq!(run.months.len(), 2);
+    eprintln!(
+        "archived {} events ({} months) in {secs:.2} s: {:.0} events/s",
+        run.events,
+        run.months.len(),
+        run.events as f64 / secs
+    );
+    assert!(verify_stored_archives(core, org).await.unwrap().iter().all(|c| c.valid));
+}
