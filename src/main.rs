@@ -208,7 +208,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("archived {org} {}", month.format("%Y-%m"));
                 }
                 #[allow(clippy::cast_precision_loss)]
-                let rate = if secs > 0.0 { run.events as f64 / secs } else { 0.0 };
+                let rate = if secs > 0.0 {
+                    run.events as f64 / secs
+                } else {
+                    0.0
+                };
                 println!(
                     "{} months, {} events in {secs:.2} s ({rate:.0} events/s)",
                     run.months.len(),
@@ -217,8 +221,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::VerifyArchive { organization, .. } => {
-                let organization = organization
-                    .ok_or_else(|| anyhow::anyhow!("name a FILE or --organization"))?;
+                let organization =
+                    organization.ok_or_else(|| anyhow::anyhow!("name a FILE or --organization"))?;
                 let core = Core::new(db, &config)?;
                 let checks = archive::verify_stored_archives(&core, organization)
                     .await

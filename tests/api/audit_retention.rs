@@ -29,7 +29,12 @@ async fn create_model(app: &TestApp, user: &TestUser, org: &str, name: &str) {
     res.data();
 }
 
-async fn set_retention(app: &TestApp, user: &TestUser, org: &str, months: Value) -> crate::helpers::Gql {
+async fn set_retention(
+    app: &TestApp,
+    user: &TestUser,
+    org: &str,
+    months: Value,
+) -> crate::helpers::Gql {
     app.gql(
         Some(&user.token),
         "mutation($org: ID!, $months: Int) { setAuditRetention(organizationId: $org, months: $months) { organization { slug } months archivedThrough archivedEvents } }",
@@ -117,9 +122,10 @@ async fn an_archived_month_leaves_the_table_and_the_chain_still_verifies() {
     assert_eq!(archive_expired(core, later).await.unwrap().events, 0);
 
     // The file holds the rows read before archiving, field by field and line by line.
-    let path = dir
-        .path()
-        .join(format!("audit-archive/{org_id}/{}.jsonl", month.format("%Y-%m")));
+    let path = dir.path().join(format!(
+        "audit-archive/{org_id}/{}.jsonl",
+        month.format("%Y-%m")
+    ));
     let bytes = std::fs::read(&path).unwrap();
     let text = String::from_utf8(bytes.clone()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -129,7 +135,10 @@ async fn an_archived_month_leaves_the_table_and_the_chain_still_verifies() {
         let parsed: Value = serde_json::from_str(line).unwrap();
         assert_eq!(parsed["sequence"], row.id);
         assert_eq!(parsed["hash"], hex::encode(&row.hash));
-        assert_eq!(parsed["prev_hash"], json!(row.prev_hash.as_deref().map(hex::encode)));
+        assert_eq!(
+            parsed["prev_hash"],
+            json!(row.prev_hash.as_deref().map(hex::encode))
+        );
         assert_eq!(parsed["action"], row.action);
         assert_eq!(parsed["entity_type"], row.entity_type);
         assert_eq!(parsed["organization_id"], org_id.to_string());
@@ -164,7 +173,10 @@ async fn an_archived_month_leaves_the_table_and_the_chain_still_verifies() {
     create_model(&app, &owner, &org, "After").await;
     let after = org_rows(&app, org_id).await;
     assert_eq!(after.len(), 1);
-    assert_eq!(after[0].prev_hash.as_deref(), Some(before[3].hash.as_slice()));
+    assert_eq!(
+        after[0].prev_hash.as_deref(),
+        Some(before[3].hash.as_slice())
+    );
     assert_eq!(
         verify(&app, &owner, &org).await,
         json!({"eventsChecked": 1, "valid": true, "firstBrokenSequence": null})
@@ -262,7 +274,10 @@ async fn only_the_archive_function_removes_events() {
     .get_result(&mut conn)
     .await
     .unwrap();
-    assert!(partitions >= 5, "the current month, three ahead and the default");
+    assert!(
+        partitions >= 5,
+        "the current month, three ahead and the default"
+    );
     assert_eq!(app.audit_actions().await.len(), before);
 }
 
@@ -283,12 +298,13 @@ struct SeedEvent {
 /// `FV_ARCHIVE_BENCH_EVENTS=100000 cargo test --release --test api archive_throughput -- --ignored --nocapture`
 #[tokio::test]
 #[ignore = "a measurement: run it on purpose"]
+#[allow(clippy::cast_precision_loss)]
 async fn archive_throughput() {
     use finvision::domain::audit::{
         chain::{canonical_json, chain_hash},
         record::hashed_document,
     };
-    let total: usize = std::env::var("FV_ARCHIVE_BENCH_EVENTS")
+    let total: i32 = std::env::var("FV_ARCHIVE_BENCH_EVENTS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
@@ -305,12 +321,13 @@ async fn archive_throughput() {
     let seeding = std::time::Instant::now();
     let mut prev: Option<Vec<u8>> = None;
     let mut conn = app.db.superuser_conn().await;
-    let step = chrono::Duration::seconds(59 * 24 * 3600 / total as i64);
+    let step = chrono::Duration::seconds(59 * 24 * 3600 / i64::from(total));
     let mut batch = Vec::with_capacity(1_000);
     for i in 0..total {
-        let created_at = start + step * i as i32;
+        let created_at = start + step * i;
         let entity_id = Some(Uuid::new_v4());
-        let new_values = Some(json!({"name": format!("Model {i}"), "currency": "EUR", "status": "DRAFT"}));
+        let new_values =
+            Some(json!({"name": format!("Model {i}"), "currency": "EUR", "status": "DRAFT"}));
         let document = hashed_document(
             Some(org),
             None,
@@ -349,7 +366,7 @@ async fn archive_throughput() {
     let started = std::time::Instant::now();
     let run = archive_expired(core, Utc::now()).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
-    assert_eq!(run.events, total as i64);
+    assert_eq!(run.events, i64::from(total));
     assert_eq!(run.months.len(), 2);
     eprintln!(
         "archived {} events ({} months) in {secs:.2} s: {:.0} events/s",
@@ -357,5 +374,11 @@ async fn archive_throughput() {
         run.months.len(),
         run.events as f64 / secs
     );
-    assert!(verify_stored_archives(core, org).await.unwrap().iter().all(|c| c.valid));
+    assert!(
+        verify_stored_archives(core, org)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.valid)
+    );
 }

@@ -9,8 +9,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{
-    ApiKey, AuditEvent, AuditEventFilter, AuditRetention, FinancialModel, Membership, ModelFilter, ModelOrder,
-    OrgRole, SortDirection, audit_event::audit_connection,
+    ApiKey, AuditEvent, AuditEventFilter, AuditRetention, FinancialModel, Membership, ModelFilter,
+    ModelOrder, OrgRole, SortDirection, audit_event::audit_connection,
 };
 use crate::{
     api::{
@@ -227,8 +227,8 @@ impl Organization {
     /// How long the organization keeps its audit events, and what was archived (ADMIN+).
     #[graphql(guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)")]
     async fn audit_retention(&self, ctx: &Context<'_>) -> ApiResult<AuditRetention> {
-        let status = retention::status(&state(ctx).core, self.0.id, self.0.audit_retention_months)
-            .await?;
+        let status =
+            retention::status(&state(ctx).core, self.0.id, self.0.audit_retention_months).await?;
         Ok(AuditRetention(status))
     }
 }

@@ -131,7 +131,8 @@ pub async fn archive_expired(core: &Core, now: DateTime<Utc>) -> AppResult<Archi
         let cutoff = month_of(now)
             .checked_sub_months(Months::new(u32::try_from(months).unwrap_or(0)))
             .unwrap_or_default();
-        while let Some((month, events)) = archive_oldest_month(core, organization_id, cutoff).await?
+        while let Some((month, events)) =
+            archive_oldest_month(core, organization_id, cutoff).await?
         {
             run.months.push((organization_id, month));
             run.events += events;
@@ -225,21 +226,19 @@ async fn archive_oldest_month(
             .bind::<BigInt, _>(chain_lock_key(Some(organization_id)))
             .execute(conn)
             .await?;
-        diesel::sql_query(
-            "SELECT fv_audit_archive_month($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(organization_id)
-        .bind::<Date, _>(month)
-        .bind::<Text, _>(&key)
-        .bind::<BigInt, _>(first_sequence)
-        .bind::<BigInt, _>(last_sequence)
-        .bind::<BigInt, _>(count)
-        .bind::<Nullable<Bytea>, _>(prev_hash.as_deref())
-        .bind::<Bytea, _>(last_hash.as_slice())
-        .bind::<Bytea, _>(sha256.as_slice())
-        .bind::<BigInt, _>(size)
-        .execute(conn)
-        .await?;
+        diesel::sql_query("SELECT fv_audit_archive_month($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            .bind::<diesel::sql_types::Uuid, _>(organization_id)
+            .bind::<Date, _>(month)
+            .bind::<Text, _>(&key)
+            .bind::<BigInt, _>(first_sequence)
+            .bind::<BigInt, _>(last_sequence)
+            .bind::<BigInt, _>(count)
+            .bind::<Nullable<Bytea>, _>(prev_hash.as_deref())
+            .bind::<Bytea, _>(last_hash.as_slice())
+            .bind::<Bytea, _>(sha256.as_slice())
+            .bind::<BigInt, _>(size)
+            .execute(conn)
+            .await?;
         Ok(())
     })
     .await?;

@@ -52,8 +52,17 @@ pub struct ArchiveReport {
     pub last_hash: Option<Vec<u8>>,
 }
 
-/// One parsed line: its sequence, links and whether its content matches its hash.
-fn check_line(line: &str) -> Option<(i64, Option<Vec<u8>>, Vec<u8>, bool)> {
+/// One parsed line.
+struct CheckedLine {
+    sequence: i64,
+    prev_hash: Option<Vec<u8>>,
+    hash: Vec<u8>,
+    /// Canonical, and its content hashes to its `hash`.
+    intact: bool,
+}
+
+/// Parse and check one line; `None` when it is not an archive line at all.
+fn check_line(line: &str) -> Option<CheckedLine> {
     let value: Value = serde_json::from_str(line).ok()?;
     let canonical = canonical_json(&value) == line;
     let Value::Object(mut map) = value else {
@@ -67,7 +76,13 @@ fn check_line(line: &str) -> Option<(i64, Option<Vec<u8>>, Vec<u8>, bool)> {
     };
     let hash = hex::decode(map.remove("hash")?.as_str()?).ok()?;
     let recomputed = chain_hash(prev_hash.as_deref(), &canonical_json(&Value::Object(map)));
-    Some((sequence, prev_hash, hash.clone(), canonical && recomputed == hash))
+    let intact = canonical && recomputed == hash;
+    Some(CheckedLine {
+        sequence,
+        prev_hash,
+        hash,
+        intact,
+    })
 }
 
 /// Verify an archive file. `expected_prev`: the hash its first event must follow when known (the
@@ -84,24 +99,26 @@ pub fn verify_archive(bytes: &[u8], expected_prev: Option<Option<&[u8]>>) -> Arc
     for (index, line) in text.lines().enumerate() {
         report.events += 1;
         let checked = check_line(line);
-        let sequence = checked.as_ref().map(|c| c.0);
-        let intact = checked.as_ref().is_some_and(|(seq, prev, _, ok)| {
-            *ok && *seq > last_sequence && previous.as_ref().is_none_or(|p| p == prev)
+        let sequence = checked.as_ref().map(|c| c.sequence);
+        let intact = checked.as_ref().is_some_and(|c| {
+            c.intact
+                && c.sequence > last_sequence
+                && previous.as_ref().is_none_or(|p| *p == c.prev_hash)
         });
         if report.first_sequence.is_none() && index == 0 {
             report.first_sequence = sequence;
-            report.prev_hash = checked.as_ref().and_then(|c| c.1.clone());
+            report.prev_hash = checked.as_ref().and_then(|c| c.prev_hash.clone());
         }
         if report.valid && !intact {
             report.valid = false;
             report.first_broken_line = Some(index + 1);
             report.first_broken_sequence = sequence;
         }
-        if let Some((seq, _, hash, _)) = checked {
-            last_sequence = seq;
-            report.last_sequence = Some(seq);
-            report.last_hash = Some(hash.clone());
-            previous = Some(Some(hash));
+        if let Some(line) = checked {
+            last_sequence = line.sequence;
+            report.last_sequence = Some(line.sequence);
+            report.last_hash = Some(line.hash.clone());
+            previous = Some(Some(line.hash));
         } else {
             // Nothing to link the next line to: it is judged on its own content.
             previous = None;

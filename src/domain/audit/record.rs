@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::chain::{canonical_json, chain_hash, chain_lock_key};
 use crate::{
     db::schema::{audit_archives, audit_events},
-    domain::auth::viewer::Caller, error::AppResult};
+    domain::auth::viewer::Caller,
+    error::AppResult,
+};
 
 /// What happened, to which entity; the actor and request metadata come from the [`Caller`].
 #[derive(Debug, Clone)]
