@@ -32,8 +32,8 @@ COMMENT ON TABLE audit_archives IS 'One row per archived month of an organizatio
 COMMENT ON COLUMN audit_archives.prev_hash IS 'The hash the first archived event follows (NULL: the start of the chain).';
 COMMENT ON COLUMN audit_archives.last_hash IS 'The hash of the last archived event: the first event left in audit_events follows it.';
 
--- The database half of archiving one month, in the caller's transaction (which holds the
--- organization's chain lock and has written and verified the file): record the archive, then
+-- The database half of archiving one month, in the caller's transaction (the caller has
+-- written and verified the file): record the archive, then
 -- remove exactly those events. It refuses a range that does not continue the last archive or
 -- whose last hash is not the stored one. SECURITY DEFINER, owned by the table owner: with
 -- separate roles, the application role gets EXECUTE on this function and no DELETE on

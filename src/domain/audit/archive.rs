@@ -4,7 +4,7 @@
 //!
 //! Crash-safe in this order: read the month's events, write the file, read it back and verify
 //! it (hashes, links, count, last hash), then in one transaction under the organization's
-//! chain lock record an `audit_archives` row and delete exactly those events
+//! archive lock record an `audit_archives` row and delete exactly those events
 //! (`fv_audit_archive_month`, the only DELETE the append-only trigger lets through). A crash
 //! before the commit leaves the events in the table and a file that the next run overwrites
 //! with the same bytes; after it, the month is done. The server runs it periodically
@@ -222,8 +222,15 @@ async fn archive_oldest_month(
     let (first_sequence, last_sequence, last_hash) = (first.id, last.id, last.hash.clone());
     let prev_hash = first.prev_hash.clone();
     core.transaction(async |conn| {
+        // Archivers of one organization (several instances) take turns; writers do not wait:
+        // the next event links by hash to the last archived one whether it reads the row
+        // before this commits or the `audit_archives` row after.
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-            .bind::<BigInt, _>(chain_lock_key(Some(organization_id)))
+            .bind::<BigInt, _>(!chain_lock_key(Some(organization_id)))
+            .execute(conn)
+            .await?;
+        // A busy organization's month is more rows than a request's statement deletes.
+        diesel::sql_query("SET LOCAL statement_timeout = 0")
             .execute(conn)
             .await?;
         diesel::sql_query("SELECT fv_audit_archive_month($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")

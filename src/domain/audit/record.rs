@@ -185,7 +185,8 @@ pub async fn record(
     .await
     .optional()?;
     // Every event of the organization may have been archived: the chain goes on from the
-    // last archived one (read under the chain lock, which the archive job holds too).
+    // last archived one. The archive commits its row and its deletion together, so this
+    // statement (a later snapshot than the one above) sees the row if the events are gone.
     let prev_hash = match (prev_hash, entry.organization_id) {
         (None, Some(org)) => audit_archives::table
             .filter(audit_archives::organization_id.eq(org))
