@@ -39,6 +39,25 @@ pub enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Archive the audit months past each organization's retention to the object store, once,
+    /// and exit (the server does it every FV_AUDIT_MAINTENANCE_SECS).
+    ArchiveAudit {
+        /// Judge expiry as of this instant (RFC 3339) instead of now.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Verify audit archive files and exit (status 1 when one does not verify): a JSON Lines
+    /// FILE on its own, or every stored archive of an organization against its recorded row.
+    VerifyArchive {
+        /// An archive file (`audit-archive/<org>/<yyyy-mm>.jsonl`); needs no database.
+        file: Option<PathBuf>,
+        /// The hash (hex) the file's first event must follow: the previous archive's last hash.
+        #[arg(long, requires = "file")]
+        prev_hash: Option<String>,
+        /// Verify every stored archive of this organization (its UUID) instead.
+        #[arg(long, conflicts_with = "file")]
+        organization: Option<uuid::Uuid>,
+    },
     /// Create a user account and exit; the password is read from FV_NEW_USER_PASSWORD or generated and printed.
     CreateUser {
         /// The account's email.
@@ -233,6 +252,12 @@ pub struct Config {
     /// this bounds the drift of the session idle limit and of an instance that misses notices).
     #[arg(long, env = "FV_CALLER_CACHE_TTL_SECS", default_value_t = 60)]
     pub caller_cache_ttl_secs: u64,
+
+    /// Seconds between two runs of the audit maintenance task: create the coming months'
+    /// partitions of `audit_events` and archive the months past each organization's retention
+    /// (0: never; `finvision archive-audit` runs it once).
+    #[arg(long, env = "FV_AUDIT_MAINTENANCE_SECS", default_value_t = 3600)]
+    pub audit_maintenance_secs: u64,
 
     // ── Bounded I/O ──────────────────────────────────────────────────────────────────────────
     /// Seconds one HTTP request may take (body read and execution) before it is answered with 503 (0: none).

@@ -10,7 +10,11 @@ use finvision::{
     api::schema::sdl,
     config::{Cli, Command, Config},
     db::{Db, PoolOptions, embedded::EmbeddedPostgres, migrate},
-    domain::{Core, auth::accounts},
+    domain::{
+        Core,
+        audit::{archive, archive_file},
+        auth::accounts,
+    },
     telemetry,
 };
 
@@ -96,6 +100,13 @@ async fn serve(config: Config, db: Db, seed_demo: bool) -> anyhow::Result<()> {
         app.core().clone(),
         Duration::from_secs(30),
     ));
+    // Partitions ahead of time and the archive of expired audit months (the first run at once).
+    let audit_maintenance = (config.audit_maintenance_secs > 0).then(|| {
+        tokio::spawn(archive::run_every(
+            app.core().clone(),
+            Duration::from_secs(config.audit_maintenance_secs),
+        ))
+    });
     tracing::info!(address = %config.listen, "FinVision API ready: GraphiQL at http://{}/graphql", config.listen);
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let server = axum::serve(
@@ -117,9 +128,25 @@ async fn serve(config: Config, db: Db, seed_demo: bool) -> anyhow::Result<()> {
         } => tracing::warn!("shutdown grace period elapsed with connections still open"),
     }
     usage_flusher.abort();
+    if let Some(task) = audit_maintenance {
+        task.abort();
+    }
     if let Err(err) = finvision::domain::auth::api_keys::flush_usage(app.core()).await {
         tracing::warn!(error = %err, "flushing API key usage at shutdown failed");
     }
+    Ok(())
+}
+
+/// `finvision verify-archive FILE`: the file on its own, no database.
+fn verify_archive_file(file: &std::path::Path, prev_hash: Option<&str>) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let prev = prev_hash
+        .map(hex::decode)
+        .transpose()
+        .context("--prev-hash is not hex")?;
+    let report = archive_file::verify_archive(&bytes, prev.as_deref().map(Some));
+    println!("{}", archive_file::report_json(&report));
+    anyhow::ensure!(report.valid, "{} does not verify", file.display());
     Ok(())
 }
 
@@ -138,6 +165,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Schema = command {
         print!("{}", sdl());
         return Ok(());
+    }
+    if let Command::VerifyArchive {
+        file: Some(file),
+        prev_hash,
+        ..
+    } = &command
+    {
+        return verify_archive_file(file, prev_hash.as_deref());
     }
     let database = Database::open(&config).await?;
     let result = async {
@@ -189,6 +224,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Schema
             | Command::Backup { .. }
             | Command::Restore { .. } => Ok(()),
+            Command::ArchiveAudit { now } => {
+                let core = Core::new(db, &config)?;
+                let now = now.unwrap_or_else(chrono::Utc::now);
+                archive::ensure_partitions(&core, now)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("creating audit partitions failed: {e}"))?;
+                let started = std::time::Instant::now();
+                let run = archive::archive_expired(&core, now)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("archiving failed: {e}"))?;
+                let secs = started.elapsed().as_secs_f64();
+                for (org, month) in &run.months {
+                    println!("archived {org} {}", month.format("%Y-%m"));
+                }
+                #[allow(clippy::cast_precision_loss)]
+                let rate = if secs > 0.0 {
+                    run.events as f64 / secs
+                } else {
+                    0.0
+                };
+                println!(
+                    "{} months, {} events in {secs:.2} s ({rate:.0} events/s)",
+                    run.months.len(),
+                    run.events
+                );
+                Ok(())
+            }
+            Command::VerifyArchive { organization, .. } => {
+                let organization =
+                    organization.ok_or_else(|| anyhow::anyhow!("name a FILE or --organization"))?;
+                let core = Core::new(db, &config)?;
+                let checks = archive::verify_stored_archives(&core, organization)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("verifying the archives failed: {e}"))?;
+                let mut all_valid = true;
+                for check in &checks {
+                    all_valid &= check.valid;
+                    println!(
+                        "{} {} events {} {}",
+                        check.month.format("%Y-%m"),
+                        check.report.events,
+                        check.storage_key,
+                        if check.valid { "valid" } else { "INVALID" }
+                    );
+                }
+                anyhow::ensure!(all_valid, "an archive does not verify");
+                Ok(())
+            }
             Command::Seed { demo } => {
                 anyhow::ensure!(demo, "nothing to seed: pass --demo");
                 finvision::domain::seed::seed_demo(&Core::new(db, &config)?)

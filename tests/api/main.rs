@@ -14,6 +14,7 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod audit_retention;
 mod audit_stream;
 mod audited_changes;
 mod authorization;

@@ -9,9 +9,12 @@ use crate::{
         errors::{ApiResult, IntoApi},
         guards::{Authenticated, SignedIn},
         relay::{NodeKind, decode},
-        types::{Membership, OrgRole, Organization},
+        types::{AuditRetention, Membership, OrgRole, Organization},
     },
-    domain::organizations::{members, service},
+    domain::{
+        audit::retention,
+        organizations::{members, service},
+    },
 };
 
 /// A new organization.
@@ -136,6 +139,26 @@ impl OrganizationMutation {
         let deleted = service::delete(&st.core, &st.caller(), id).await.api()?;
         st.reread_caller().await.api()?;
         Ok(deleted)
+    }
+
+    /// Keep the organization's audit events in the database for `months` months (at least 12;
+    /// `null` keeps everything) (OWNER). Older whole months are archived as JSON Lines to the
+    /// object store by the server's archive job, and leave the table; the chain stays
+    /// verifiable. The change writes its own audit event.
+    #[graphql(guard = "Authenticated")]
+    async fn set_audit_retention(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        months: Option<i32>,
+    ) -> ApiResult<AuditRetention> {
+        let st = state(ctx);
+        let org = decode(&organization_id, NodeKind::Organization, "organizationId")?;
+        Ok(AuditRetention(
+            retention::set_retention(&st.core, &st.caller(), org, months)
+                .await
+                .api()?,
+        ))
     }
 
     /// Add an existing account to the organization (ADMIN+; only an OWNER grants OWNER).

@@ -9,8 +9,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{
-    ApiKey, AuditEvent, AuditEventFilter, FinancialModel, Membership, ModelFilter, ModelOrder,
-    OrgRole, SortDirection, audit_event::audit_connection,
+    ApiKey, AuditEvent, AuditEventFilter, AuditRetention, FinancialModel, Membership, ModelFilter,
+    ModelOrder, OrgRole, SortDirection, audit_event::audit_connection,
 };
 use crate::{
     api::{
@@ -20,7 +20,7 @@ use crate::{
         relay::{Conn, NodeKind, PageArgs, global_id, paginate, paginate_ordered, time_key},
     },
     domain::{
-        audit::history::HistoryScope,
+        audit::{history::HistoryScope, retention},
         auth::api_keys::ApiKeysOfOrganization,
         loader::{MembershipsOfOrganization, OrganizationById},
         modelling::loaders::ModelsOfOrganization,
@@ -222,5 +222,13 @@ impl Organization {
     ) -> ApiResult<Conn<AuditEvent>> {
         let args = PageArgs::new(first, after, last, before);
         audit_connection(ctx, HistoryScope::Organization(self.0.id), args, filter).await
+    }
+
+    /// How long the organization keeps its audit events, and what was archived (ADMIN+).
+    #[graphql(guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)")]
+    async fn audit_retention(&self, ctx: &Context<'_>) -> ApiResult<AuditRetention> {
+        let status =
+            retention::status(&state(ctx).core, self.0.id, self.0.audit_retention_months).await?;
+        Ok(AuditRetention(status))
     }
 }

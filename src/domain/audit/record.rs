@@ -9,7 +9,11 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::chain::{canonical_json, chain_hash, chain_lock_key};
-use crate::{db::schema::audit_events, domain::auth::viewer::Caller, error::AppResult};
+use crate::{
+    db::schema::{audit_archives, audit_events},
+    domain::auth::viewer::Caller,
+    error::AppResult,
+};
 
 /// What happened, to which entity; the actor and request metadata come from the [`Caller`].
 #[derive(Debug, Clone)]
@@ -180,6 +184,19 @@ pub async fn record(
     .first(conn)
     .await
     .optional()?;
+    // Every event of the organization may have been archived: the chain goes on from the
+    // last archived one. The archive commits its row and its deletion together, so this
+    // statement (a later snapshot than the one above) sees the row if the events are gone.
+    let prev_hash = match (prev_hash, entry.organization_id) {
+        (None, Some(org)) => audit_archives::table
+            .filter(audit_archives::organization_id.eq(org))
+            .order(audit_archives::last_sequence.desc())
+            .select(audit_archives::last_hash)
+            .first(conn)
+            .await
+            .optional()?,
+        (prev_hash, _) => prev_hash,
+    };
 
     // PostgreSQL keeps microseconds: hash what will be read back.
     let now = Utc::now();

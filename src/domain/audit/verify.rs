@@ -6,6 +6,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::{
+    archive::archives_of,
     chain::{canonical_json, chain_hash},
     history::AuditEventRow,
     record::hashed_document,
@@ -27,13 +28,9 @@ pub struct ChainReport {
     pub first_broken_sequence: Option<i64>,
 }
 
-/// Whether `row` is intact and follows `previous` (the hash of the event before it, `None` for
-/// the first event of the chain).
-pub fn row_is_intact(row: &AuditEventRow, previous: Option<&[u8]>) -> bool {
-    if row.prev_hash.as_deref() != previous {
-        return false;
-    }
-    let document = hashed_document(
+/// The document whose canonical JSON a stored row's hash covers.
+pub fn document_of(row: &AuditEventRow) -> serde_json::Value {
+    hashed_document(
         row.organization_id,
         row.actor_user_id,
         row.actor_api_key_id,
@@ -46,11 +43,19 @@ pub fn row_is_intact(row: &AuditEventRow, previous: Option<&[u8]>) -> bool {
         row.user_agent.as_deref(),
         row.request_id.as_deref(),
         row.created_at,
-    );
-    chain_hash(row.prev_hash.as_deref(), &canonical_json(&document)) == row.hash
+    )
 }
 
-/// Verify the chain of `organization_id`. Reads every event in batches (one statement each);
+/// Whether `row` is intact and follows `previous` (the hash of the event before it, `None` for
+/// the first event of the chain).
+pub fn row_is_intact(row: &AuditEventRow, previous: Option<&[u8]>) -> bool {
+    if row.prev_hash.as_deref() != previous {
+        return false;
+    }
+    chain_hash(row.prev_hash.as_deref(), &canonical_json(&document_of(row))) == row.hash
+}
+
+/// Verify the chain of `organization_id`, from the last archived hash on. Reads every event in batches (one statement each);
 /// after a broken link it goes on from the stored hash, so one edit is reported once, and the
 /// count covers the whole history. Removing the *latest* events leaves a shorter valid chain:
 /// only an outside record of the head (e.g. a published hash) can tell.
@@ -62,8 +67,19 @@ pub async fn verify_chain(core: &Core, organization_id: Uuid) -> AppResult<Chain
         valid: true,
         first_broken_sequence: None,
     };
+    // Archived months are checked by their rows here (each continues the one before) and by
+    // their files with `archive::verify_stored_archives`; the table's events go on from the
+    // last archived hash.
     let mut previous: Option<Vec<u8>> = None;
     let mut after = 0_i64;
+    for archive in archives_of(&mut conn, organization_id).await? {
+        if report.valid && archive.prev_hash != previous {
+            report.valid = false;
+            report.first_broken_sequence = Some(archive.first_sequence);
+        }
+        previous = Some(archive.last_hash);
+        after = archive.last_sequence;
+    }
     loop {
         let rows: Vec<AuditEventRow> = audit_events::table
             .filter(audit_events::organization_id.eq(organization_id))

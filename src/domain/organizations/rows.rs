@@ -45,6 +45,8 @@ pub struct OrganizationRow {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Months of audit events kept in the table (`None`: all of them); see `audit::retention`.
+    pub audit_retention_months: Option<i32>,
 }
 
 impl Audited for OrganizationRow {

@@ -81,6 +81,7 @@ const COVERED: &[&str] = &[
     "lastLoginAt",
     "apiKeys",
     "auditEvents",
+    "auditRetention",
     "verifyAuditChain",
     "organization",
     "organizations",
@@ -154,6 +155,18 @@ async fn refused_non_null_fields_null_their_nearest_nullable_parent() {
         // The sibling stands.
         assert_eq!(at(&res, &p(&["me", "id"])), &json!(viewer.id));
     }
+
+    // Organization.auditRetention is non-null too.
+    let res = app
+        .gql(
+            Some(&viewer.token),
+            "{ organization(slug: \"acme\") { name auditRetention { months } } me { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(at(&res, &p(&["organization"])), &Value::Null);
+    error_at(&res, &p(&["organization", "auditRetention"]), "FORBIDDEN");
+    assert_eq!(at(&res, &p(&["me", "id"])), &json!(viewer.id));
 
     // FinancialModel.auditEvents: the model goes null.
     let res = app
