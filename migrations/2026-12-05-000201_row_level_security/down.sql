@@ -23,6 +23,7 @@ DROP POLICY tenant ON financial_models;
 ALTER TABLE financial_models DISABLE ROW LEVEL SECURITY;
 DROP POLICY tenant ON organizations;
 ALTER TABLE organizations DISABLE ROW LEVEL SECURITY;
+DROP FUNCTION fv_audit_chain_head(uuid);
 DROP FUNCTION fv_org_without_members(uuid);
 DROP FUNCTION fv_caller_orgs();
 DROP FUNCTION fv_caller_user();

@@ -13,10 +13,18 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
 $$;
 
 -- The user the caller is (NULL for API keys, anonymous requests and the server's own work).
+-- PL/pgSQL, as below: a statement is planned only when reached, so that the planner never
+-- folds a cast of a setting that is not a UUID.
 CREATE FUNCTION fv_caller_user() RETURNS uuid
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN current_setting('fv.caller', true) LIKE 'u:%'
-                THEN substr(current_setting('fv.caller', true), 3)::uuid END
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    caller text := coalesce(current_setting('fv.caller', true), '');
+BEGIN
+    IF caller LIKE 'u:%' THEN
+        RETURN substr(caller, 3)::uuid;
+    END IF;
+    RETURN NULL;
+END
 $$;
 
 -- The organizations the caller belongs to: read as the owner (memberships are themselves under
@@ -24,15 +32,18 @@ $$;
 -- transaction (a new organization's owner) counts at once. Policies call it as `(SELECT
 -- fv_caller_orgs())`: an InitPlan, evaluated once per statement, not per row.
 CREATE FUNCTION fv_caller_orgs() RETURNS uuid[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-    SELECT CASE
-        WHEN current_setting('fv.caller', true) LIKE 'o:%'
-            THEN ARRAY[substr(current_setting('fv.caller', true), 3)::uuid]
-        WHEN current_setting('fv.caller', true) LIKE 'u:%'
-            THEN ARRAY(SELECT m.organization_id FROM public.memberships m
-                       WHERE m.user_id = substr(current_setting('fv.caller', true), 3)::uuid)
-        ELSE '{}'::uuid[]
-    END
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    caller text := coalesce(current_setting('fv.caller', true), '');
+BEGIN
+    IF caller LIKE 'o:%' THEN
+        RETURN ARRAY[substr(caller, 3)::uuid];
+    ELSIF caller LIKE 'u:%' THEN
+        RETURN ARRAY(SELECT m.organization_id FROM public.memberships m
+                     WHERE m.user_id = substr(caller, 3)::uuid);
+    END IF;
+    RETURN '{}'::uuid[];
+END
 $$;
 REVOKE ALL ON FUNCTION fv_caller_orgs() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fv_caller_orgs() TO finvision_app;
@@ -108,10 +119,32 @@ CREATE POLICY tenant ON metric_dependencies TO finvision_app
 ALTER TABLE audit_events ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_read ON audit_events FOR SELECT TO finvision_app
     USING ((SELECT fv_sees_all()) OR organization_id IS NULL
-           OR organization_id = ANY ((SELECT fv_caller_orgs())::uuid[]));
+           OR organization_id = ANY ((SELECT fv_caller_orgs())::uuid[])
+           OR actor_user_id = (SELECT fv_caller_user()));
+-- Appending: to the caller's organizations, or as the actor (a member who has just left, in the
+-- same transaction, records their leaving; `INSERT … RETURNING` needs the row readable too,
+-- hence the actor's own events in the read policy).
 CREATE POLICY tenant_append ON audit_events FOR INSERT TO finvision_app
     WITH CHECK ((SELECT fv_sees_all()) OR organization_id IS NULL
-                OR organization_id = ANY ((SELECT fv_caller_orgs())::uuid[]));
+                OR organization_id = ANY ((SELECT fv_caller_orgs())::uuid[])
+                OR actor_user_id = (SELECT fv_caller_user()));
+
+-- The head of an organization's chain (or of the platform's, for NULL), whatever the caller may
+-- read: the hash of an event must not depend on who appends it (a member who has just left no
+-- longer sees the organization's events). Called under the chain's advisory lock.
+CREATE FUNCTION fv_audit_chain_head(org uuid) RETURNS bytea
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    IF org IS NULL THEN
+        RETURN (SELECT e.hash FROM public.audit_events e WHERE e.organization_id IS NULL
+                ORDER BY e.id DESC LIMIT 1);
+    END IF;
+    RETURN (SELECT e.hash FROM public.audit_events e WHERE e.organization_id = org
+            ORDER BY e.id DESC LIMIT 1);
+END
+$$;
+REVOKE ALL ON FUNCTION fv_audit_chain_head(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION fv_audit_chain_head(uuid) TO finvision_app;
 
 -- users and sessions stay without RLS: both are read before the caller is known (sign-in by
 -- e-mail, a session by its token's hash, registration), hold no tenant data, and their secrets

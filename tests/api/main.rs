@@ -19,6 +19,7 @@ mod audited_changes;
 mod authorization;
 mod caller_cache;
 mod config;
+mod data_governance;
 mod contract;
 mod demo;
 mod factories;

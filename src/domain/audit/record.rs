@@ -155,6 +155,13 @@ pub fn hashed_document(
     })
 }
 
+/// The last hash of a chain (`fv_audit_chain_head`).
+#[derive(diesel::QueryableByName)]
+struct ChainHead {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Binary>)]
+    hash: Option<Vec<u8>>,
+}
+
 /// Append one event to its organization's chain, inside the caller's transaction. Returns the
 /// event's sequence. Must run in a transaction: the chain lock is transaction-scoped.
 #[tracing::instrument(skip_all, fields(action = entry.action))]
@@ -167,19 +174,13 @@ pub async fn record(
         .bind::<BigInt, _>(chain_lock_key(entry.organization_id))
         .execute(conn)
         .await?;
-    let prev_hash: Option<Vec<u8>> = match entry.organization_id {
-        Some(org) => audit_events::table
-            .filter(audit_events::organization_id.eq(org))
-            .into_boxed(),
-        None => audit_events::table
-            .filter(audit_events::organization_id.is_null())
-            .into_boxed(),
-    }
-    .order(audit_events::id.desc())
-    .select(audit_events::hash)
-    .first(conn)
-    .await
-    .optional()?;
+    // Through a SECURITY DEFINER function: the chain's head whatever rows the caller may read
+    // (row-level security), so that a member recording their own leaving chains correctly.
+    let prev_hash = diesel::sql_query("SELECT fv_audit_chain_head($1) AS hash")
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(entry.organization_id)
+        .get_result::<ChainHead>(conn)
+        .await?
+        .hash;
 
     // PostgreSQL keeps microseconds: hash what will be read back.
     let now = Utc::now();
