@@ -39,7 +39,11 @@ async fn the_application_role_cannot_erase_or_rewrite_the_audit_trail() {
     conn.batch_execute("SELECT set_config('fv.caller', 'all', false)")
         .await
         .expect("a context");
-    let before = strings(&mut conn, "SELECT count(*)::text AS value FROM audit_events").await;
+    let before = strings(
+        &mut conn,
+        "SELECT count(*)::text AS value FROM audit_events",
+    )
+    .await;
     assert_ne!(before, vec!["0".to_owned()], "the API wrote events");
     // Appending is allowed: that is how the server records.
     for sql in [
@@ -59,14 +63,22 @@ async fn the_application_role_cannot_erase_or_rewrite_the_audit_trail() {
         let result = conn.batch_execute(sql).await;
         assert!(result.is_err(), "{sql} must fail for the application role");
     }
-    let after = strings(&mut conn, "SELECT count(*)::text AS value FROM audit_events").await;
+    let after = strings(
+        &mut conn,
+        "SELECT count(*)::text AS value FROM audit_events",
+    )
+    .await;
     assert_eq!(before, after);
     let role = strings(
         &mut conn,
         "SELECT (rolsuper OR rolbypassrls)::text AS value FROM pg_roles WHERE rolname = current_user",
     )
     .await;
-    assert_eq!(role, vec!["false".to_owned()], "no bypass of row-level security");
+    assert_eq!(
+        role,
+        vec!["false".to_owned()],
+        "no bypass of row-level security"
+    );
 }
 
 /// Every table under row-level security, with the SQL (run as the owner) that gives the
@@ -122,7 +134,8 @@ async fn row_level_security_shows_no_row_of_another_organization() {
     rival.plan(&app).await;
 
     let mut owner = app.db.superuser_conn().await;
-    let org_of = |slug: &str| format!("SELECT id::text AS value FROM organizations WHERE slug = '{slug}'");
+    let org_of =
+        |slug: &str| format!("SELECT id::text AS value FROM organizations WHERE slug = '{slug}'");
     let acme = strings(&mut owner, &org_of("acme")).await.remove(0);
     let rival_org = strings(&mut owner, &org_of("rival")).await.remove(0);
     let rival_user = strings(
@@ -197,7 +210,10 @@ async fn row_level_security_shows_no_row_of_another_organization() {
         .collect();
         assert!(acme_rows.is_subset(&seen), "{table}: a member misses rows");
     }
-    assert!(covered >= 9, "the demo fills most tenant tables ({covered})");
+    assert!(
+        covered >= 9,
+        "the demo fills most tenant tables ({covered})"
+    );
 
     // Writes are held to the same rule: no row of Acme can be changed by another caller.
     conn.batch_execute(&format!(
