@@ -107,7 +107,7 @@ fi
 start_server() {
   log "starting the server on 127.0.0.1:$PORT"
   if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then log "port $PORT is in use: pass --port"; exit 1; fi
-  DATABASE_URL=${SERVE_URL:-$DB_URL} FV_DATABASE_REPLICA_URLS=$REPLICA_URL FV_LISTEN=127.0.0.1:$PORT FV_LOG=warn \
+  DATABASE_URL=${SERVE_URL:-$DB_URL} FV_MIGRATION_DATABASE_URL=$DB_URL FV_DATABASE_REPLICA_URLS=$REPLICA_URL FV_LISTEN=127.0.0.1:$PORT FV_LOG=warn \
     "$BIN" serve >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
