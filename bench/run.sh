@@ -107,7 +107,7 @@ fi
 start_server() {
   log "starting the server on 127.0.0.1:$PORT"
   if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then log "port $PORT is in use: pass --port"; exit 1; fi
-  DATABASE_URL=$DB_URL FV_DATABASE_REPLICA_URLS=$REPLICA_URL FV_LISTEN=127.0.0.1:$PORT FV_LOG=warn \
+  DATABASE_URL=${SERVE_URL:-$DB_URL} FV_MIGRATION_DATABASE_URL=$DB_URL FV_DATABASE_REPLICA_URLS=$REPLICA_URL FV_LISTEN=127.0.0.1:$PORT FV_LOG=warn \
     "$BIN" serve >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -128,6 +128,17 @@ if [ $LOAD = 1 ]; then
   log "fresh database $DB_NAME"
   psql "$ADMIN_URL" -XAtq -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" -c "CREATE DATABASE \"$DB_NAME\""
   DATABASE_URL=$DB_URL "$BIN" migrate >"$OUT/migrate.log" 2>&1
+fi
+# The server runs as the application role when the migrations grant to it (as in production: the
+# owner migrates, `finvision_app` serves, under row-level security); older builds as the owner.
+if [ "$(psql "$DB_URL" -XAtqc "SELECT count(*) > 0 FROM information_schema.role_table_grants WHERE grantee = 'finvision_app'")" = t ]; then
+  psql "$DB_URL" -XAtqc "ALTER ROLE finvision_app LOGIN PASSWORD 'bench-app'" >/dev/null
+  SERVE_URL=$(python3 -c 'import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1]); host = p.hostname + (":%d" % p.port if p.port else "")
+print(u.urlunsplit((p.scheme, "finvision_app:bench-app@" + host, p.path, p.query, "")))' "$DB_URL")
+  log "serving as finvision_app"
+fi
+if [ $LOAD = 1 ]; then
   # One real argon2id hash (password "bench-password") that every generated user shares.
   DATABASE_URL=$DB_URL FV_NEW_USER_PASSWORD=bench-password "$BIN" create-user \
     --email template@bench.example >"$OUT/create-user.log" 2>&1

@@ -183,12 +183,13 @@ pub async fn restore(target: &Target<'_>, from: &Path, force: bool) -> anyhow::R
 
     let (url, password) = split_password(target.database_url)?;
     let mut pg_restore = tokio::process::Command::new(client_binary("pg_restore", target.bin_dir)?);
-    // Owners and grants name roles of the source cluster, which the target may not have: the
-    // restoring user owns everything (as the app's own migrations would have made it).
+    // Owners name roles of the source cluster, which the target may not have: the restoring user
+    // (the owner role, FV_MIGRATION_DATABASE_URL) owns everything, as the migrations would have
+    // made it. Grants are restored: the application role (`finvision_app`) must exist in the
+    // target cluster, as it must for the migrations; without them it could read nothing.
     pg_restore
         .args([
             "--no-owner",
-            "--no-acl",
             "--exit-on-error",
             "--single-transaction",
         ])

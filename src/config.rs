@@ -101,6 +101,11 @@ pub struct Config {
     /// transaction-pooling PgBouncer this names the server directly. Unset: DATABASE_URL.
     #[arg(long, env = "FV_LISTEN_DATABASE_URL", hide_env_values = true)]
     pub listen_database_url: Option<String>,
+    /// PostgreSQL URL of the owner role that runs the migrations (and so owns the tables), when
+    /// DATABASE_URL names the application role `finvision_app`, which may not. Unset:
+    /// FV_LISTEN_DATABASE_URL, else DATABASE_URL (one role for both, as before).
+    #[arg(long, env = "FV_MIGRATION_DATABASE_URL", hide_env_values = true)]
+    pub migration_database_url: Option<String>,
     /// The pool talks to PgBouncer in transaction pooling mode (or another pooler that moves
     /// server connections between transactions): no prepared statement is cached, no session
     /// setting is made on pooled connections, and reads run inside a transaction too.
@@ -290,6 +295,13 @@ impl Config {
         let mut config = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         config.database_url = Some(database_url.into());
         config
+    }
+
+    /// The URL the migrations run on: FV_MIGRATION_DATABASE_URL, else the session URL.
+    pub fn migration_database_url(&self) -> Option<&str> {
+        self.migration_database_url
+            .as_deref()
+            .or(self.session_database_url())
     }
 
     /// The URL of the LISTEN connection and the migrations: FV_LISTEN_DATABASE_URL, else

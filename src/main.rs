@@ -29,7 +29,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Where the database is: the configured server, or our private cluster (kept alive here).
 struct Database {
+    /// What the server connects as: the application role (`finvision_app`).
     url: String,
+    /// What the migrations run as: the owner of the tables.
+    owner_url: String,
     embedded: Option<EmbeddedPostgres>,
 }
 
@@ -38,13 +41,19 @@ impl Database {
         if let Some(url) = &config.database_url {
             return Ok(Self {
                 url: url.clone(),
+                owner_url: config
+                    .migration_database_url()
+                    .map_or_else(|| url.clone(), str::to_owned),
                 embedded: None,
             });
         }
         tracing::info!(data_dir = %config.data_dir.display(), "DATABASE_URL is not set: starting the embedded PostgreSQL cluster");
         let embedded = EmbeddedPostgres::start(&config.data_dir).await?;
+        // The cluster's superuser owns the tables and migrates; the server runs as the
+        // application role, which row-level security applies to.
         Ok(Self {
-            url: embedded.database_url(),
+            url: embedded.app_database_url(),
+            owner_url: embedded.database_url(),
             embedded: Some(embedded),
         })
     }
@@ -176,12 +185,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let database = Database::open(&config).await?;
     let result = async {
-        // Before the migrations: a backup copies the database as it is, and a restore brings
+        // Migrations want a session (behind PgBouncer, FV_LISTEN_DATABASE_URL names the server)
+        // of the owner role (FV_MIGRATION_DATABASE_URL).
+        let owner_url = &database.owner_url;
+        // Before the migrations, as the owner (pg_dump sees every row only past row-level
+        // security, which the owner's role bypasses): a backup copies the database as it is, and a restore brings
         // its own schema (the next `serve` migrates it forward).
         if let Command::Backup { out } | Command::Restore { from: out, .. } = &command {
             let files = finvision::domain::storage::FileStore::open(&config)?;
             let target = finvision::backup::Target {
-                database_url: &database.url,
+                database_url: &database.owner_url,
                 bin_dir: database.embedded.as_ref().map(EmbeddedPostgres::bin_dir),
                 files: &files,
             };
@@ -204,16 +217,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             return Ok(());
         }
-        // Migrations want a session (behind PgBouncer, FV_LISTEN_DATABASE_URL names the server).
-        let session_url = config
-            .listen_database_url
-            .clone()
-            .unwrap_or_else(|| database.url.clone());
         if let Command::Migrate { revert_all: true } = command {
-            migrate::run(&session_url, migrate::Direction::RevertAll).await?;
+            migrate::run(owner_url, migrate::Direction::RevertAll).await?;
             return Ok(());
         }
-        migrate::run(&session_url, migrate::Direction::Up).await?;
+        migrate::run(owner_url, migrate::Direction::Up).await?;
+        if let Command::Migrate { .. } = command {
+            print!("{}", migrate::ROLES_HELP);
+            return Ok(());
+        }
         let db = connect(&config, &database.url).await?;
         // The embedded cluster's URL too: the audit listener opens its own connection.
         let mut config = config.clone();

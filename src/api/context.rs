@@ -50,7 +50,7 @@ pub fn request_data(
     reads_after_writes: bool,
     route: Route,
 ) -> (RequestState, RequestLoader) {
-    let core = &core.for_request(route);
+    let core = &core.for_request(route).for_viewer(&caller.viewer);
     // Evaluations in flight keep the gate from dispatching a level's batches half-registered.
     let busy = gate.map_or_else(Default::default, |g| g.busy());
     let loader = match gate {

@@ -7,6 +7,21 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 /// The migrations compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// What `finvision migrate` prints: the two roles a server database needs, and how to make them.
+pub const ROLES_HELP: &str = "\
+FinVision runs with two database roles:
+  owner          runs these migrations and owns every table (FV_MIGRATION_DATABASE_URL)
+  finvision_app  what the server connects as (DATABASE_URL): owns nothing, holds only the grants
+                 the migrations give it (audit_events: INSERT and SELECT), and row-level security
+                 applies to it
+To create them (as a superuser; then run `finvision migrate` as the owner):
+  CREATE ROLE finvision_owner LOGIN PASSWORD '...';
+  CREATE ROLE finvision_app LOGIN PASSWORD '...' NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+  CREATE DATABASE finvision OWNER finvision_owner;
+  -- in an existing database instead: ALTER SCHEMA public OWNER TO finvision_owner;
+  --   REASSIGN OWNED BY <old owner> TO finvision_owner;
+";
+
 /// Key of the advisory lock that serialises migrations of several instances starting at once.
 const MIGRATION_LOCK: i64 = 0x4656_4d49_4752; // "FVMIGR"
 

@@ -19,6 +19,7 @@ use diesel_async::{
 };
 use futures_util::FutureExt;
 
+use super::caller::DbCaller;
 use super::replicas::{Lsn, ReplicaOptions, ReplicaSet, ReplicaStatus};
 use crate::error::{AppError, AppResult};
 
@@ -89,7 +90,9 @@ struct StatementCounter(Arc<AtomicU64>);
 
 impl Instrumentation for StatementCounter {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { .. } = event {
+        if let InstrumentationEvent::StartQuery { .. } = event
+            && !super::caller::uncounted()
+        {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -163,6 +166,9 @@ pub struct Db {
     /// The replicas' pools' counters: [`Db::statements_executed`] counts every statement sent.
     replica_statements: Arc<Vec<StatementCounter>>,
     route: Option<Arc<Route>>,
+    /// Whose rows the connections lent by this handle may see (row-level security): every
+    /// organization for the server's own work, the caller's for a request's handle.
+    caller: DbCaller,
 }
 
 /// Pools whose every connection gets the same set-up: the statement counter, the statement
@@ -255,6 +261,7 @@ impl Db {
             replicas: None,
             replica_statements: Arc::default(),
             route: None,
+            caller: DbCaller::All,
         })
     }
 
@@ -313,6 +320,23 @@ impl Db {
             route: Some(Arc::new(route)),
             ..self.clone()
         }
+    }
+
+    /// This handle for one caller: the connections it lends see only the rows of `caller`'s
+    /// organizations (row-level security, see [`DbCaller`]).
+    #[must_use]
+    pub fn for_caller(&self, caller: DbCaller) -> Self {
+        Self {
+            caller,
+            ..self.clone()
+        }
+    }
+
+    /// Open a transaction on `conn` (from [`Db::conn_for_transaction`]) for this handle's
+    /// caller: `BEGIN` and the caller's setting in one round trip.
+    pub async fn begin(&self, conn: &mut AsyncPgConnection) -> AppResult<()> {
+        AnsiTransactionManager::begin_transaction_sql(conn, &self.caller.begin_sql()).await?;
+        Ok(())
     }
 
     /// The last commit of `credential` on this instance within the read-your-writes window
@@ -409,8 +433,11 @@ impl Db {
             _db: PhantomData,
         };
         if self.behind_transaction_pooler() {
-            AnsiTransactionManager::begin_transaction(&mut *conn).await?;
+            // The caller's setting lives as long as the pinned transaction, on its server.
+            self.begin(&mut conn).await?;
             conn.pinned = true;
+        } else {
+            self.caller.send_ahead(&mut conn);
         }
         Ok(conn)
     }

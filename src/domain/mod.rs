@@ -13,7 +13,7 @@ pub(crate) mod text_enum;
 
 use std::{sync::Arc, time::Duration};
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 
 pub use crate::db::{CommitLsn, Lsn, ReplicaState, ReplicaStatus, Route};
 use crate::{config::Config, db::Db, error::AppResult};
@@ -146,9 +146,19 @@ impl Core {
         F: for<'r> TransactionBody<'r, R> + Send,
     {
         let mut conn = self.db.conn_for_transaction().await?;
-        let out = AsyncConnection::transaction(&mut *conn, body).await?;
+        let out = in_transaction(&self.db, &mut conn, body).await?;
         self.db.note_commit(&mut conn).await;
         Ok(out)
+    }
+
+    /// This core for the caller of one request: its connections see only the rows of the
+    /// caller's organizations (row-level security as a second line behind the API's checks).
+    #[must_use]
+    pub fn for_viewer(&self, viewer: &auth::Viewer) -> Self {
+        Self {
+            db: self.db.for_caller(viewer.db_caller()),
+            ..self.clone()
+        }
     }
 
     /// This core for one request: its reads follow `route` (a query's go to a replica that
@@ -225,6 +235,34 @@ impl Core {
     /// A loader source for a long-lived connection: every lookup reads the database.
     pub fn unprimed_loader(&self) -> PgLoader {
         PgLoader::unprimed(self.db.clone())
+    }
+}
+
+/// Run `body` as one transaction on `conn`, opened for `db`'s caller (`BEGIN` and the caller's
+/// setting in one round trip, [`Db::begin`]): diesel-async's `AsyncConnection::transaction`,
+/// with that opening.
+pub(crate) async fn in_transaction<R, F>(
+    db: &Db,
+    conn: &mut AsyncPgConnection,
+    body: F,
+) -> AppResult<R>
+where
+    R: Send,
+    F: for<'r> TransactionBody<'r, R> + Send,
+{
+    db.begin(conn).await?;
+    match body(&mut *conn).await {
+        Ok(out) => match AnsiTransactionManager::commit_transaction(conn).await {
+            Ok(()) => Ok(out),
+            Err(err) => {
+                let _ = AnsiTransactionManager::rollback_transaction(conn).await;
+                Err(err.into())
+            }
+        },
+        Err(err) => {
+            let _ = AnsiTransactionManager::rollback_transaction(conn).await;
+            Err(err)
+        }
     }
 }
 

@@ -20,7 +20,7 @@ async fn committed_events_are_announced_and_a_lost_connection_resyncs() {
     let app = TestApp::spawn().await;
     let stream = AuditStream::new();
     let mut rx = stream.subscribe();
-    let listener = stream.listen(app.db.url.clone());
+    let listener = stream.listen(app.db.app_url.clone());
     // Let the listener connect before anything happens.
     eventually("the listener connects", || async { stream.is_listening() }).await;
 

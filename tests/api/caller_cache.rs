@@ -44,7 +44,7 @@ impl Instance {
     /// The second instance over the test app's database, its listener connected.
     async fn second(a: &TestApp) -> Self {
         let pool = Db::connect(
-            &a.db.url,
+            &a.db.app_url,
             &PoolOptions {
                 max_size: 4,
                 connection_timeout: Duration::from_secs(3),
@@ -52,7 +52,7 @@ impl Instance {
         )
         .await
         .expect("pool");
-        let b = App::new(Config::for_database(&a.db.url), pool).expect("second instance");
+        let b = App::new(Config::for_database(&a.db.app_url), pool).expect("second instance");
         wait_listening(&b).await;
         Self::of(b)
     }

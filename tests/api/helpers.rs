@@ -235,6 +235,13 @@ async fn server() -> &'static Server {
             )
             .await
             .expect("migrate the template");
+            // The servers under test connect as the application role, as in production: every
+            // API test runs under its grants and row-level security.
+            admin_exec(
+                &admin_url,
+                &format!("ALTER ROLE {APP_ROLE} LOGIN PASSWORD '{APP_PASSWORD}'"),
+            )
+            .await;
             // Only now: copies of the template are made from here on.
             *DATABASES.lock().expect("lock") =
                 Some(Databases::start(admin_url.clone(), template.clone()));
@@ -246,11 +253,27 @@ async fn server() -> &'static Server {
         .await
 }
 
+/// The role the servers under test connect as (created by the migrations) and its password.
+pub const APP_ROLE: &str = "finvision_app";
+const APP_PASSWORD: &str = "finvision-app-test";
+
+/// `url` with the application role's credentials instead of the superuser's.
+pub fn as_app_role(url: &str) -> String {
+    let mut url = url::Url::parse(url).expect("a PostgreSQL URL");
+    url.set_username(APP_ROLE).expect("a URL with credentials");
+    url.set_password(Some(APP_PASSWORD))
+        .expect("a URL with credentials");
+    url.to_string()
+}
+
 /// A fresh, migrated, empty database; dropped (with its connections) after this value is, by
 /// the database service.
 pub struct TestDb {
     pub name: String,
+    /// As the superuser, who owns the tables (to inspect or tamper with data behind the API).
     pub url: String,
+    /// As the application role, which the servers under test connect as.
+    pub app_url: String,
 }
 
 impl TestDb {
@@ -259,8 +282,10 @@ impl TestDb {
         let (reply, name) = tokio::sync::oneshot::channel();
         databases_ask(Ask::Create(reply));
         let name = name.await.expect("the database service answers");
+        let url = with_database(&server.admin_url, &name);
         Self {
-            url: with_database(&server.admin_url, &name),
+            app_url: as_app_role(&url),
+            url,
             name,
         }
     }
@@ -392,13 +417,13 @@ impl TestApp {
 
     /// An app over `db` (e.g. a database a restore filled).
     pub async fn spawn_on(db: TestDb, configure: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config::for_database(&db.url);
+        let mut config = Config::for_database(&db.app_url);
         config.db_pool_size = 8;
         // Uploads stay in memory unless a test chooses a store: nothing is written to the disk.
         config.object_store_url = Some("memory://".into());
         configure(&mut config);
         let pool = Db::connect(
-            &db.url,
+            &db.app_url,
             &PoolOptions {
                 max_size: config.db_pool_size,
                 connection_timeout: Duration::from_secs(config.db_pool_timeout_secs),

@@ -22,6 +22,7 @@ mod backup;
 mod caller_cache;
 mod config;
 mod contract;
+mod data_governance;
 mod demo;
 mod factories;
 mod files;

@@ -73,9 +73,9 @@ async fn next_event_with(ws: &mut Ws, action: &str) -> Value {
 
 /// A second server instance over the same database.
 async fn second_instance(app: &TestApp) -> App {
-    let config = Config::for_database(&app.db.url);
+    let config = Config::for_database(&app.db.app_url);
     let pool = Db::connect(
-        &app.db.url,
+        &app.db.app_url,
         &PoolOptions {
             max_size: 4,
             connection_timeout: Duration::from_secs(3),

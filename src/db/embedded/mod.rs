@@ -9,6 +9,8 @@
 //!
 //! * `pgdata/`        – the cluster (created once by `initdb`, reused afterwards)
 //! * `pg-password`    – the superuser password (mode 0600, never logged)
+//! * `pg-app-password` – the password of `finvision_app`, the role the server runs as (the
+//!   superuser owns the tables and runs the migrations; same mode, set again at each start)
 //! * `postgres.log`   – server log written by `pg_ctl -l`
 //! * `run/`           – unix socket directory and working directory of the
 //!   PostgreSQL processes (owned by the runtime user)
@@ -46,6 +48,8 @@ pub use binaries::find_binaries;
 const SUPERUSER: &str = "finvision";
 /// Application database created after the first start.
 const DATABASE: &str = "finvision";
+/// The application role (the name the migrations grant to).
+pub const APP_ROLE: &str = "finvision_app";
 
 /// Errors raised while setting up, starting or stopping the embedded cluster.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +118,8 @@ pub struct EmbeddedPostgres {
     log_file: PathBuf,
     port: u16,
     password: String,
+    /// The application role's password (`pg-app-password`).
+    app_password: String,
     bin_dir: PathBuf,
     run_as: Option<RunAs>,
     stopped: bool,
@@ -156,12 +162,14 @@ impl EmbeddedPostgres {
             data_dir,
             port: 0,
             password: String::new(),
+            app_password: String::new(),
             bin_dir,
             run_as,
             stopped: true,
         };
         pg.prepare_dirs()?;
         pg.password = pg.load_or_create_password()?;
+        pg.app_password = pg.load_or_create_app_password()?;
         if !pg.pgdata.join("PG_VERSION").is_file() {
             pg.initdb().await?;
         }
@@ -192,6 +200,15 @@ impl EmbeddedPostgres {
     /// The password is alphanumeric, so no percent-encoding is needed.
     pub fn database_url(&self) -> String {
         self.url_for(DATABASE)
+    }
+
+    /// `postgres://finvision_app:<pw>@127.0.0.1:<port>/finvision`: the application role, which
+    /// owns no table and is subject to row-level security (the server's connections).
+    pub fn app_database_url(&self) -> String {
+        format!(
+            "postgres://{APP_ROLE}:{}@127.0.0.1:{}/{DATABASE}",
+            self.app_password, self.port
+        )
     }
 
     /// URL of the maintenance database `postgres` (for `CREATE DATABASE` of test databases).

@@ -62,6 +62,32 @@ impl EmbeddedPostgres {
     }
 
     /// Read the persisted password, or generate and persist a new one.
+    /// The application role's password, from `pg-app-password` or new: unlike the superuser's
+    /// it can always be set again (`ensure_app_role`), so a missing file is no error.
+    pub(super) fn load_or_create_app_password(&self) -> Result<String, EmbeddedError> {
+        let file = self.data_dir.join("pg-app-password");
+        match fs::read_to_string(&file) {
+            Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_owned()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(format!("reading {}", file.display()), e)),
+        }
+        let password: String = rand::rng()
+            .sample_iter(&rand::distr::Alphanumeric)
+            .take(PASSWORD_LEN)
+            .map(char::from)
+            .collect();
+        let tmp = self.data_dir.join("pg-app-password.tmp");
+        write_secret(&tmp, &password)?;
+        fs::rename(&tmp, &file).map_err(|e| {
+            io_err(
+                format!("renaming {} to {}", tmp.display(), file.display()),
+                e,
+            )
+        })?;
+        Ok(password)
+    }
+
     pub(super) fn load_or_create_password(&self) -> Result<String, EmbeddedError> {
         let file = self.data_dir.join("pg-password");
         match fs::read_to_string(&file) {

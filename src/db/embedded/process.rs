@@ -7,10 +7,10 @@ use std::io;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use super::ownership::{chown, set_mode, write_secret};
-use super::{DATABASE, EmbeddedError, EmbeddedPostgres, SUPERUSER, io_err};
+use super::{APP_ROLE, DATABASE, EmbeddedError, EmbeddedPostgres, SUPERUSER, io_err};
 
 /// `sun_path` is 108 bytes on Linux including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
@@ -190,6 +190,20 @@ impl EmbeddedPostgres {
                 })?;
             tracing::info!(database = DATABASE, "created database");
         }
+        // The role the server runs as: created here (the migrations grant to it), its password
+        // set again at each start from `pg-app-password`. Alphanumeric: nothing to quote.
+        let app_role = format!(
+            "DO $$ BEGIN \
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN \
+                 CREATE ROLE {APP_ROLE} NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS; \
+               END IF; \
+             END $$; \
+             ALTER ROLE {APP_ROLE} LOGIN PASSWORD '{}'",
+            self.app_password
+        );
+        conn.batch_execute(&app_role)
+            .await
+            .map_err(|e| EmbeddedError::Database(format!("creating role {APP_ROLE}: {e}")))?;
         Ok(())
     }
 

@@ -159,6 +159,13 @@ pub fn hashed_document(
     })
 }
 
+/// The last hash of a chain (`fv_audit_chain_head`).
+#[derive(diesel::QueryableByName)]
+struct ChainHead {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Binary>)]
+    hash: Option<Vec<u8>>,
+}
+
 /// Append one event to its organization's chain, inside the caller's transaction. Returns the
 /// event's sequence. Must run in a transaction: the chain lock is transaction-scoped.
 #[tracing::instrument(skip_all, fields(action = entry.action))]
@@ -171,32 +178,13 @@ pub async fn record(
         .bind::<BigInt, _>(chain_lock_key(entry.organization_id))
         .execute(conn)
         .await?;
-    let prev_hash: Option<Vec<u8>> = match entry.organization_id {
-        Some(org) => audit_events::table
-            .filter(audit_events::organization_id.eq(org))
-            .into_boxed(),
-        None => audit_events::table
-            .filter(audit_events::organization_id.is_null())
-            .into_boxed(),
-    }
-    .order(audit_events::id.desc())
-    .select(audit_events::hash)
-    .first(conn)
-    .await
-    .optional()?;
-    // Every event of the organization may have been archived: the chain goes on from the
-    // last archived one. The archive commits its row and its deletion together, so this
-    // statement (a later snapshot than the one above) sees the row if the events are gone.
-    let prev_hash = match (prev_hash, entry.organization_id) {
-        (None, Some(org)) => audit_archives::table
-            .filter(audit_archives::organization_id.eq(org))
-            .order(audit_archives::last_sequence.desc())
-            .select(audit_archives::last_hash)
-            .first(conn)
-            .await
-            .optional()?,
-        (prev_hash, _) => prev_hash,
-    };
+    // Through a SECURITY DEFINER function: the chain's head whatever rows the caller may read
+    // (row-level security), so that a member recording their own leaving chains correctly.
+    let prev_hash = diesel::sql_query("SELECT fv_audit_chain_head($1) AS hash")
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(entry.organization_id)
+        .get_result::<ChainHead>(conn)
+        .await?
+        .hash;
 
     // PostgreSQL keeps microseconds: hash what will be read back.
     let now = Utc::now();

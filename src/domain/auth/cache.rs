@@ -326,7 +326,7 @@ where
     F: for<'r> TransactionBody<'r, R> + Send,
 {
     let mut conn = core.db.conn_for_transaction().await?;
-    let out = AsyncConnection::transaction(&mut *conn, body).await?;
+    let out = crate::domain::in_transaction(&core.db, &mut conn, body).await?;
     core.db.note_commit(&mut conn).await;
     core.caller_cache
         .settle(&mut conn, core.db.behind_transaction_pooler())

@@ -126,6 +126,23 @@ impl Viewer {
             || self.role_in(organization_id).role(true).is_some()
     }
 
+    /// Whose rows the database lets this viewer's requests see (row-level security):
+    /// superadmins every organization, users their memberships', API keys their one.
+    pub fn db_caller(&self) -> crate::db::DbCaller {
+        use crate::db::DbCaller;
+        match self {
+            Viewer::Anonymous => DbCaller::Nobody,
+            Viewer::User {
+                is_superadmin: true,
+                ..
+            } => DbCaller::All,
+            Viewer::User { user_id, .. } => DbCaller::User(*user_id),
+            Viewer::ApiKey {
+                organization_id, ..
+            } => DbCaller::Organization(*organization_id),
+        }
+    }
+
     /// Whether the viewer is a platform superadmin.
     pub fn is_superadmin(&self) -> bool {
         matches!(

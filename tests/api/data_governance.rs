@@ -1,0 +1,240 @@
+//! Data governance: the server's database role cannot rewrite history, and row-level security
+//! shows a connection only the rows of its caller's organizations, whatever SQL it sends.
+
+use std::collections::HashSet;
+
+use diesel::{QueryableByName, sql_types::Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+
+use crate::{factories::Team, helpers::TestApp};
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+async fn strings(conn: &mut AsyncPgConnection, sql: &str) -> Vec<String> {
+    diesel::sql_query(sql)
+        .load::<Row>(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .map(|r| r.value)
+        .collect()
+}
+
+async fn app_conn(app: &TestApp) -> AsyncPgConnection {
+    AsyncPgConnection::establish(&app.db.app_url)
+        .await
+        .expect("connect as the application role")
+}
+
+#[tokio::test]
+async fn the_application_role_cannot_erase_or_rewrite_the_audit_trail() {
+    let app = TestApp::spawn().await;
+    // A sign-up writes an event (with the application role, through the API).
+    let _team = Team::new(&app).await;
+    let mut conn = app_conn(&app).await;
+    conn.batch_execute("SELECT set_config('fv.caller', 'all', false)")
+        .await
+        .expect("a context");
+    let before = strings(
+        &mut conn,
+        "SELECT count(*)::text AS value FROM audit_events",
+    )
+    .await;
+    assert_ne!(before, vec!["0".to_owned()], "the API wrote events");
+    // Appending is allowed: that is how the server records.
+    for sql in [
+        "UPDATE audit_events SET action = 'x'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+        "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only",
+        "ALTER TABLE audit_events DISABLE TRIGGER ALL",
+        "DROP TRIGGER audit_events_append_only ON audit_events",
+        "ALTER TABLE audit_events DISABLE ROW LEVEL SECURITY",
+        "DROP POLICY tenant_read ON audit_events",
+        "DROP TABLE audit_events",
+        "ALTER TABLE audit_events OWNER TO finvision_app",
+        "CREATE TABLE audit_shadow (id bigint)",
+        "SET session_replication_role = replica",
+    ] {
+        let result = conn.batch_execute(sql).await;
+        assert!(result.is_err(), "{sql} must fail for the application role");
+    }
+    let after = strings(
+        &mut conn,
+        "SELECT count(*)::text AS value FROM audit_events",
+    )
+    .await;
+    assert_eq!(before, after);
+    let role = strings(
+        &mut conn,
+        "SELECT (rolsuper OR rolbypassrls)::text AS value FROM pg_roles WHERE rolname = current_user",
+    )
+    .await;
+    assert_eq!(
+        role,
+        vec!["false".to_owned()],
+        "no bypass of row-level security"
+    );
+}
+
+/// Every table under row-level security, with the SQL (run as the owner) that gives the
+/// organization of each row.
+const TENANT_TABLES: &[(&str, &str)] = &[
+    ("organizations", "t.id"),
+    ("memberships", "t.organization_id"),
+    ("api_keys", "t.organization_id"),
+    ("financial_models", "t.organization_id"),
+    (
+        "scenarios",
+        "(SELECT m.organization_id FROM financial_models m WHERE m.id = t.model_id)",
+    ),
+    (
+        "parameters",
+        "(SELECT m.organization_id FROM financial_models m WHERE m.id = t.model_id)",
+    ),
+    (
+        "metrics",
+        "(SELECT m.organization_id FROM financial_models m WHERE m.id = t.model_id)",
+    ),
+    (
+        "model_files",
+        "(SELECT m.organization_id FROM financial_models m WHERE m.id = t.model_id)",
+    ),
+    (
+        "parameter_values",
+        "(SELECT m.organization_id FROM scenarios s JOIN financial_models m ON m.id = s.model_id \
+          WHERE s.id = t.scenario_id)",
+    ),
+    (
+        "metric_values",
+        "(SELECT m.organization_id FROM scenarios s JOIN financial_models m ON m.id = s.model_id \
+          WHERE s.id = t.scenario_id)",
+    ),
+    (
+        "metric_dependencies",
+        "(SELECT m.organization_id FROM metrics x JOIN financial_models m ON m.id = x.model_id \
+          WHERE x.id = t.metric_id)",
+    ),
+    ("audit_events", "t.organization_id"),
+];
+
+#[tokio::test]
+async fn row_level_security_shows_no_row_of_another_organization() {
+    let app = TestApp::spawn().await;
+    // Acme: the demo (models, scenarios, parameters, metrics, values, dependencies, events).
+    finvision::domain::seed::seed_demo(app.app.core())
+        .await
+        .expect("seed");
+    // Rival: another organization with its own members and a model.
+    let rival = Team::with_slug(&app, "rival").await;
+    rival.plan(&app).await;
+
+    let mut owner = app.db.superuser_conn().await;
+    let org_of =
+        |slug: &str| format!("SELECT id::text AS value FROM organizations WHERE slug = '{slug}'");
+    let acme = strings(&mut owner, &org_of("acme")).await.remove(0);
+    let rival_org = strings(&mut owner, &org_of("rival")).await.remove(0);
+    let rival_user = strings(
+        &mut owner,
+        &format!(
+            "SELECT user_id::text AS value FROM memberships WHERE organization_id = '{rival_org}' \
+             AND role = 'OWNER'"
+        ),
+    )
+    .await
+    .remove(0);
+    let acme_user = strings(
+        &mut owner,
+        &format!(
+            "SELECT user_id::text AS value FROM memberships WHERE organization_id = '{acme}' LIMIT 1"
+        ),
+    )
+    .await
+    .remove(0);
+
+    let mut conn = app_conn(&app).await;
+    let mut covered = 0;
+    for (table, org_expr) in TENANT_TABLES {
+        // The rows of Acme, by their physical address, as the owner sees them.
+        let acme_rows: HashSet<String> = strings(
+            &mut owner,
+            &format!("SELECT t.ctid::text AS value FROM {table} t WHERE {org_expr} = '{acme}'"),
+        )
+        .await
+        .into_iter()
+        .collect();
+        if !acme_rows.is_empty() {
+            covered += 1;
+        }
+        for caller in [
+            String::new(),
+            format!("u:{rival_user}"),
+            format!("o:{rival_org}"),
+        ] {
+            conn.batch_execute(&format!(
+                "SELECT set_config('fv.caller', '{caller}', false)"
+            ))
+            .await
+            .expect("set the caller");
+            let seen: HashSet<String> = strings(
+                &mut conn,
+                &format!("SELECT t.ctid::text AS value FROM {table} t"),
+            )
+            .await
+            .into_iter()
+            .collect();
+            assert!(
+                seen.is_disjoint(&acme_rows),
+                "{table}: caller {caller:?} sees rows of another organization"
+            );
+            if caller.is_empty() && *table != "audit_events" {
+                assert!(seen.is_empty(), "{table}: an anonymous caller sees rows");
+            }
+        }
+        // Acme's own member sees them all.
+        conn.batch_execute(&format!(
+            "SELECT set_config('fv.caller', 'u:{acme_user}', false)"
+        ))
+        .await
+        .expect("set the caller");
+        let seen: HashSet<String> = strings(
+            &mut conn,
+            &format!("SELECT t.ctid::text AS value FROM {table} t"),
+        )
+        .await
+        .into_iter()
+        .collect();
+        assert!(acme_rows.is_subset(&seen), "{table}: a member misses rows");
+    }
+    assert!(
+        covered >= 9,
+        "the demo fills most tenant tables ({covered})"
+    );
+
+    // Writes are held to the same rule: no row of Acme can be changed by another caller.
+    conn.batch_execute(&format!(
+        "SELECT set_config('fv.caller', 'u:{rival_user}', false)"
+    ))
+    .await
+    .expect("set the caller");
+    let changed = strings(
+        &mut conn,
+        &format!(
+            "WITH u AS (UPDATE financial_models SET name = 'x' WHERE organization_id = '{acme}' \
+             RETURNING 1) SELECT count(*)::text AS value FROM u"
+        ),
+    )
+    .await;
+    assert_eq!(changed, vec!["0".to_owned()]);
+    let insert = conn
+        .batch_execute(&format!(
+            "INSERT INTO api_keys (organization_id, name, prefix, key_hash, role) \
+             VALUES ('{acme}', 'x', 'fv_x', '\\x00', 'VIEWER')"
+        ))
+        .await;
+    assert!(insert.is_err(), "a key for another organization is refused");
+}
