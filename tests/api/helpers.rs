@@ -300,8 +300,10 @@ impl TestDb {
             uuid::Uuid::new_v4().simple()
         );
         admin_exec(&server.admin_url, &format!("CREATE DATABASE \"{name}\"")).await;
+        let url = with_database(&server.admin_url, &name);
         Self {
-            url: with_database(&server.admin_url, &name),
+            app_url: as_app_role(&url),
+            url,
             name,
         }
     }

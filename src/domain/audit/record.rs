@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::chain::{canonical_json, chain_hash, chain_lock_key};
 use crate::{
-    db::schema::{audit_archives, audit_events},
+    db::schema::audit_events,
     domain::auth::viewer::Caller,
     error::AppResult,
 };
