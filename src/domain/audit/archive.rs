@@ -115,7 +115,7 @@ pub async fn ensure_partitions(core: &Core, now: DateTime<Utc>) -> AppResult<i32
 #[tracing::instrument(skip_all)]
 pub async fn archive_expired(core: &Core, now: DateTime<Utc>) -> AppResult<ArchiveRun> {
     let settings: Vec<(Uuid, i32)> = {
-        let mut conn = core.db.conn_for_transaction().await?;
+        let mut conn = core.db.conn().await?;
         organizations::table
             .filter(organizations::audit_retention_months.is_not_null())
             .select((
@@ -149,7 +149,7 @@ async fn archive_oldest_month(
     organization_id: Uuid,
     cutoff: NaiveDate,
 ) -> AppResult<Option<(NaiveDate, i64)>> {
-    let mut conn = core.db.conn_for_transaction().await?;
+    let mut conn = core.db.conn().await?;
     let oldest: Option<DateTime<Utc>> = audit_events::table
         .filter(audit_events::organization_id.eq(organization_id))
         .order(audit_events::id.asc())
@@ -282,7 +282,7 @@ pub async fn verify_stored_archives(
     organization_id: Uuid,
 ) -> AppResult<Vec<StoredArchiveCheck>> {
     let archives = {
-        let mut conn = core.db.conn_for_transaction().await?;
+        let mut conn = core.db.conn().await?;
         archives_of(&mut conn, organization_id).await?
     };
     let mut checks = Vec::with_capacity(archives.len());
