@@ -748,9 +748,7 @@ async fn a_promotion_under_write_load_loses_nothing_acknowledged() {
             acknowledged.iter().filter(|id| seen.contains(**id)).count(),
             acknowledged.len()
         );
-        let message = tokio::time::timeout(Duration::from_secs(10), next_json(&mut ws))
-            .await
-            .expect("an event");
+        let message = patient_json(&mut ws).await;
         if message["type"] == "complete" {
             continue;
         }
@@ -786,6 +784,25 @@ async fn a_promotion_under_write_load_loses_nothing_acknowledged() {
         "failover: the subscriber on instance B received all {} acknowledged creations in order ({resubscriptions} resubscriptions with `after`)",
         acknowledged.len()
     );
+}
+
+/// The next JSON message, waiting up to 20 s: across an outage the server retries a subscriber's
+/// reads for a few seconds before it reports anything (`websocket::next_json` waits 5 s).
+async fn patient_json(ws: &mut crate::websocket::Ws) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a message within 20 s")
+            .expect("the stream goes on")
+            .expect("no websocket error");
+        match message {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).expect("json"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
 }
 
 /// Whether both instances acknowledge a write now.
