@@ -188,11 +188,7 @@ pub async fn restore(target: &Target<'_>, from: &Path, force: bool) -> anyhow::R
     // made it. Grants are restored: the application role (`finvision_app`) must exist in the
     // target cluster, as it must for the migrations; without them it could read nothing.
     pg_restore
-        .args([
-            "--no-owner",
-            "--exit-on-error",
-            "--single-transaction",
-        ])
+        .args(["--no-owner", "--exit-on-error", "--single-transaction"])
         .arg("--dbname")
         .arg(&url);
     if force {

@@ -9,11 +9,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::chain::{canonical_json, chain_hash, chain_lock_key};
-use crate::{
-    db::schema::audit_events,
-    domain::auth::viewer::Caller,
-    error::AppResult,
-};
+use crate::{db::schema::audit_events, domain::auth::viewer::Caller, error::AppResult};
 
 /// What happened, to which entity; the actor and request metadata come from the [`Caller`].
 #[derive(Debug, Clone)]
