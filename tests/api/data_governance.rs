@@ -356,3 +356,35 @@ async fn a_row_always_carries_its_parents_organization() {
     .await;
     assert_eq!(count, vec!["0".to_owned()]);
 }
+
+/// The server can tell whether the net applies to its role: it warns at start when it connects
+/// as a superuser or a `BYPASSRLS` role.
+#[tokio::test]
+async fn the_server_knows_whether_row_level_security_applies_to_it() {
+    let app = TestApp::spawn().await;
+    assert!(
+        !app.app
+            .core()
+            .bypasses_row_level_security()
+            .await
+            .expect("asks")
+    );
+    let config = finvision::config::Config::for_database(&app.db.url);
+    let owner = finvision::db::Db::connect(
+        &app.db.url,
+        &finvision::db::PoolOptions {
+            max_size: 1,
+            connection_timeout: std::time::Duration::from_secs(5),
+        },
+    )
+    .await
+    .expect("connect as the superuser");
+    let as_owner = finvision::app::App::new(config, owner).expect("an app");
+    assert!(
+        as_owner
+            .core()
+            .bypasses_row_level_security()
+            .await
+            .expect("asks")
+    );
+}
