@@ -204,6 +204,15 @@ pgss_calls() { # on the primary, plus the standby's with --standby
   echo "$total"
 }
 TCK=$(getconf CLK_TCK)
+# CPU ticks of every backend connected to the benchmark database, one "pid ticks" line each (a
+# server on this machine only: /proc; empty otherwise). The database's share of a request: what
+# row-level security, plans and statements cost, apart from the API server's own CPU.
+db_cpu() {
+  local pid
+  for pid in $(psql "$DB_URL" -XAtqc "SELECT pid FROM pg_stat_activity WHERE datname = '$DB_NAME' AND pid <> pg_backend_pid()" 2>/dev/null); do
+    [ -r "/proc/$pid/stat" ] && echo "$pid $(cpu_ticks "$pid")"
+  done
+}
 
 # measure PROFILE PORT PID: warm-up, then the measured wrk run against 127.0.0.1:PORT, with the
 # CPU and RSS of process PID; appends a table row to ROWS. The statement counter is FinVision's.
@@ -214,6 +223,7 @@ measure() {
   log "$p: warm-up ${WARMUP}s"
   wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$HERE/wrk.lua" "http://127.0.0.1:$port/graphql" >/dev/null
   rss0=$(rss_kb "$pid") cpu0=$(cpu_ticks "$pid") st0=$(statements "$p")
+  db_cpu >"$OUT/dbcpu0.txt"
   if [ $PGSS = 1 ]; then
     for url in "$DB_URL" $REPLICA_URL; do psql "$url" -XAtqc 'SELECT pg_stat_statements_reset()' >/dev/null; done
   fi
@@ -222,21 +232,28 @@ measure() {
   wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$HERE/wrk.lua" \
     "http://127.0.0.1:$port/graphql" >"$OUT/wrk-$p.txt"
   cpu1=$(cpu_ticks "$pid") rss1=$(rss_kb "$pid") st1=$(statements "$p")
+  db_cpu >"$OUT/dbcpu1.txt"
   pg=n/a; [ $PGSS = 1 ] && pg=$(pgss_calls)
   result=$(grep '^RESULT ' "$OUT/wrk-$p.txt" | cut -c8-)
-  ROWS+=("$(python3 - "$p" "$result" "$cpu0" "$cpu1" "$TCK" "$rss0" "$rss1" "$st0" "$st1" "$pg" <<'PY'
+  ROWS+=("$(python3 - "$p" "$result" "$cpu0" "$cpu1" "$TCK" "$rss0" "$rss1" "$st0" "$st1" "$pg" "$OUT" <<'PY'
 import json, sys
-p, r, cpu0, cpu1, tck, rss0, rss1, st0, st1, pg = sys.argv[1:]
+p, r, cpu0, cpu1, tck, rss0, rss1, st0, st1, pg, out = sys.argv[1:]
+def ticks(name):
+    return dict(line.split() for line in open(f"{out}/{name}") if line.strip())
+d0, d1 = ticks("dbcpu0.txt"), ticks("dbcpu1.txt")
 r = json.loads(r)
 n = max(r["requests"], 1)
 rps = r["requests"] / (r["duration_us"] / 1e6)
 cpu = (int(cpu1) - int(cpu0)) / int(tck) * 1e6 / n
+# Backends that started during the run count from zero; none there before and after: n/a.
+db = (f"{sum(int(t) - int(d0.get(pid, 0)) for pid, t in d1.items()) / int(tck) * 1e6 / n:,.0f}"
+      if d1 else "n/a")
 sql = "n/a" if st0 == "n/a" else f"{(float(st1) - float(st0)) / n:.1f}"
 pgss = "n/a" if pg == "n/a" else f"{int(pg) / n:.1f}"
 err = r["errors"] + r["socket_errors"]
 name = f"PostGraphile Q{p[2:]}" if p.startswith("pg") else p.upper()
 print(f"| {name} | {rps:,.0f} | {r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | {sql} | {pgss} "
-      f"| {cpu:,.0f} | {int(rss0) / 1024:.0f} → {int(rss1) / 1024:.0f} | {err} |")
+      f"| {cpu:,.0f} | {db} | {int(rss0) / 1024:.0f} → {int(rss1) / 1024:.0f} | {err} |")
 if err:
     print(f"{p}: {err} errors, first: {r['first_error']}", file=sys.stderr)
 PY
@@ -293,7 +310,7 @@ lat = sorted(int(line.split()[2]) for f in glob.glob(f"{out}/pgbench_log.*") for
 text = open(f"{out}/pgbench-{q}.txt").read()
 tps = float(re.search(r"tps = ([0-9.]+)", text).group(1))
 pct = lambda x: lat[min(len(lat) - 1, int(len(lat) * x))] / 1000
-print(f"| {q.upper()} (SQL floor) | {tps:,.0f} | {pct(0.5):.2f} | {pct(0.99):.2f} | 1.0 | 1.0 | n/a | n/a | 0 |")
+print(f"| {q.upper()} (SQL floor) | {tps:,.0f} | {pct(0.5):.2f} | {pct(0.99):.2f} | 1.0 | 1.0 | n/a | n/a | n/a | 0 |")
 PY
 )")
     rm -f "$OUT"/pgbench_log.*
@@ -305,8 +322,8 @@ fi
   echo "Scale $SCALE ($(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["organizations"]), "organizations,", len(d["scenarios"]), "scenarios")' "$OUT/ids.json")); wrk $THREADS threads, $CONNS connections, ${WARMUP}s warm-up + ${DURATION}s; $(nproc) cores; $(date -u +%F)."
   echo "Command: \`$COMMAND\` (commit $(cd "$ROOT" && git rev-parse --short HEAD))"
   echo
-  echo "| Profile | req/s | p50 ms | p99 ms | SQL/req (pool) | SQL/req (pg_stat_statements) | server CPU µs/req | server RSS MiB before → after | errors |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---|---:|"
+  echo "| Profile | req/s | p50 ms | p99 ms | SQL/req (pool) | SQL/req (pg_stat_statements) | server CPU µs/req | database CPU µs/req | server RSS MiB before → after | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
   printf '%s\n' "${ROWS[@]}" "${FLOOR[@]}"
   [ -z "$RSS_SUMMARY" ] || printf '\n%s\n' "$RSS_SUMMARY"
 } | tee "$OUT/results.md"

@@ -114,6 +114,8 @@ impl RequestState {
     pub async fn reread_caller(&self) -> crate::error::AppResult<()> {
         let current = self.caller();
         if let Some(viewer) = crate::domain::auth::reread(&self.core, &current.viewer).await? {
+            // Its connections from now on see what the caller may see now (row-level security).
+            self.core.set_viewer(&viewer);
             let caller = Caller {
                 viewer,
                 meta: current.meta.clone(),

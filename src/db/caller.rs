@@ -7,22 +7,29 @@
 //! simple-query batch that opens it (`BEGIN; SELECT set_config(…, true)`). Should it ever fail,
 //! the connection has no caller and the policies show it no tenant row: closed, not open.
 
-use std::cell::Cell;
+use std::{
+    cell::Cell,
+    sync::{Arc, PoisonError, RwLock},
+};
 
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 use uuid::Uuid;
 
 /// Who the database is told is calling.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum DbCaller {
     /// The server's own work (credential lookups, the audit listener, usage flushes, the demo
     /// seed, command-line tools) and superadmins: every organization.
     #[default]
     All,
-    /// A user: the organizations of their memberships, read by the policies themselves, so that
-    /// a membership gained during the request counts at once.
-    User(Uuid),
+    /// A user and the organizations they belong to, as read with their credential (live ones
+    /// only). The server names them, so that a policy compares with a list instead of reading
+    /// memberships: a lookup per statement and table cost more than the rest of a simple read.
+    /// A membership gained within a transaction counts at once there (a trigger on
+    /// `memberships` renames the caller's organizations for the transaction), and in the rest of
+    /// the request once it reads its caller again ([`CallerCell::set`]).
+    User(Uuid, Arc<[Uuid]>),
     /// An API key: its one organization.
     Organization(Uuid),
     /// An anonymous request: no organization.
@@ -31,17 +38,26 @@ pub enum DbCaller {
 
 impl DbCaller {
     /// The value of `fv.caller` (UUIDs and fixed words: nothing to quote).
-    fn setting(self) -> String {
+    fn setting(&self) -> String {
         match self {
             DbCaller::All => "all".to_owned(),
-            DbCaller::User(id) => format!("u:{id}"),
+            DbCaller::User(id, organizations) => {
+                let mut setting = format!("u:{id}:");
+                for (i, organization) in organizations.iter().enumerate() {
+                    if i > 0 {
+                        setting.push(',');
+                    }
+                    setting.push_str(&organization.to_string());
+                }
+                setting
+            }
             DbCaller::Organization(id) => format!("o:{id}"),
             DbCaller::Nobody => String::new(),
         }
     }
 
     /// `SELECT set_config('fv.caller', …, local)`.
-    fn set_config(self, local: bool) -> String {
+    fn set_config(&self, local: bool) -> String {
         format!(
             "SELECT set_config('fv.caller', '{}', {local})",
             self.setting()
@@ -49,14 +65,14 @@ impl DbCaller {
     }
 
     /// The batch that opens a transaction for this caller: one round trip, like a bare BEGIN.
-    pub(crate) fn begin_sql(self) -> String {
+    pub(crate) fn begin_sql(&self) -> String {
         format!("BEGIN; {}", self.set_config(true))
     }
 
     /// Send the session setting for this caller ahead of the connection's next statement,
     /// without waiting for its answer (see the module docs). Not counted as a statement of the
     /// request (`StatementCounter`): it costs no round trip of its own.
-    pub(crate) fn send_ahead(self, conn: &mut AsyncPgConnection) {
+    pub(crate) fn send_ahead(&self, conn: &mut AsyncPgConnection) {
         let sql = self.set_config(false);
         UNCOUNTED.set(true);
         // The first poll encodes the query and hands it to the connection's task; the answer,
@@ -65,6 +81,32 @@ impl DbCaller {
             .as_mut()
             .now_or_never();
         UNCOUNTED.set(false);
+    }
+}
+
+/// The caller of one request's handles ([`crate::db::Db`] clones share it): set when the
+/// request starts, and again when the request reads its caller anew (a mutation that made the
+/// caller a member of a new organization), so that its later reads see that organization too.
+#[derive(Debug, Clone, Default)]
+pub struct CallerCell(Arc<RwLock<DbCaller>>);
+
+impl CallerCell {
+    /// A cell holding `caller`.
+    pub fn new(caller: DbCaller) -> Self {
+        Self(Arc::new(RwLock::new(caller)))
+    }
+
+    /// The caller now.
+    pub fn get(&self) -> DbCaller {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Name another caller for every handle sharing this cell, from their next checkout.
+    pub fn set(&self, caller: DbCaller) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = caller;
     }
 }
 

@@ -19,7 +19,7 @@ use diesel_async::{
 };
 use futures_util::FutureExt;
 
-use super::caller::DbCaller;
+use super::caller::{CallerCell, DbCaller};
 use super::replicas::{Lsn, ReplicaOptions, ReplicaSet, ReplicaStatus};
 use crate::error::{AppError, AppResult};
 
@@ -168,7 +168,7 @@ pub struct Db {
     route: Option<Arc<Route>>,
     /// Whose rows the connections lent by this handle may see (row-level security): every
     /// organization for the server's own work, the caller's for a request's handle.
-    caller: DbCaller,
+    caller: CallerCell,
 }
 
 /// Pools whose every connection gets the same set-up: the statement counter, the statement
@@ -261,7 +261,7 @@ impl Db {
             replicas: None,
             replica_statements: Arc::default(),
             route: None,
-            caller: DbCaller::All,
+            caller: CallerCell::default(),
         })
     }
 
@@ -327,15 +327,21 @@ impl Db {
     #[must_use]
     pub fn for_caller(&self, caller: DbCaller) -> Self {
         Self {
-            caller,
+            caller: CallerCell::new(caller),
             ..self.clone()
         }
+    }
+
+    /// Name another caller for this handle and every clone of it (the request's loaders), from
+    /// their next checkout: after a request reads its caller anew.
+    pub fn set_caller(&self, caller: DbCaller) {
+        self.caller.set(caller);
     }
 
     /// Open a transaction on `conn` (from [`Db::conn_for_transaction`]) for this handle's
     /// caller: `BEGIN` and the caller's setting in one round trip.
     pub async fn begin(&self, conn: &mut AsyncPgConnection) -> AppResult<()> {
-        AnsiTransactionManager::begin_transaction_sql(conn, &self.caller.begin_sql()).await?;
+        AnsiTransactionManager::begin_transaction_sql(conn, &self.caller.get().begin_sql()).await?;
         Ok(())
     }
 
@@ -437,7 +443,7 @@ impl Db {
             self.begin(&mut conn).await?;
             conn.pinned = true;
         } else {
-            self.caller.send_ahead(&mut conn);
+            self.caller.get().send_ahead(&mut conn);
         }
         Ok(conn)
     }

@@ -161,6 +161,22 @@ impl Core {
         }
     }
 
+    /// This core for the server's own work (credential lookups): its connections see every
+    /// organization.
+    #[must_use]
+    pub fn for_server(&self) -> Self {
+        Self {
+            db: self.db.for_caller(crate::db::DbCaller::All),
+            ..self.clone()
+        }
+    }
+
+    /// Name `viewer` the caller of this core's connections and of every clone's (the request's
+    /// loaders), from their next checkout: after the request read its caller anew.
+    pub fn set_viewer(&self, viewer: &auth::Viewer) {
+        self.db.set_caller(viewer.db_caller());
+    }
+
     /// This core for one request: its reads follow `route` (a query's go to a replica that
     /// has replayed what the caller wrote) and its commits are noted there.
     #[must_use]

@@ -172,7 +172,10 @@ async fn row_level_security_shows_no_row_of_another_organization() {
         }
         for caller in [
             String::new(),
-            format!("u:{rival_user}"),
+            // A user of Rival, with their organizations as the server names them.
+            format!("u:{rival_user}:{rival_org}"),
+            // And one who claims no organization.
+            format!("u:{rival_user}:"),
             format!("o:{rival_org}"),
         ] {
             conn.batch_execute(&format!(
@@ -197,7 +200,7 @@ async fn row_level_security_shows_no_row_of_another_organization() {
         }
         // Acme's own member sees them all.
         conn.batch_execute(&format!(
-            "SELECT set_config('fv.caller', 'u:{acme_user}', false)"
+            "SELECT set_config('fv.caller', 'u:{acme_user}:{acme}', false)"
         ))
         .await
         .expect("set the caller");
@@ -217,7 +220,7 @@ async fn row_level_security_shows_no_row_of_another_organization() {
 
     // Writes are held to the same rule: no row of Acme can be changed by another caller.
     conn.batch_execute(&format!(
-        "SELECT set_config('fv.caller', 'u:{rival_user}', false)"
+        "SELECT set_config('fv.caller', 'u:{rival_user}:{rival_org}', false)"
     ))
     .await
     .expect("set the caller");
@@ -327,7 +330,7 @@ async fn a_row_always_carries_its_parents_organization() {
     .remove(0);
     let mut conn = app_conn(&app).await;
     conn.batch_execute(&format!(
-        "SELECT set_config('fv.caller', 'u:{rival_user}', false)"
+        "SELECT set_config('fv.caller', 'u:{rival_user}:{rival_org}', false)"
     ))
     .await
     .expect("set the caller");

@@ -19,6 +19,10 @@ use crate::{domain::Core, error::AppResult};
 /// session or key no longer works; anonymous stays anonymous. One statement.
 #[tracing::instrument(skip_all)]
 pub async fn reread(core: &Core, viewer: &Viewer) -> AppResult<Option<Viewer>> {
+    // A credential lookup is the server's own work, like the first one: it must see the
+    // organizations the caller has just joined, which the request's own context does not name
+    // yet (row-level security).
+    let core = &core.for_server();
     match viewer {
         Viewer::Anonymous => Ok(Some(Viewer::Anonymous)),
         Viewer::User { session_id, .. } => sessions::viewer_of_session(core, *session_id).await,

@@ -136,7 +136,7 @@ impl Viewer {
                 is_superadmin: true,
                 ..
             } => DbCaller::All,
-            Viewer::User { user_id, .. } => DbCaller::User(*user_id),
+            Viewer::User { user_id, roles, .. } => DbCaller::User(*user_id, roles.organizations()),
             Viewer::ApiKey {
                 organization_id, ..
             } => DbCaller::Organization(*organization_id),
@@ -164,6 +164,14 @@ impl Roles {
     /// Roles from `(organization, role)` pairs.
     pub fn new(roles: impl IntoIterator<Item = (Uuid, OrgRole)>) -> Self {
         Self(roles.into_iter().collect())
+    }
+
+    /// The organizations of these roles.
+    pub fn organizations(&self) -> Arc<[Uuid]> {
+        self.0
+            .iter()
+            .map(|(organization, _)| *organization)
+            .collect()
     }
 
     /// The role in `organization_id`, if a member.
