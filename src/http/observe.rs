@@ -124,6 +124,7 @@ pub(crate) fn record_operation(label: &Arc<str>, kind: &'static str, elapsed: Du
 pub(crate) fn after_request(
     stats: &RequestStats,
     note: Option<&OperationNote>,
+    path: &str,
     request_id: &str,
     elapsed: Duration,
     slow: Option<Duration>,
@@ -149,6 +150,7 @@ pub(crate) fn after_request(
         None => (0.0, String::new()),
     };
     tracing::warn!(
+        path,
         operation,
         request_id,
         duration_ms = elapsed.as_secs_f64() * 1e3,

@@ -110,11 +110,11 @@ pub(crate) async fn record_metrics(
     let elapsed = started.elapsed();
     let status = response.status().as_u16().to_string();
     metrics::counter!("fv_http_requests_total", "method" => method.clone(), "path" => path.clone(), "status" => status).increment(1);
-    metrics::histogram!("fv_http_request_duration_seconds", "method" => method, "path" => path)
-        .record(elapsed.as_secs_f64());
     let note = response.extensions_mut().remove::<OperationNote>();
     let slow = app.config().slow_request_ms.map(Duration::from_millis);
-    super::observe::after_request(&stats, note.as_ref(), &request_id, elapsed, slow);
+    super::observe::after_request(&stats, note.as_ref(), &path, &request_id, elapsed, slow);
+    metrics::histogram!("fv_http_request_duration_seconds", "method" => method, "path" => path)
+        .record(elapsed.as_secs_f64());
     response
 }
 

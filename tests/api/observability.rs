@@ -345,6 +345,7 @@ async fn a_slow_request_is_logged_with_its_slowest_statement_and_no_values() {
         .find(|l| l.contains("slow request") && l.contains("obs-slow-42"))
         .unwrap_or_else(|| panic!("no slow request line in {log}"));
     assert!(line.contains("operation=\"ObsSlowCreate\""), "{line}");
+    assert!(line.contains("path=\"/graphql\""), "{line}");
     assert!(line.contains("request_id=\"obs-slow-42\""), "{line}");
     assert!(line.contains(&format!("statements={sent}")), "{line}");
     let slowest = line
