@@ -30,6 +30,8 @@ pub(crate) struct AppInner {
     /// The sizes of the schema's introspection lists, for the request guard's estimate.
     pub(crate) schema_bounds: SchemaBounds,
     pub(crate) metrics: PrometheusHandle,
+    /// The operation names admitted as metric labels (bounded: `http/observe.rs`).
+    pub(crate) operation_labels: crate::http::observe::OperationLabels,
     /// The audit LISTEN task, stopped with the app.
     audit_listener: Option<tokio::task::AbortHandle>,
 }
@@ -47,13 +49,46 @@ fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = histogram_buckets(PrometheusBuilder::new()).build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (embedding applications); ours still renders.
             let _ = metrics::set_global_recorder(recorder);
             handle
         })
         .clone()
+}
+
+/// Buckets of the histograms `/metrics` renders as Prometheus histograms (the others, set
+/// before these, stay summaries). Durations from half a millisecond (a primary-key lookup) to
+/// ten seconds (the statement timeout); counts on a rough doubling scale.
+fn histogram_buckets(builder: PrometheusBuilder) -> PrometheusBuilder {
+    use metrics_exporter_prometheus::Matcher;
+    const SECONDS: &[f64] = &[
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    const COUNTS: &[f64] = &[
+        0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 55.0, 89.0, 144.0, 233.0, 377.0, 610.0,
+        1000.0,
+    ];
+    let histograms: [(&str, &[f64]); 6] = [
+        ("fv_graphql_operation_duration_seconds", SECONDS),
+        ("fv_db_statement_duration_seconds", SECONDS),
+        ("fv_db_pool_wait_seconds", SECONDS),
+        ("fv_db_statements_per_request", COUNTS),
+        ("fv_dataloader_batch_size", COUNTS),
+        ("fv_audit_stream_lag", COUNTS),
+    ];
+    histograms
+        .into_iter()
+        .fold(builder, |builder, (name, buckets)| {
+            #[allow(
+                clippy::expect_used,
+                reason = "only an empty bucket list is refused, and none of these is empty"
+            )]
+            builder
+                .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+                .expect("non-empty buckets")
+        })
 }
 
 impl App {
@@ -87,6 +122,7 @@ impl App {
                 introspection_schema,
                 schema_bounds,
                 metrics: metrics_handle(),
+                operation_labels: Default::default(),
                 audit_listener,
             }),
         })

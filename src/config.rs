@@ -147,6 +147,19 @@ pub struct Config {
     /// Log format: `text` or `json`.
     #[arg(long, env = "FV_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Serve `/metrics` on this address instead of the public listener (e.g. `127.0.0.1:9464`):
+    /// the public one then answers 404 there. Unset: `/metrics` is on FV_LISTEN.
+    #[arg(long, env = "FV_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log (at `warn`) every request that takes longer than this many milliseconds, with its
+    /// operation, request id, statement count and slowest statement (SQL text only, never its
+    /// parameters); 0 logs every request. Unset: no slow request log.
+    #[arg(long, env = "FV_SLOW_REQUEST_MS")]
+    pub slow_request_ms: Option<u64>,
+    /// Export traces over OTLP/HTTP (protobuf) to this collector (e.g. `http://127.0.0.1:4318`;
+    /// `/v1/traces` is added unless the URL ends with it). Unset: no traces, and no cost.
+    #[arg(long, env = "FV_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Maximum connections in the database pool.
     #[arg(long, env = "FV_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,

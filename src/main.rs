@@ -127,6 +127,22 @@ async fn serve(config: Config, db: Db, seed_demo: bool) -> anyhow::Result<()> {
             Duration::from_secs(config.audit_maintenance_secs),
         ))
     });
+    // `/metrics` on a listener of its own (FV_METRICS_LISTEN): the public one no longer has it.
+    let metrics_server = match config.metrics_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} (FV_METRICS_LISTEN)"))?;
+            tracing::info!(%address, "metrics at http://{address}/metrics");
+            let router = finvision::http::metrics_router(app.clone());
+            Some(tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, router).await {
+                    tracing::warn!(%error, "the metrics listener stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     tracing::info!(address = %config.listen, "FinVision API ready: GraphiQL at http://{}/graphql", config.listen);
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let server = axum::serve(
@@ -148,6 +164,9 @@ async fn serve(config: Config, db: Db, seed_demo: bool) -> anyhow::Result<()> {
         } => tracing::warn!("shutdown grace period elapsed with connections still open"),
     }
     usage_flusher.abort();
+    if let Some(task) = metrics_server {
+        task.abort();
+    }
     if let Some(task) = audit_maintenance {
         task.abort();
     }
@@ -338,8 +357,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init(&cli.config.log, &cli.config.log_format);
-    match run(cli).await {
+    let telemetry = match telemetry::init(
+        &cli.config.log,
+        &cli.config.log_format,
+        cli.config.otlp_endpoint.as_deref(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("error: cannot start the trace exporter (FV_OTLP_ENDPOINT): {err:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = run(cli).await;
+    // The exporter's last batch, sent from its own thread while this one waits.
+    tokio::task::block_in_place(|| telemetry.shutdown());
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -79,7 +79,9 @@ pub fn request_data(
             // loaded for an earlier operation or event.
             let loader = DataLoader::with_cache(
                 core.unprimed_loader(),
-                tokio::spawn,
+                |task| {
+                    tokio::spawn(crate::domain::propagate_request(task));
+                },
                 HashMapCache::default(),
             );
             loader.enable_all_cache(false);

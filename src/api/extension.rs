@@ -4,6 +4,7 @@
 //! - every error gets an `extensions.code` (`error_codes.rs`);
 //! - field errors follow the spec (`field_errors.rs`);
 //! - each top-level mutation field starts with a fresh evaluation memo (`evaluation_scope.rs`).
+//! - with traces on, each top-level mutation field is a span (`telemetry.rs`).
 
 use std::sync::Arc;
 
@@ -16,6 +17,10 @@ use async_graphql::{
     futures_util::stream::BoxStream,
 };
 use futures_util::StreamExt;
+use tracing::Instrument;
+
+/// The schema's mutation root type.
+const MUTATION_ROOT: &str = "Mutation";
 
 use super::{error_codes::ensure_code, evaluation_scope, field_errors::FieldErrors};
 
@@ -76,7 +81,21 @@ impl Extension for ApiRulesExtension {
         evaluation_scope::before_field(ctx, &info);
         let nullable = !info.return_type.ends_with('!');
         let path = info.path_node;
-        let result = next.run(ctx, info).await;
+        // With traces on, each top-level mutation field is a span: a mutation's fields run one
+        // after another, each its own transaction, and the trace shows which one took the time.
+        let result = if crate::telemetry::traces_enabled()
+            && path.parent.is_none()
+            && info.parent_type == MUTATION_ROOT
+        {
+            let span = tracing::info_span!(
+                "graphql.mutation",
+                otel.name = %format_args!("Mutation.{}", info.name),
+                graphql.field = info.name,
+            );
+            next.run(ctx, info).instrument(span).await
+        } else {
+            next.run(ctx, info).await
+        };
         self.field_errors.on_result(path, nullable, result)
     }
 }

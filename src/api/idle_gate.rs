@@ -42,8 +42,10 @@ impl IdleGate {
         self.busy.clone()
     }
 
-    /// Park a batch task (the DataLoader's spawner).
+    /// Park a batch task (the DataLoader's spawner). It keeps the request's statement count
+    /// and trace span (`db::stats::propagate`): it is spawned as a task of its own later.
     pub fn park(&self, task: BoxFuture<'static, ()>) {
+        let task = crate::domain::propagate_request(task);
         match self.parked.lock() {
             Ok(mut parked) => parked.push(task),
             // A poisoned lock only means another thread panicked; never lose a batch.

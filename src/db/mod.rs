@@ -6,7 +6,9 @@ pub mod migrate;
 pub mod pool;
 pub mod replicas;
 pub mod schema;
+pub mod stats;
 
 pub use caller::DbCaller;
 pub use pool::{CommitLsn, Db, PgConn, PoolOptions, Route};
 pub use replicas::{Lsn, ReplicaOptions, ReplicaState, ReplicaStatus};
+pub use stats::{RequestStats, SlowStatement};

@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use diesel::connection::{CacheSize, Instrumentation, InstrumentationEvent};
+use diesel::connection::CacheSize;
 use diesel_async::{
     AnsiTransactionManager, AsyncConnection, AsyncPgConnection, SimpleAsyncConnection,
     TransactionManager,
@@ -21,6 +21,7 @@ use futures_util::FutureExt;
 
 use super::caller::{CallerCell, DbCaller};
 use super::replicas::{Lsn, ReplicaOptions, ReplicaSet, ReplicaStatus};
+use super::stats::StatementInstrumentation;
 use crate::error::{AppError, AppResult};
 
 /// A bb8 pool of diesel-async connections (the primary's, or one replica's).
@@ -83,20 +84,11 @@ impl Drop for PgConn<'_> {
     }
 }
 
-/// Counts the statements every connection of one pool sends. Tests read it to prove that a
-/// request's statement count grows with the query's depth, not with the number of rows.
+/// Counts the statements every connection of one pool sends (through each connection's
+/// [`StatementInstrumentation`], which also counts them per request). Tests read it to prove
+/// that a request's statement count grows with the query's depth, not with the number of rows.
 #[derive(Clone, Default)]
 struct StatementCounter(Arc<AtomicU64>);
-
-impl Instrumentation for StatementCounter {
-    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { .. } = event
-            && !super::caller::uncounted()
-        {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
 
 /// Pool settings.
 #[derive(Debug, Clone)]
@@ -216,12 +208,25 @@ fn manager(
                     .await
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             }
-            conn.set_instrumentation(counter);
+            conn.set_instrumentation(StatementInstrumentation::new(counter.0));
             Ok(conn)
         }
         .boxed()
     });
     AsyncDieselConnectionManager::new_with_config(url, config)
+}
+
+/// A connection from `pool`, timing the wait (`fv_db_pool_wait_seconds`): a pool too small
+/// for the load shows there first, long before checkouts time out.
+async fn checkout(
+    pool: &ConnPool,
+    which: &'static str,
+) -> Result<bb8::PooledConnection<'static, AsyncPgConnection>, bb8::RunError> {
+    let started = std::time::Instant::now();
+    let conn = pool.get_owned().await;
+    metrics::histogram!("fv_db_pool_wait_seconds", "pool" => which)
+        .record(started.elapsed().as_secs_f64());
+    conn
 }
 
 /// How long a read waits for a replica's connection before it goes elsewhere: the monitor has
@@ -417,13 +422,15 @@ impl Db {
         &self,
     ) -> AppResult<bb8::PooledConnection<'static, AsyncPgConnection>> {
         let Some(set) = &self.replicas else {
-            return self.pool.get_owned().await.map_err(AppError::from);
+            return checkout(&self.pool, "primary")
+                .await
+                .map_err(AppError::from);
         };
         if !set.primary_up() {
             return Err(AppError::Unavailable);
         }
         tokio::select! {
-            conn = self.pool.get_owned() => conn.map_err(AppError::from),
+            conn = checkout(&self.pool, "primary") => conn.map_err(AppError::from),
             () = set.primary_down() => Err(AppError::Unavailable),
         }
     }
@@ -461,7 +468,7 @@ impl Db {
             .into_iter()
             .partition(|&index| set.has_replayed(index, floor));
         for index in ready.into_iter().chain(behind) {
-            let Ok(pooled) = set.replicas[index].pool.get_owned().await else {
+            let Ok(pooled) = checkout(&set.replicas[index].pool, "replica").await else {
                 set.mark_down(index);
                 continue;
             };

@@ -131,6 +131,17 @@ impl PgLoader {
     }
 }
 
+/// Note one batch of the `loader` lookup (`fv_dataloader_batch_size`): how well requests batch
+/// is what keeps their statement count flat, so it is measured per lookup. The label is the key
+/// type's name, a fixed set.
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a histogram holds an f64; a batch is far below 2^53 keys"
+)]
+pub(crate) fn record_batch(loader: &'static str, keys: usize) {
+    metrics::histogram!("fv_dataloader_batch_size", "loader" => loader).record(keys as f64);
+}
+
 /// Rows grouped under their keys; every key present (empty when it has no rows).
 pub(crate) fn group<K: Copy + Eq + std::hash::Hash, V>(
     keys: &[K],
@@ -173,8 +184,9 @@ impl Loader<UserById> for PgLoader {
     type Value = UserRow;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "UserById", keys = keys.len()))]
     async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, UserRow>, LoadError> {
+        crate::domain::loader::record_batch("UserById", keys.len());
         let (mut found, missing) = self.take_primed(keys, |k| k.0, |p| &mut p.users);
         if missing.is_empty() {
             return Ok(found);
@@ -214,11 +226,12 @@ impl Loader<OrganizationsOfUser> for PgLoader {
     type Value = Vec<Uuid>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "OrganizationsOfUser", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[OrganizationsOfUser],
     ) -> Result<HashMap<OrganizationsOfUser, Vec<Uuid>>, LoadError> {
+        crate::domain::loader::record_batch("OrganizationsOfUser", keys.len());
         let (mut found, missing) = self.take_primed(keys, |k| k.0, |p| &mut p.user_organizations);
         if missing.is_empty() {
             return Ok(found);
@@ -242,11 +255,12 @@ impl Loader<OrganizationById> for PgLoader {
     type Value = OrganizationRow;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "OrganizationById", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[OrganizationById],
     ) -> Result<HashMap<OrganizationById, OrganizationRow>, LoadError> {
+        crate::domain::loader::record_batch("OrganizationById", keys.len());
         let (mut found, missing) = self.take_primed(keys, |k| k.0, |p| &mut p.organizations);
         if missing.is_empty() {
             return Ok(found);
@@ -268,11 +282,12 @@ impl Loader<OrganizationBySlug> for PgLoader {
     type Value = OrganizationRow;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "OrganizationBySlug", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[OrganizationBySlug],
     ) -> Result<HashMap<OrganizationBySlug, OrganizationRow>, LoadError> {
+        crate::domain::loader::record_batch("OrganizationBySlug", keys.len());
         let mut conn = self.db.conn().await?;
         let slugs: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
         let rows: Vec<OrganizationRow> = organizations::table
@@ -293,11 +308,12 @@ impl Loader<MembershipsOfUser> for PgLoader {
     type Value = Vec<MembershipRow>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "MembershipsOfUser", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[MembershipsOfUser],
     ) -> Result<HashMap<MembershipsOfUser, Vec<MembershipRow>>, LoadError> {
+        crate::domain::loader::record_batch("MembershipsOfUser", keys.len());
         let mut conn = self.db.conn().await?;
         let rows: Vec<MembershipRow> = memberships::table
             .inner_join(organizations::table)
@@ -316,11 +332,12 @@ impl Loader<MembershipsOfOrganization> for PgLoader {
     type Value = Vec<MembershipRow>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "MembershipsOfOrganization", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[MembershipsOfOrganization],
     ) -> Result<HashMap<MembershipsOfOrganization, Vec<MembershipRow>>, LoadError> {
+        crate::domain::loader::record_batch("MembershipsOfOrganization", keys.len());
         let mut conn = self.db.conn().await?;
         let rows: Vec<MembershipRow> = memberships::table
             .filter(memberships::organization_id.eq_any(ids(keys, |k| k.0)))

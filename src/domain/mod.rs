@@ -15,7 +15,10 @@ use std::{sync::Arc, time::Duration};
 
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 
-pub use crate::db::{CommitLsn, Lsn, ReplicaState, ReplicaStatus, Route};
+pub use crate::db::{
+    CommitLsn, Lsn, ReplicaState, ReplicaStatus, RequestStats, Route, SlowStatement,
+    stats::propagate as propagate_request,
+};
 use crate::{config::Config, db::Db, error::AppResult};
 
 pub use auth::password::PasswordHasher;

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use async_graphql::{
     BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse,
-    parser::types::OperationType,
+    parser::types::{DocumentOperations, OperationType},
 };
 use axum::{
     extract::{ConnectInfo, Request, State},
@@ -15,7 +15,7 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{REQUEST_ID, graphiql, guard::guard_request, response::graphql_response};
+use super::{REQUEST_ID, graphiql, guard::guard_request, observe, response::graphql_response};
 use crate::{
     api::{context::request_data, idle_gate::IdleGate, request_guard::DocumentShape},
     app::App,
@@ -206,15 +206,64 @@ async fn execute_one(
     mut request: GqlRequest,
     budget: Arc<EvalBudget>,
     freshness: &Freshness,
-) -> GqlResponse {
+) -> (GqlResponse, Operation) {
     match guard_request(app, &mut request) {
         Ok(shape) => execute_guarded(app, caller, request, shape, budget, freshness).await,
-        Err(error) => GqlResponse::from_errors(vec![error]),
+        Err(error) => (
+            GqlResponse::from_errors(vec![error]),
+            (Arc::from(observe::UNKNOWN), None),
+        ),
     }
 }
 
-/// Execute a request the guard has measured (`shape` is `None` when it did not parse).
+/// An operation's `operation` label and its name as sent (see `observe.rs`).
+type Operation = (Arc<str>, Option<String>);
+
+/// The name of the operation that will run: the one the request names, else the document's
+/// only operation's name. `None` when it is anonymous.
+fn operation_name(request: &mut GqlRequest) -> Option<String> {
+    if let Some(name) = &request.operation_name {
+        return Some(name.clone());
+    }
+    match &request.parsed_query().ok()?.operations {
+        DocumentOperations::Single(_) => None,
+        DocumentOperations::Multiple(operations) if operations.len() == 1 => {
+            operations.keys().next().map(ToString::to_string)
+        }
+        DocumentOperations::Multiple(_) => None,
+    }
+}
+
+/// Execute a request the guard has measured (`shape` is `None` when it did not parse), and
+/// record its latency by operation.
 async fn execute_guarded(
+    app: &App,
+    caller: &Caller,
+    mut request: GqlRequest,
+    shape: Option<DocumentShape>,
+    budget: Arc<EvalBudget>,
+    freshness: &Freshness,
+) -> (GqlResponse, Operation) {
+    let started = std::time::Instant::now();
+    let kind = match shape.as_ref().and_then(|shape| shape.operation) {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => observe::UNKNOWN,
+    };
+    let name = operation_name(&mut request);
+    let label = if kind == observe::UNKNOWN {
+        Arc::from(observe::UNKNOWN)
+    } else {
+        app.inner.operation_labels.label(name.as_deref())
+    };
+    let response = execute_shaped(app, caller, request, shape, budget, freshness).await;
+    observe::record_operation(&label, kind, started.elapsed());
+    (response, (label, name))
+}
+
+/// Execute a request the guard has measured.
+async fn execute_shaped(
     app: &App,
     caller: &Caller,
     request: GqlRequest,
@@ -268,9 +317,12 @@ async fn execute_batch(
     };
     // One budget for the whole HTTP request: batching operations does not multiply it.
     let budget = app.core().eval_budget();
+    let mut operations = Vec::new();
     let response = match batch {
         BatchRequest::Single(request) => {
-            BatchResponse::Single(execute_one(app, caller, request, budget, &freshness).await)
+            let (response, operation) = execute_one(app, caller, request, budget, &freshness).await;
+            operations.push(operation);
+            BatchResponse::Single(response)
         }
         BatchRequest::Batch(requests) => {
             if requests.len() > app.config().max_batch {
@@ -285,12 +337,26 @@ async fn execute_batch(
             }
             let mut responses = Vec::with_capacity(requests.len());
             for request in requests {
-                responses.push(execute_one(app, caller, request, budget.clone(), &freshness).await);
+                let (response, operation) =
+                    execute_one(app, caller, request, budget.clone(), &freshness).await;
+                operations.push(operation);
+                responses.push(response);
             }
             BatchResponse::Batch(responses)
         }
     };
-    freshness.stamp(graphql_response(headers, response))
+    noted(
+        freshness.stamp(graphql_response(headers, response)),
+        operations,
+    )
+}
+
+/// `response` with the note of its operations for the metrics middleware (`observe.rs`).
+fn noted(mut response: Response, operations: Vec<Operation>) -> Response {
+    if let Some(note) = observe::OperationNote::of(operations) {
+        response.extensions_mut().insert(note);
+    }
+    response
 }
 
 /// Whether a POST body may be a GraphQL request. JSON bodies force a CORS preflight from
@@ -444,10 +510,10 @@ pub(crate) async fn get_graphql(
         Err(response) => return response,
     };
     let budget = app.core().eval_budget();
-    graphql_response(
-        &headers,
-        BatchResponse::Single(
-            execute_guarded(&app, &caller, gql_request, shape, budget, &freshness).await,
-        ),
+    let (response, operation) =
+        execute_guarded(&app, &caller, gql_request, shape, budget, &freshness).await;
+    noted(
+        graphql_response(&headers, BatchResponse::Single(response)),
+        vec![operation],
     )
 }

@@ -1,8 +1,12 @@
 //! Operational endpoints and middleware: health, readiness, metrics, panics.
 
 use super::graphql::reported_response;
-use crate::error::AppError;
-use std::time::{Duration, Instant};
+use super::observe::OperationNote;
+use crate::{domain::RequestStats, error::AppError};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -61,15 +65,16 @@ pub(crate) async fn readyz(State(app): State<App>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a gauge holds an f64, exact up to 2^53 statements"
+)]
 pub(crate) async fn metrics(State(app): State<App>) -> Response {
     let (connections, idle) = app.core().pool_state();
     metrics::gauge!("fv_db_pool_connections").set(f64::from(connections));
     metrics::gauge!("fv_db_pool_idle_connections").set(f64::from(idle));
-    #[allow(
-        clippy::cast_precision_loss,
-        reason = "a gauge holds an f64, exact up to 2^53 statements"
-    )]
     metrics::gauge!("fv_db_statements_total").set(app.core().statement_count() as f64);
+    metrics::gauge!("fv_argon2_queue_depth").set(app.core().hasher().queue_depth() as f64);
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -80,19 +85,36 @@ pub(crate) async fn metrics(State(app): State<App>) -> Response {
         .into_response()
 }
 
-/// Count requests and their latency by route and status.
-pub(crate) async fn record_metrics(request: Request, next: Next) -> Response {
+/// Count requests and their latency by route and status; run each with its own
+/// [`RequestStats`] (the statements it sends), then record what the GraphQL handler noted and
+/// log it when it was slow (`observe.rs`).
+pub(crate) async fn record_metrics(
+    State(app): State<App>,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().to_string();
+    let request_id = request
+        .headers()
+        .get(super::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let stats = Arc::new(RequestStats::default());
     let started = Instant::now();
-    let response = next.run(request).await;
+    let mut response = RequestStats::scope(stats.clone(), next.run(request)).await;
+    let elapsed = started.elapsed();
     let status = response.status().as_u16().to_string();
     metrics::counter!("fv_http_requests_total", "method" => method.clone(), "path" => path.clone(), "status" => status).increment(1);
+    let note = response.extensions_mut().remove::<OperationNote>();
+    let slow = app.config().slow_request_ms.map(Duration::from_millis);
+    super::observe::after_request(&stats, note.as_ref(), &path, &request_id, elapsed, slow);
     metrics::histogram!("fv_http_request_duration_seconds", "method" => method, "path" => path)
-        .record(started.elapsed().as_secs_f64());
+        .record(elapsed.as_secs_f64());
     response
 }
 

@@ -33,6 +33,7 @@ mod migrations;
 mod modelling_roles;
 mod modelling_statements;
 mod models;
+mod observability;
 mod organizations;
 mod parameters;
 mod personal_data;

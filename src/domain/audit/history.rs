@@ -344,11 +344,12 @@ impl Loader<AuditEventById> for PgLoader {
     type Value = AuditEventRow;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "AuditEventById", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[AuditEventById],
     ) -> Result<HashMap<AuditEventById, AuditEventRow>, LoadError> {
+        crate::domain::loader::record_batch("AuditEventById", keys.len());
         let mut conn = self.db().conn().await?;
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let rows: Vec<AuditEventRow> = audit_events::table

@@ -73,6 +73,26 @@ struct Subscriber {
     buffer: VecDeque<AuditEventRow>,
     notices: broadcast::Receiver<AuditNotice>,
     done: bool,
+    /// The newest sequence of the organization this subscriber knows of (read, or announced
+    /// by a notice): what it delivers is `newest - delivered` behind (`fv_audit_stream_lag`).
+    newest: i64,
+    _active: Active,
+}
+
+/// Counts a live subscription (`fv_audit_subscriptions_active`) for as long as it lives.
+struct Active;
+
+impl Active {
+    fn new() -> Self {
+        metrics::gauge!("fv_audit_subscriptions_active").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        metrics::gauge!("fv_audit_subscriptions_active").decrement(1.0);
+    }
 }
 
 impl Subscriber {
@@ -122,7 +142,10 @@ impl Subscriber {
         loop {
             tokio::select! {
                 notice = self.notices.recv() => match notice {
-                    Ok(AuditNotice::Event { organization_id: Some(org), .. }) if org == self.organization_id => return true,
+                    Ok(AuditNotice::Event { organization_id: Some(org), sequence }) if org == self.organization_id => {
+                        self.newest = self.newest.max(sequence);
+                        return true;
+                    }
                     Ok(AuditNotice::Event { .. }) => continue,
                     // Missed notices: look.
                     Ok(AuditNotice::Resync) | Err(RecvError::Lagged(_)) => return true,
@@ -140,6 +163,12 @@ impl Subscriber {
             }
             if let Some(row) = self.buffer.pop_front() {
                 self.last = Some(row.id);
+                #[allow(
+                    clippy::cast_precision_loss,
+                    reason = "a histogram holds an f64; a lag is far below 2^53"
+                )]
+                metrics::histogram!("fv_audit_stream_lag")
+                    .record(self.newest.saturating_sub(row.id).max(0) as f64);
                 return Some(Ok(row));
             }
             let last = match self.last {
@@ -160,6 +189,9 @@ impl Subscriber {
             };
             match self.read_after(last).await {
                 Ok(rows) if !rows.is_empty() => {
+                    if let Some(newest) = rows.last().map(|row| row.id) {
+                        self.newest = self.newest.max(newest);
+                    }
                     self.buffer.extend(rows);
                     continue;
                 }
@@ -211,6 +243,8 @@ pub fn follow(
         buffer: VecDeque::new(),
         notices,
         done: false,
+        newest: 0,
+        _active: Active::new(),
     };
     futures_util::stream::unfold(subscriber, |mut s| async move {
         s.next().await.map(|item| (item, s))

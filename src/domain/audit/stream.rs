@@ -186,6 +186,7 @@ impl AuditStream {
         }
         self.listening.store(true, Ordering::SeqCst);
         if *connected_before {
+            metrics::counter!("fv_audit_listen_reconnects_total").increment(1);
             tracing::info!("audit LISTEN connection re-established: subscribers resynchronise");
             let _ = self.tx.send(AuditNotice::Resync);
         }

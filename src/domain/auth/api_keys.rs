@@ -281,8 +281,9 @@ impl Loader<ApiKeyById> for PgLoader {
     type Value = ApiKeyRow;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "ApiKeyById", keys = keys.len()))]
     async fn load(&self, keys: &[ApiKeyById]) -> Result<HashMap<ApiKeyById, ApiKeyRow>, LoadError> {
+        crate::domain::loader::record_batch("ApiKeyById", keys.len());
         let mut conn = self.db().conn().await?;
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows: Vec<ApiKeyRow> = api_keys::table
@@ -299,11 +300,12 @@ impl Loader<ApiKeysOfOrganization> for PgLoader {
     type Value = Vec<ApiKeyRow>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "ApiKeysOfOrganization", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[ApiKeysOfOrganization],
     ) -> Result<HashMap<ApiKeysOfOrganization, Vec<ApiKeyRow>>, LoadError> {
+        crate::domain::loader::record_batch("ApiKeysOfOrganization", keys.len());
         let mut conn = self.db().conn().await?;
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows: Vec<ApiKeyRow> = api_keys::table

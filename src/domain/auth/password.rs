@@ -47,8 +47,26 @@ fn dummy_hash() -> &'static str {
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// Hashes and verifications waiting for a permit (`fv_argon2_queue_depth`).
+    waiting: Arc<AtomicU64>,
     hashes: Arc<AtomicU64>,
     verifications: Arc<AtomicU64>,
+}
+
+/// One caller waiting for a permit; counted until it has one or gives up (a dropped request).
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn new(waiting: &'a AtomicU64) -> Self {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        Self(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl PasswordHasher {
@@ -56,9 +74,22 @@ impl PasswordHasher {
     pub fn new(permits: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(permits.max(1))),
+            waiting: Arc::default(),
             hashes: Arc::default(),
             verifications: Arc::default(),
         }
+    }
+
+    /// Hashes and verifications waiting for a permit now: the queue that sign-in bursts build
+    /// (each waits behind `permits` running ones).
+    pub fn queue_depth(&self) -> u64 {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// A permit to run argon2, waited for in the queue.
+    async fn permit(&self) -> AppResult<tokio::sync::SemaphorePermit<'_>> {
+        let _waiting = Waiting::new(&self.waiting);
+        self.permits.acquire().await.map_err(AppError::internal)
     }
 
     /// Passwords hashed since start (new accounts, password changes).
@@ -93,7 +124,7 @@ impl PasswordHasher {
     /// The PHC string of `password`.
     #[tracing::instrument(skip_all)]
     pub async fn hash(&self, password: &str) -> AppResult<String> {
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
+        let _permit = self.permit().await?;
         self.hashes.fetch_add(1, Ordering::Relaxed);
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {
@@ -111,7 +142,7 @@ impl PasswordHasher {
     /// dummy hash and returns false, taking the same time.
     #[tracing::instrument(skip_all)]
     pub async fn verify(&self, password: &str, phc: Option<&str>) -> AppResult<bool> {
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
+        let _permit = self.permit().await?;
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let known = phc.is_some();
         let phc = phc.map_or_else(|| dummy_hash().to_owned(), str::to_owned);
@@ -142,6 +173,27 @@ mod tests {
         assert!(hasher.verify("correct horse", Some(&phc)).await.unwrap());
         assert!(!hasher.verify("wrong horse", Some(&phc)).await.unwrap());
         assert!(!hasher.verify("correct horse", None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_queue_depth_counts_who_waits_for_a_permit() {
+        let hasher = PasswordHasher::new(1);
+        let held = hasher.permit().await.unwrap();
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.hash("correct horse").await })
+            })
+            .collect();
+        while hasher.queue_depth() < 3 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(hasher.queue_depth(), 3);
+        drop(held);
+        for task in waiting {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(hasher.queue_depth(), 0);
     }
 
     #[test]

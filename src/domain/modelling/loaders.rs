@@ -41,8 +41,9 @@ impl Loader<ModelById> for PgLoader {
     type Value = ModelRow;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "ModelById", keys = keys.len()))]
     async fn load(&self, keys: &[ModelById]) -> Result<HashMap<ModelById, ModelRow>, LoadError> {
+        crate::domain::loader::record_batch("ModelById", keys.len());
         let (mut found, missing) = self.take_primed(keys, |k| k.0, |p| &mut p.models);
         if missing.is_empty() {
             return Ok(found);
@@ -78,11 +79,12 @@ impl Loader<ModelsOfOrganization> for PgLoader {
     type Value = Vec<ModelRow>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "ModelsOfOrganization", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[ModelsOfOrganization],
     ) -> Result<HashMap<ModelsOfOrganization, Vec<ModelRow>>, LoadError> {
+        crate::domain::loader::record_batch("ModelsOfOrganization", keys.len());
         let mut conn = self.db().conn().await?;
         let rows: Vec<ModelRow> = financial_models::table
             .filter(
@@ -112,11 +114,12 @@ impl Loader<ScenarioById> for PgLoader {
     type Value = ScenarioRow;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "ScenarioById", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[ScenarioById],
     ) -> Result<HashMap<ScenarioById, ScenarioRow>, LoadError> {
+        crate::domain::loader::record_batch("ScenarioById", keys.len());
         let mut conn = self.db().conn().await?;
         // With its model and organization, primed for the lookups that follow a scenario
         // (its visibility, `model`, `model.organization`): one statement for three levels. The
@@ -157,11 +160,12 @@ impl Loader<ScenariosOfModel> for PgLoader {
     type Value = Vec<ScenarioRow>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "ScenariosOfModel", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[ScenariosOfModel],
     ) -> Result<HashMap<ScenariosOfModel, Vec<ScenarioRow>>, LoadError> {
+        crate::domain::loader::record_batch("ScenariosOfModel", keys.len());
         let mut conn = self.db().conn().await?;
         let rows: Vec<ScenarioRow> = scenarios::table
             .filter(scenarios::model_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
@@ -188,11 +192,12 @@ impl Loader<ParametersOfModel> for PgLoader {
     type Value = Vec<ParameterRow>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "ParametersOfModel", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[ParametersOfModel],
     ) -> Result<HashMap<ParametersOfModel, Vec<ParameterRow>>, LoadError> {
+        crate::domain::loader::record_batch("ParametersOfModel", keys.len());
         // Read with the model's metrics when they were loaded first (`MetricsOfModel`).
         let (found, missing) = self.take_primed(keys, |k| k.0, |p| &mut p.parameters_of_model);
         if missing.is_empty() {
@@ -225,11 +230,12 @@ impl Loader<ParameterById> for PgLoader {
     type Value = ParameterRow;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "ParameterById", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[ParameterById],
     ) -> Result<HashMap<ParameterById, ParameterRow>, LoadError> {
+        crate::domain::loader::record_batch("ParameterById", keys.len());
         let mut conn = self.db().conn().await?;
         let rows: Vec<ParameterRow> = parameters::table
             .filter(parameters::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
@@ -245,11 +251,12 @@ impl Loader<ParameterValuesOfScenario> for PgLoader {
     type Value = Vec<ParameterValueRow>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "ParameterValuesOfScenario", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[ParameterValuesOfScenario],
     ) -> Result<HashMap<ParameterValuesOfScenario, Vec<ParameterValueRow>>, LoadError> {
+        crate::domain::loader::record_batch("ParameterValuesOfScenario", keys.len());
         // Read with the scenario's stored values when they were loaded first.
         let (found, missing) =
             self.take_primed(keys, |k| k.0, |p| &mut p.parameter_values_of_scenario);
@@ -293,11 +300,12 @@ impl Loader<MetricsOfModel> for PgLoader {
     type Value = Vec<MetricRow>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "MetricsOfModel", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[MetricsOfModel],
     ) -> Result<HashMap<MetricsOfModel, Vec<MetricRow>>, LoadError> {
+        crate::domain::loader::record_batch("MetricsOfModel", keys.len());
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let mut conn = self.db().conn().await?;
         if !self.is_priming() {
@@ -410,8 +418,9 @@ impl Loader<MetricById> for PgLoader {
     type Value = MetricRow;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "MetricById", keys = keys.len()))]
     async fn load(&self, keys: &[MetricById]) -> Result<HashMap<MetricById, MetricRow>, LoadError> {
+        crate::domain::loader::record_batch("MetricById", keys.len());
         let mut conn = self.db().conn().await?;
         let rows: Vec<MetricRow> = metrics::table
             .filter(metrics::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
@@ -427,11 +436,12 @@ impl Loader<DependenciesOfMetric> for PgLoader {
     type Value = Vec<Uuid>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "DependenciesOfMetric", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[DependenciesOfMetric],
     ) -> Result<HashMap<DependenciesOfMetric, Vec<Uuid>>, LoadError> {
+        crate::domain::loader::record_batch("DependenciesOfMetric", keys.len());
         let mut conn = self.db().conn().await?;
         let rows: Vec<DependencyRow> = metric_dependencies::table
             .filter(
@@ -456,11 +466,12 @@ impl Loader<MetricValuesOfScenario> for PgLoader {
     type Value = Vec<MetricValueRow>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "MetricValuesOfScenario", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[MetricValuesOfScenario],
     ) -> Result<HashMap<MetricValuesOfScenario, Vec<MetricValueRow>>, LoadError> {
+        crate::domain::loader::record_batch("MetricValuesOfScenario", keys.len());
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let mut conn = self.db().conn().await?;
         if !self.is_priming() {
@@ -543,11 +554,12 @@ impl Loader<FilesOfModel> for PgLoader {
     type Value = Vec<ModelFileRow>;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "FilesOfModel", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[FilesOfModel],
     ) -> Result<HashMap<FilesOfModel, Vec<ModelFileRow>>, LoadError> {
+        crate::domain::loader::record_batch("FilesOfModel", keys.len());
         let mut conn = self.db().conn().await?;
         let rows: Vec<ModelFileRow> = model_files::table
             .filter(model_files::model_id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
@@ -564,8 +576,9 @@ impl Loader<FileById> for PgLoader {
     type Value = ModelFileRow;
     type Error = LoadError;
 
-    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "FileById", keys = keys.len()))]
     async fn load(&self, keys: &[FileById]) -> Result<HashMap<FileById, ModelFileRow>, LoadError> {
+        crate::domain::loader::record_batch("FileById", keys.len());
         let mut conn = self.db().conn().await?;
         let rows: Vec<ModelFileRow> = model_files::table
             .filter(model_files::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
