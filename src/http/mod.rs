@@ -1,5 +1,5 @@
-//! The axum router: `/graphql` (POST, GET, GraphiQL), `/graphql/ws`, `/files/{id}`, `/healthz`,
-//! `/readyz`, `/metrics`.
+//! The axum router: `/graphql` (POST, GET, GraphiQL), `/graphql/ws`, `/files/{id}`,
+//! `/reports/{id}`, `/healthz`, `/readyz`, `/metrics`.
 
 mod body_limit;
 mod client_addr;
@@ -9,6 +9,7 @@ mod graphql;
 pub(crate) mod guard;
 mod multipart;
 mod ops;
+mod reports;
 mod request_id;
 mod response;
 mod timeout;
@@ -41,6 +42,7 @@ pub fn router(app: App) -> Router {
         .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/files/{id}", get(files::download))
+        .route("/reports/{id}", get(reports::download))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
