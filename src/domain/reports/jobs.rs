@@ -94,9 +94,9 @@ impl Slot {
     /// Queue the job of `report`.
     pub(crate) fn send(mut self, report: Uuid) {
         self.used = true;
+        // The receiver lives in the queue itself, so this does not fail; if it ever did, the
+        // row would stay PENDING for the next start-up, and the place is given back.
         if self.queue.inner.sender.send(report).is_err() {
-            // Only when every worker is gone (the app is shutting down): the row stays
-            // PENDING and the next start-up picks it up.
             self.queue.inner.pending.fetch_sub(1, Ordering::SeqCst);
         }
     }
