@@ -9,7 +9,7 @@ use crate::{
     api::{AppSchema, SchemaOptions, build_schema, request_guard::SchemaBounds},
     config::Config,
     db::Db,
-    domain::Core,
+    domain::{Core, reports},
 };
 
 /// Shared application state. Cheap to clone.
@@ -34,12 +34,17 @@ pub(crate) struct AppInner {
     pub(crate) operation_labels: crate::http::observe::OperationLabels,
     /// The audit LISTEN task, stopped with the app.
     audit_listener: Option<tokio::task::AbortHandle>,
+    /// The report workers and the start-up sweep of PENDING reports, stopped with the app.
+    report_tasks: Vec<tokio::task::AbortHandle>,
 }
 
 impl Drop for AppInner {
     fn drop(&mut self) {
         if let Some(listener) = &self.audit_listener {
             listener.abort();
+        }
+        for task in &self.report_tasks {
+            task.abort();
         }
     }
 }
@@ -114,6 +119,18 @@ impl App {
         let audit_listener = config
             .session_database_url()
             .map(|url| core.audit_stream().listen(url.to_owned()).abort_handle());
+        // Reports are generated off the request path; what an earlier process left PENDING is
+        // queued again (or failed) at once, so no report waits forever.
+        let mut report_tasks = reports::jobs::start_workers(&core, config.report_workers);
+        let sweep = core.clone();
+        report_tasks.push(
+            tokio::spawn(async move {
+                if let Err(err) = reports::jobs::recover(&sweep).await {
+                    tracing::error!(error = %err, "could not recover the PENDING reports");
+                }
+            })
+            .abort_handle(),
+        );
         Ok(Self {
             inner: Arc::new(AppInner {
                 config,
@@ -124,6 +141,7 @@ impl App {
                 metrics: metrics_handle(),
                 operation_labels: Default::default(),
                 audit_listener,
+                report_tasks,
             }),
         })
     }

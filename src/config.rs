@@ -242,6 +242,16 @@ pub struct Config {
     #[arg(long, env = "FV_MAX_CONCURRENT_EVALUATIONS")]
     pub max_concurrent_evaluations: Option<usize>,
 
+    // ── Reports ──────────────────────────────────────────────────────────────────────────────
+    /// Reports waiting to be generated on this instance; `generateReport` beyond it is
+    /// `UNAVAILABLE` (retry later).
+    #[arg(long, env = "FV_REPORT_QUEUE", default_value_t = 32)]
+    pub report_queue: usize,
+    /// Reports generated at once on this instance (each also takes an evaluation slot per
+    /// scenario, `FV_MAX_CONCURRENT_EVALUATIONS`).
+    #[arg(long, env = "FV_REPORT_WORKERS", default_value_t = 2)]
+    pub report_workers: usize,
+
     // ── Abuse limits ─────────────────────────────────────────────────────────────────────────
     /// Proxies whose `X-Forwarded-For` is believed (comma-separated CIDRs); the client is the
     /// right-most address not in this list.

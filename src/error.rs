@@ -39,6 +39,10 @@ pub enum AppError {
     /// The database could not be reached in time.
     #[error("the service is temporarily unavailable, try again")]
     Unavailable,
+    /// A bounded queue of work is full (e.g. report generation): retrying later may work. The
+    /// message says which queue.
+    #[error("{0}")]
+    Overloaded(String),
     /// Anything else: logged with its cause, reported as a bare internal error.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),

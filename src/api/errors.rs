@@ -69,7 +69,9 @@ fn status_and_code(err: &AppError) -> (StatusCode, &'static str) {
         AppError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
         AppError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
         AppError::TooComplex(_) => (StatusCode::BAD_REQUEST, codes::QUERY_TOO_COMPLEX),
-        AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
+        AppError::Unavailable | AppError::Overloaded(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE)
+        }
         AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
     }
 }

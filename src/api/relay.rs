@@ -32,6 +32,8 @@ pub enum NodeKind {
     AuditEvent,
     /// `ModelFile`
     ModelFile,
+    /// `Report`
+    Report,
 }
 
 impl NodeKind {
@@ -47,6 +49,7 @@ impl NodeKind {
             NodeKind::ApiKey => "ApiKey",
             NodeKind::AuditEvent => "AuditEvent",
             NodeKind::ModelFile => "ModelFile",
+            NodeKind::Report => "Report",
         }
     }
 
@@ -62,6 +65,7 @@ impl NodeKind {
             "ApiKey" => NodeKind::ApiKey,
             "AuditEvent" => NodeKind::AuditEvent,
             "ModelFile" => NodeKind::ModelFile,
+            "Report" => NodeKind::Report,
             _ => return None,
         })
     }

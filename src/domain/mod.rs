@@ -7,6 +7,7 @@ pub mod loader;
 pub mod modelling;
 pub mod names;
 pub mod organizations;
+pub mod reports;
 pub mod seed;
 pub mod storage;
 pub(crate) mod text_enum;
@@ -69,6 +70,8 @@ pub struct Core {
     pub(crate) files: FileStore,
     /// Runs scenario evaluations off the async workers, a bounded number at a time.
     pub(crate) evaluator: modelling::evaluation::Evaluator,
+    /// Report jobs waiting for a worker (`reports::jobs`).
+    pub(crate) reports: reports::ReportQueue,
 }
 
 impl Core {
@@ -137,6 +140,7 @@ impl Core {
             evaluator: modelling::evaluation::Evaluator::new(
                 config.max_concurrent_evaluations.unwrap_or(cores),
             ),
+            reports: reports::ReportQueue::new(config.report_queue),
         })
     }
 
@@ -256,6 +260,11 @@ impl Core {
     /// The audit fan-out (start its listener with [`audit::stream::AuditStream::listen`]).
     pub fn audit_stream(&self) -> &audit::stream::AuditStream {
         &self.audit_stream
+    }
+
+    /// The report queue (its counts for `/metrics`; pausing it).
+    pub fn report_queue(&self) -> &reports::ReportQueue {
+        &self.reports
     }
 
     /// The caller cache (its size, tests).

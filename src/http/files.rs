@@ -17,6 +17,7 @@ use crate::{
     domain::{
         auth::Viewer,
         modelling::files::{self, DEFAULT_CONTENT_TYPE},
+        storage::StoredObject,
     },
     error::AppError,
 };
@@ -69,15 +70,7 @@ pub(crate) async fn download(
         Err(response) => return response,
     };
     if caller.viewer == Viewer::Anonymous {
-        let mut response = error_response(
-            StatusCode::UNAUTHORIZED,
-            codes::UNAUTHENTICATED,
-            "sign in first: send `Authorization: Bearer <token>`",
-        );
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
+        return unauthenticated();
     }
     // A malformed ID names nothing: the same 404 as an unknown one.
     let Ok(file_id) = decode(&ID(id), NodeKind::ModelFile, "id") else {
@@ -89,20 +82,47 @@ pub(crate) async fn download(
         Err(err) => return reported_response(&err, "downloading a file"),
     };
     let row = &opened.row;
-    let content_type = HeaderValue::from_str(&row.content_type)
+    attachment(
+        &row.content_type,
+        &row.file_name,
+        &row.sha256_hex(),
+        opened.content,
+    )
+}
+
+/// 401 for an anonymous caller, with the `WWW-Authenticate` challenge.
+pub(crate) fn unauthenticated() -> Response {
+    let mut response = error_response(
+        StatusCode::UNAUTHORIZED,
+        codes::UNAUTHENTICATED,
+        "sign in first: send `Authorization: Bearer <token>`",
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// A stored file as a download: its type, name (`Content-Disposition`), length, digest
+/// (`ETag`), never cached by a shared cache, never sniffed or rendered with scripts, and
+/// streamed from the store.
+pub(crate) fn attachment(
+    content_type: &str,
+    file_name: &str,
+    sha256_hex: &str,
+    content: StoredObject,
+) -> Response {
+    let content_type = HeaderValue::from_str(content_type)
         .unwrap_or_else(|_| HeaderValue::from_static(DEFAULT_CONTENT_TYPE));
-    let disposition = HeaderValue::from_str(&content_disposition(&row.file_name))
+    let disposition = HeaderValue::from_str(&content_disposition(file_name))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
-    let etag = HeaderValue::from_str(&format!("\"{}\"", row.sha256_hex()))
+    let etag = HeaderValue::from_str(&format!("\"{sha256_hex}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
     (
         [
             (header::CONTENT_TYPE, content_type),
             (header::CONTENT_DISPOSITION, disposition),
-            (
-                header::CONTENT_LENGTH,
-                HeaderValue::from(opened.content.size),
-            ),
+            (header::CONTENT_LENGTH, HeaderValue::from(content.size)),
             (header::ETAG, etag),
             (
                 header::X_CONTENT_TYPE_OPTIONS,
@@ -120,7 +140,7 @@ pub(crate) async fn download(
             ),
         ],
         // Streamed: memory holds a chunk at a time, not the file.
-        Body::from_stream(opened.content.chunks),
+        Body::from_stream(content.chunks),
     )
         .into_response()
 }

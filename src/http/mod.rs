@@ -1,5 +1,5 @@
-//! The axum router: `/graphql` (POST, GET, GraphiQL), `/graphql/ws`, `/files/{id}`, `/healthz`,
-//! `/readyz`, `/metrics`.
+//! The axum router: `/graphql` (POST, GET, GraphiQL), `/graphql/ws`, `/files/{id}`,
+//! `/reports/{id}`, `/healthz`, `/readyz`, `/metrics`.
 
 mod body_limit;
 mod client_addr;
@@ -10,6 +10,7 @@ pub(crate) mod guard;
 mod multipart;
 pub mod observe;
 mod ops;
+mod reports;
 mod request_id;
 mod response;
 mod timeout;
@@ -46,6 +47,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/files/{id}", get(files::download))
+        .route("/reports/{id}", get(reports::download))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz));
     if app.config().metrics_listen.is_none() {

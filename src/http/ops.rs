@@ -75,6 +75,19 @@ pub(crate) async fn metrics(State(app): State<App>) -> Response {
     metrics::gauge!("fv_db_pool_idle_connections").set(f64::from(idle));
     metrics::gauge!("fv_db_statements_total").set(app.core().statement_count() as f64);
     metrics::gauge!("fv_argon2_queue_depth").set(app.core().hasher().queue_depth() as f64);
+    let jobs = app.core().report_queue().counts();
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "a gauge holds an f64, exact up to 2^53 jobs"
+    )]
+    for (status, count) in [
+        ("pending", jobs.pending as f64),
+        ("running", jobs.running as f64),
+        ("ready", jobs.ready as f64),
+        ("failed", jobs.failed as f64),
+    ] {
+        metrics::gauge!("fv_report_jobs", "status" => status).set(count);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

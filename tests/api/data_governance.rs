@@ -120,6 +120,7 @@ const TENANT_TABLES: &[(&str, &str)] = &[
           WHERE x.id = t.metric_id)",
     ),
     ("audit_events", "t.organization_id"),
+    ("reports", "t.organization_id"),
 ];
 
 #[tokio::test]
@@ -155,6 +156,17 @@ async fn row_level_security_shows_no_row_of_another_organization() {
     )
     .await
     .remove(0);
+
+    // A report of Acme's (the demo has none).
+    owner
+        .batch_execute(&format!(
+            "INSERT INTO reports (organization_id, model_id, name, format, scenario_ids) \
+             SELECT m.organization_id, m.id, 'Export', 'CSV', \
+                    ARRAY[(SELECT s.id FROM scenarios s WHERE s.model_id = m.id LIMIT 1)] \
+             FROM financial_models m WHERE m.organization_id = '{acme}' LIMIT 1"
+        ))
+        .await
+        .expect("a report of Acme's");
 
     let mut conn = app_conn(&app).await;
     let mut covered = 0;

@@ -43,6 +43,7 @@ mod read_path_counts;
 mod read_path_statements;
 mod relay;
 mod replicas;
+mod reports;
 mod scenarios;
 mod schema_export;
 mod series;

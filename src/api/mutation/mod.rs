@@ -8,6 +8,7 @@ mod metrics;
 mod models;
 mod organizations;
 mod parameters;
+mod reports;
 mod scenarios;
 
 use async_graphql::MergedObject;
@@ -23,4 +24,5 @@ pub struct Mutation(
     parameters::ParameterMutation,
     metrics::MetricMutation,
     files::ModelFileMutation,
+    reports::ReportMutation,
 );

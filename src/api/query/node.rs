@@ -14,7 +14,7 @@ use crate::{
         relay::{NodeKind, decode_any, decode_sequence},
         types::{
             ApiKey, AuditEvent, FinancialModel, Membership, Metric, ModelFile, Node, Organization,
-            Parameter, Scenario, User,
+            Parameter, Report, Scenario, User,
         },
     },
     domain::{
@@ -23,6 +23,7 @@ use crate::{
         loader::{MembershipsOfOrganization, OrganizationById},
         modelling::loaders::{FileById, MetricById, ParameterById},
         organizations::OrgRole,
+        reports::loaders::ReportById,
     },
     error::AppError,
 };
@@ -90,6 +91,12 @@ async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<No
         NodeKind::ModelFile => match loader(ctx).load_one(FileById(ids[0])).await? {
             Some(f) if visible_model(ctx, f.model_id).await?.is_some() => {
                 Some(Node::ModelFile(ModelFile(f)))
+            }
+            _ => None,
+        },
+        NodeKind::Report => match loader(ctx).load_one(ReportById(ids[0])).await? {
+            Some(r) if visible_model(ctx, r.model_id).await?.is_some() => {
+                Some(Node::Report(Report(r)))
             }
             _ => None,
         },

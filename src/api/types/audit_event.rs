@@ -39,6 +39,7 @@ fn entity_kind(entity_type: &str) -> Option<NodeKind> {
         "Metric" => NodeKind::Metric,
         "ApiKey" => NodeKind::ApiKey,
         "ModelFile" => NodeKind::ModelFile,
+        "Report" => NodeKind::Report,
         _ => return None,
     })
 }

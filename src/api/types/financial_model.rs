@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AuditEvent, AuditEventFilter, Metric, MetricKind, ModelFile, ModelStatus, Organization,
-    Parameter, PeriodGranularity, Scenario, ScenarioKind, User,
+    Parameter, PeriodGranularity, Report, Scenario, ScenarioKind, User,
 };
 use crate::{
     api::{
@@ -23,6 +23,7 @@ use crate::{
                 FilesOfModel, MetricsOfModel, ModelById, ParametersOfModel, ScenariosOfModel,
             },
         },
+        reports::loaders::ReportsOfModel,
     },
     error::AppError,
 };
@@ -173,6 +174,27 @@ impl FinancialModel {
             &PageArgs::forward(first, after),
             |f| format!("{:010}", f.version_number),
             ModelFile,
+            true,
+        )?)
+    }
+
+    /// The model's generated reports, newest first (`generateReport` adds one).
+    #[graphql(complexity = "crate::api::complexity::page(first, None, child_complexity)")]
+    async fn reports(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Conn<Report>> {
+        let rows = loader(ctx)
+            .load_one(ReportsOfModel(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(paginate_ordered(
+            rows,
+            &PageArgs::forward(first, after),
+            |r| time_key(r.created_at, r.id),
+            Report,
             true,
         )?)
     }

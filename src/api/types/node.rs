@@ -4,7 +4,7 @@ use async_graphql::{ID, Interface};
 
 use super::{
     ApiKey, AuditEvent, FinancialModel, Membership, Metric, ModelFile, Organization, Parameter,
-    Scenario, User,
+    Report, Scenario, User,
 };
 
 /// An object with a global ID, resolvable with `node(id:)`.
@@ -31,4 +31,6 @@ pub enum Node {
     AuditEvent(AuditEvent),
     /// An uploaded file version.
     ModelFile(ModelFile),
+    /// A generated report.
+    Report(Report),
 }

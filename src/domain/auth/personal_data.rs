@@ -62,15 +62,16 @@ SELECT jsonb_build_object(
                   FROM scenarios s WHERE s.created_by = $1),
   'modelFiles', (SELECT coalesce(jsonb_agg(to_jsonb(f) ORDER BY f.created_at, f.id), '[]')
                    FROM model_files f WHERE f.uploaded_by = $1),
-  'reports', '[]'::jsonb,
+  'reports', (SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.created_at, r.id), '[]')
+                FROM reports r WHERE r.created_by = $1),
   'auditEvents', (SELECT coalesce(jsonb_agg(to_jsonb(a) - 'hash' - 'prev_hash' ORDER BY a.id), '[]')
                     FROM audit_events a WHERE a.actor_user_id = $1)
 ) AS document
 "#;
 
 /// The caller's personal data as one JSON document: the account, sessions (no token hashes),
-/// memberships, API keys they created (no key hashes), models, scenarios and files they created
-/// (reports: a place, empty until reports exist), and every audit event they acted. The export
+/// memberships, API keys they created (no key hashes), models, scenarios, files and reports they
+/// created, and every audit event they acted. The export
 /// itself is audited (`user.data_export`), in the same transaction that reads it.
 #[tracing::instrument(skip_all)]
 pub async fn export(core: &Core, caller: &Caller) -> AppResult<(UserRow, Value)> {

@@ -7,7 +7,7 @@ use std::ops::Range;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::{metrics::MetricRow, periods::is_boundary, series::ScenarioGrid};
+use super::{metrics::MetricRow, models::ModelRow, periods::is_boundary, series::ScenarioGrid};
 use crate::error::{AppError, AppResult};
 
 /// What a series or comparison asks for.
@@ -78,31 +78,8 @@ pub struct Comparison {
 /// of the timeline (`BAD_USER_INPUT` on `from`/`to` otherwise, or when `to` precedes `from`),
 /// and every key a metric of the model (`BAD_USER_INPUT` on `metricKeys`).
 pub fn select(grid: &ScenarioGrid, request: &SeriesRequest<'_>) -> AppResult<Selection> {
-    let model = &grid.model;
-    let periods = model.periods();
-    let position = |date: Option<NaiveDate>, field: &str, default: usize| -> AppResult<usize> {
-        match date {
-            None => Ok(default),
-            Some(d) => periods
-                .iter()
-                .position(|p| *p == d)
-                .filter(|_| is_boundary(d, model.period_granularity))
-                .ok_or_else(|| {
-                    AppError::bad_input(
-                        field,
-                        format!(
-                            "{d} is not a period of the model's timeline ({} … {})",
-                            model.start_period, model.end_period
-                        ),
-                    )
-                }),
-        }
-    };
-    let start = position(request.from, "from", 0)?;
-    let end = position(request.to, "to", periods.len().saturating_sub(1))?;
-    if end < start {
-        return Err(AppError::bad_input("to", "`to` must not be before `from`"));
-    }
+    let periods = grid.model.periods();
+    let range = period_range(&grid.model, &periods, request, ("from", "to"))?;
     let metrics = match request.metric_keys {
         None => grid.metrics.clone(),
         Some(keys) => keys
@@ -121,8 +98,47 @@ pub fn select(grid: &ScenarioGrid, request: &SeriesRequest<'_>) -> AppResult<Sel
     Ok(Selection {
         metrics,
         periods,
-        range: start..end + 1,
+        range,
     })
+}
+
+/// The indices into `periods` (the timeline of `model`) that `request.from`…`request.to`
+/// select: both must be periods of the timeline and in order (`BAD_USER_INPUT` on
+/// `fields.0`/`fields.1` otherwise). The one rule of a period range, for `series`, `compare`
+/// and reports alike.
+pub fn period_range(
+    model: &ModelRow,
+    periods: &[NaiveDate],
+    request: &SeriesRequest<'_>,
+    fields: (&str, &str),
+) -> AppResult<Range<usize>> {
+    let position = |date: Option<NaiveDate>, field: &str, default: usize| -> AppResult<usize> {
+        match date {
+            None => Ok(default),
+            Some(d) => periods
+                .iter()
+                .position(|p| *p == d)
+                .filter(|_| is_boundary(d, model.period_granularity))
+                .ok_or_else(|| {
+                    AppError::bad_input(
+                        field,
+                        format!(
+                            "{d} is not a period of the model's timeline ({} … {})",
+                            model.start_period, model.end_period
+                        ),
+                    )
+                }),
+        }
+    };
+    let start = position(request.from, fields.0, 0)?;
+    let end = position(request.to, fields.1, periods.len().saturating_sub(1))?;
+    if end < start {
+        return Err(AppError::bad_input(
+            fields.1,
+            format!("`{}` must not be before `{}`", fields.1, fields.0),
+        ));
+    }
+    Ok(start..end + 1)
 }
 
 /// The value of `key` at period index `i` of `grid`.
