@@ -7,6 +7,7 @@ pub mod loader;
 pub mod modelling;
 pub mod names;
 pub mod organizations;
+pub mod search;
 pub mod seed;
 pub mod storage;
 pub(crate) mod text_enum;

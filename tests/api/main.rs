@@ -44,6 +44,7 @@ mod relay;
 mod replicas;
 mod scenarios;
 mod schema_export;
+mod search;
 mod series;
 mod smoke;
 mod subscription;

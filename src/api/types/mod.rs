@@ -19,6 +19,7 @@ pub mod parameter;
 pub mod personal_data_export;
 pub mod role;
 pub mod scenario;
+pub mod search_hit;
 pub mod series;
 pub mod user;
 
@@ -43,5 +44,6 @@ pub use parameter::{Parameter, ParameterValue};
 pub use personal_data_export::PersonalDataExport;
 pub use role::OrgRole;
 pub use scenario::Scenario;
+pub use search_hit::{HitObject, SearchHit, SearchKind};
 pub use series::{MetricComparison, MetricDelta, MetricPoint, MetricSeries};
 pub use user::User;
