@@ -434,3 +434,55 @@ async fn search_refuses_bad_input() {
         .await;
     assert!(res.data()["search"].is_array(), "{:#}", res.body);
 }
+
+/// `fv_search` runs as the tables' owner (so that its trigram indexes serve it under row-level
+/// security) and applies the tenant rule itself: as the application role, a context that does
+/// not admit the organization gets nothing from it, whatever SQL it sends.
+#[tokio::test]
+async fn the_search_function_applies_the_tenant_rule_itself() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+    let fx = fixture().await;
+    let app = &fx.app;
+    let one = |sql: String| async move { app.sql_texts(&sql).await.remove(0) };
+    let acme = one("SELECT id::text AS t FROM organizations WHERE slug = 'acme'".into()).await;
+    let rival_org =
+        one("SELECT id::text AS t FROM organizations WHERE slug = 'rival'".into()).await;
+    let user = |email: &str| format!("SELECT id::text AS t FROM users WHERE email = '{email}'");
+    let owner = one(user(&fx.team.owner.email)).await;
+    let rival = one(user(&fx.rival.email)).await;
+
+    let mut conn = AsyncPgConnection::establish(&fx.app.db.app_url)
+        .await
+        .expect("connect as the application role");
+    let mut hits = async |caller: &str| -> i64 {
+        conn.batch_execute(&format!(
+            "SELECT set_config('fv.caller', '{caller}', false)"
+        ))
+        .await
+        .expect("set the caller");
+        let sql = format!(
+            "SELECT count(*) AS n FROM fv_search('{acme}', 'downside', \
+             ARRAY['MODEL', 'SCENARIO', 'METRIC', 'PARAMETER'], 100)"
+        );
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel_async::RunQueryDsl::get_result::<Count>(diesel::sql_query(sql), &mut conn)
+            .await
+            .expect("fv_search")
+            .n
+    };
+    for caller in [
+        String::new(),
+        format!("u:{rival}"),
+        format!("o:{rival_org}"),
+    ] {
+        assert_eq!(hits(&caller).await, 0, "caller {caller:?}");
+    }
+    assert!(hits(&format!("u:{owner}")).await >= 3);
+    assert!(hits(&format!("o:{acme}")).await >= 3);
+    assert!(hits("all").await >= 3);
+}
