@@ -312,14 +312,21 @@ async fn search_kinds_and_first_narrow_the_hits() {
         .hits_of("downside", Some(json!(["PARAMETER"])), None)
         .await;
     assert_eq!(titles(&hits), ["Downside factor"]);
-    let hits = fx
-        .hits_of("downside", Some(json!(["METRIC", "MODEL"])), None)
-        .await;
+    // "hiring" is in a scenario's name too; only the metric and the model come back.
+    let everything = fx.hits("hiring").await;
     assert!(
-        hits.iter()
-            .all(|h| h["kind"] == "METRIC" || h["kind"] == "MODEL"),
-        "{hits:#?}"
+        everything.iter().any(|h| h["kind"] == "SCENARIO"),
+        "{everything:#?}"
     );
+    let hits = fx
+        .hits_of("hiring", Some(json!(["METRIC", "MODEL"])), None)
+        .await;
+    let mut found: Vec<(&str, &str)> = hits
+        .iter()
+        .map(|h| (h["kind"].as_str().unwrap(), h["title"].as_str().unwrap()))
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, [("METRIC", "Headcount"), ("MODEL", "SaaS P&L 2026")]);
 
     let one = fx.hits_of("downside", None, Some(1)).await;
     assert_eq!(titles(&one), [all[0]["title"].as_str().unwrap()]);
@@ -485,4 +492,32 @@ async fn the_search_function_applies_the_tenant_rule_itself() {
     assert!(hits(&format!("u:{owner}")).await >= 3);
     assert!(hits(&format!("o:{acme}")).await >= 3);
     assert!(hits("all").await >= 3);
+}
+
+/// `first` defaults to 20 and goes up to 100.
+#[tokio::test]
+async fn search_returns_twenty_hits_unless_asked_for_more() {
+    let app = TestApp::spawn().await;
+    let team = Team::new(&app).await;
+    let mut model = ModelBuilder::new("Cases");
+    for n in 1..=25 {
+        model = model.scenario(&format!("Case {n:02}"));
+    }
+    model.build(&app, &team.owner, &team.org).await;
+    let count = |first: Option<i64>| {
+        let (app, team) = (&app, &team);
+        async move {
+            let res = app
+                .gql(
+                    Some(&team.viewer.token),
+                    SEARCH,
+                    json!({"org": team.org, "q": "case", "kinds": ["SCENARIO"], "first": first}),
+                )
+                .await;
+            res.data()["search"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count(None).await, 20);
+    assert_eq!(count(Some(100)).await, 25);
+    assert_eq!(count(Some(7)).await, 7);
 }
