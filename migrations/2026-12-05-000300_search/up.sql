@@ -28,7 +28,7 @@ CREATE INDEX parameters_search_idx ON parameters
 --   table by table. This function runs as the tables' owner, whom the policies do not bind, and
 --   applies the same rule itself, once: the organization must be one the caller's context
 --   admits (`fv_sees_all()` or `fv_caller_orgs()`, exactly the `financial_models` policy, which
---   the other three tables follow through their model). It reads nothing but that
+--   the other three tables follow through their model). It returns nothing but that
 --   organization's rows.
 -- * The fuzzy threshold. `<%` matches when word_similarity >= pg_trgm.word_similarity_threshold
 --   (0.6 by default; a transposition such as "donwside" for "downside" scores 0.38). The SET
@@ -38,7 +38,7 @@ CREATE INDEX parameters_search_idx ON parameters
 --   candidates across every organization, then the join keeps one organization's. PostgreSQL
 --   costs the trigram filters like any cheap operator, so it preferred reading whole tables
 --   (10,000 metrics to keep 25 models' worth, 75-110 ms on the bench dataset) to reading the
---   organization's models and their rows through the (model_id, …) indexes (5-12 ms). With
+--   organization's models and their rows through the (model_id, …) indexes (a tenth of that). With
 --   sequential scans off for this function only, it chooses between those indexes and the
 --   trigram ones, which win when one organization holds most rows (a single-tenant server, the
 --   embedded default) and the query is selective.
