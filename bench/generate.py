@@ -214,10 +214,11 @@ def build(scale, seed, password_hash, now):
                                 "start_period", "end_period", "status", "created_by"], models)
     s.copy("metrics", ["id", "model_id", "key", "name", "unit", "kind", "display_order"], metrics)
     s.copy("scenarios", ["id", "model_id", "name", "kind", "base_scenario_id", "created_by"], scenarios)
-    # Every scenario stores all its values (the base chain is still resolved by the API).
+    # Every scenario stores all its values (the base chain is still resolved by the API). The
+    # organization is named: the trigger that fills it otherwise runs once per row.
     s.sql(f"""
-INSERT INTO metric_values (scenario_id, metric_id, period, value)
-SELECT s.id, m.id, (date '{START.isoformat()}' + make_interval(months => g))::date,
+INSERT INTO metric_values (scenario_id, organization_id, metric_id, period, value)
+SELECT s.id, s.organization_id, m.id, (date '{START.isoformat()}' + make_interval(months => g))::date,
        round((1000 + random() * 9000)::numeric, 2)
 FROM scenarios s
 JOIN metrics m ON m.model_id = s.model_id

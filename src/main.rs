@@ -96,6 +96,17 @@ async fn shutdown_signal() {
 
 async fn serve(config: Config, db: Db, seed_demo: bool) -> anyhow::Result<()> {
     let app = App::new(config.clone(), db)?;
+    if app
+        .core()
+        .bypasses_row_level_security()
+        .await
+        .unwrap_or(false)
+    {
+        tracing::warn!(
+            "the database role bypasses row-level security (a superuser or BYPASSRLS): the \
+             policies do not apply; connect as finvision_app (README, \"Data governance\")"
+        );
+    }
     if seed_demo {
         finvision::domain::seed::seed_demo_if_empty(app.core())
             .await

@@ -202,6 +202,23 @@ impl Core {
         Ok(())
     }
 
+    /// Whether row-level security does not apply to the role the server connects as (a
+    /// superuser, or a role with `BYPASSRLS`): the server still works, without the net.
+    pub async fn bypasses_row_level_security(&self) -> AppResult<bool> {
+        #[derive(diesel::QueryableByName)]
+        struct Bypass {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            bypass: bool,
+        }
+        let mut conn = self.db.conn().await?;
+        let row: Bypass = diesel::sql_query(
+            "SELECT (rolsuper OR rolbypassrls) AS bypass FROM pg_roles WHERE rolname = current_user",
+        )
+        .get_result(&mut conn)
+        .await?;
+        Ok(row.bypass)
+    }
+
     /// Statements sent through the pool since it was built (`/metrics`, and the tests that prove
     /// a request's statement count does not grow with its rows).
     pub fn statement_count(&self) -> u64 {

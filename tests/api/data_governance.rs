@@ -238,3 +238,153 @@ async fn row_level_security_shows_no_row_of_another_organization() {
         .await;
     assert!(insert.is_err(), "a key for another organization is refused");
 }
+
+/// Every child row carries its parent's organization (what the policies compare): filled from
+/// the parent when an INSERT leaves it out, refused when it names another organization, and a
+/// caller cannot attach a row to a parent it may not see.
+#[tokio::test]
+async fn a_row_always_carries_its_parents_organization() {
+    let app = TestApp::spawn().await;
+    finvision::domain::seed::seed_demo(app.app.core())
+        .await
+        .expect("seed");
+    let rival = Team::with_slug(&app, "rival").await;
+    rival.plan(&app).await;
+    let mut owner = app.db.superuser_conn().await;
+    let acme = strings(
+        &mut owner,
+        "SELECT id::text AS value FROM organizations WHERE slug = 'acme'",
+    )
+    .await
+    .remove(0);
+    let rival_org = strings(
+        &mut owner,
+        "SELECT id::text AS value FROM organizations WHERE slug = 'rival'",
+    )
+    .await
+    .remove(0);
+    let acme_model = strings(
+        &mut owner,
+        &format!(
+            "SELECT id::text AS value FROM financial_models WHERE organization_id = '{acme}' LIMIT 1"
+        ),
+    )
+    .await
+    .remove(0);
+
+    // Every stored child agrees with its parent.
+    for (table, parent) in [
+        ("scenarios", "financial_models p WHERE p.id = t.model_id"),
+        ("parameters", "financial_models p WHERE p.id = t.model_id"),
+        ("metrics", "financial_models p WHERE p.id = t.model_id"),
+        ("parameter_values", "scenarios p WHERE p.id = t.scenario_id"),
+        ("metric_values", "scenarios p WHERE p.id = t.scenario_id"),
+        ("metric_dependencies", "metrics p WHERE p.id = t.metric_id"),
+    ] {
+        let wrong = strings(
+            &mut owner,
+            &format!(
+                "SELECT count(*)::text AS value FROM {table} t \
+                 WHERE t.organization_id IS DISTINCT FROM (SELECT p.organization_id FROM {parent})"
+            ),
+        )
+        .await;
+        assert_eq!(wrong, vec!["0".to_owned()], "{table}");
+    }
+
+    // Left out: filled from the model.
+    let filled = strings(
+        &mut owner,
+        &format!(
+            "INSERT INTO scenarios (model_id, name, kind) VALUES ('{acme_model}', 'By hand', 'CUSTOM') \
+             RETURNING organization_id::text AS value"
+        ),
+    )
+    .await;
+    assert_eq!(filled, vec![acme.clone()]);
+    // Another organization than the model's: refused, even for the owner.
+    let wrong = owner
+        .batch_execute(&format!(
+            "INSERT INTO scenarios (model_id, organization_id, name, kind) \
+             VALUES ('{acme_model}', '{rival_org}', 'Smuggled', 'CUSTOM')"
+        ))
+        .await;
+    assert!(
+        wrong
+            .expect_err("a row in another organization than its model's")
+            .to_string()
+            .contains("foreign key"),
+    );
+    // A caller of Rival cannot hang a scenario under Acme's model, named or not.
+    let rival_user = strings(
+        &mut owner,
+        &format!(
+            "SELECT user_id::text AS value FROM memberships WHERE organization_id = '{rival_org}' \
+             AND role = 'OWNER'"
+        ),
+    )
+    .await
+    .remove(0);
+    let mut conn = app_conn(&app).await;
+    conn.batch_execute(&format!(
+        "SELECT set_config('fv.caller', 'u:{rival_user}', false)"
+    ))
+    .await
+    .expect("set the caller");
+    for sql in [
+        format!(
+            "INSERT INTO scenarios (model_id, name, kind) VALUES ('{acme_model}', 'x', 'CUSTOM')"
+        ),
+        format!(
+            "INSERT INTO scenarios (model_id, organization_id, name, kind) \
+             VALUES ('{acme_model}', '{rival_org}', 'x', 'CUSTOM')"
+        ),
+        format!(
+            "INSERT INTO scenarios (model_id, organization_id, name, kind) \
+             VALUES ('{acme_model}', '{acme}', 'x', 'CUSTOM')"
+        ),
+    ] {
+        assert!(conn.batch_execute(&sql).await.is_err(), "{sql}");
+    }
+    let count = strings(
+        &mut owner,
+        &format!(
+            "SELECT count(*)::text AS value FROM scenarios WHERE model_id = '{acme_model}' \
+             AND name IN ('x', 'Smuggled')"
+        ),
+    )
+    .await;
+    assert_eq!(count, vec!["0".to_owned()]);
+}
+
+/// The server can tell whether the net applies to its role: it warns at start when it connects
+/// as a superuser or a `BYPASSRLS` role.
+#[tokio::test]
+async fn the_server_knows_whether_row_level_security_applies_to_it() {
+    let app = TestApp::spawn().await;
+    assert!(
+        !app.app
+            .core()
+            .bypasses_row_level_security()
+            .await
+            .expect("asks")
+    );
+    let config = finvision::config::Config::for_database(&app.db.url);
+    let owner = finvision::db::Db::connect(
+        &app.db.url,
+        &finvision::db::PoolOptions {
+            max_size: 1,
+            connection_timeout: std::time::Duration::from_secs(5),
+        },
+    )
+    .await
+    .expect("connect as the superuser");
+    let as_owner = finvision::app::App::new(config, owner).expect("an app");
+    assert!(
+        as_owner
+            .core()
+            .bypasses_row_level_security()
+            .await
+            .expect("asks")
+    );
+}

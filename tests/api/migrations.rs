@@ -76,3 +76,23 @@ async fn audit_events_are_append_only_in_the_database() {
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
 }
+
+/// A server that connects as the application role alone (no `FV_MIGRATION_DATABASE_URL`)
+/// starts on a database the owner migrated: the check changes nothing and needs no right to;
+/// where migrations are pending, it says who must run them.
+#[tokio::test]
+async fn the_application_role_starts_on_a_migrated_database_and_cannot_migrate() {
+    let db = TestDb::new().await;
+    let applied = run(&db.app_url, Direction::Up)
+        .await
+        .expect("an up-to-date database needs no migration");
+    assert!(applied.is_empty());
+
+    let empty = TestDb::empty().await;
+    let refused = run(&crate::helpers::as_app_role(&empty.url), Direction::Up)
+        .await
+        .expect_err("the application role may not create tables");
+    let message = refused.to_string();
+    assert!(message.contains("FV_MIGRATION_DATABASE_URL"), "{message}");
+    assert_eq!(table_count(&empty).await, 0, "nothing was created");
+}

@@ -263,6 +263,11 @@ async fn count(url: &str, sql: &str) -> i64 {
 
 /// The names of every model on the server at `url`.
 async fn names(url: &str) -> Vec<String> {
+    query_names(url, "SELECT name FROM financial_models").await
+}
+
+/// The `name` column of `sql`'s rows on the server at `url`.
+async fn query_names(url: &str, sql: &str) -> Vec<String> {
     use diesel_async::RunQueryDsl;
     #[derive(QueryableByName)]
     struct Name {
@@ -270,7 +275,7 @@ async fn names(url: &str) -> Vec<String> {
         name: String,
     }
     let mut conn = connect(url).await;
-    diesel::sql_query("SELECT name FROM financial_models")
+    diesel::sql_query(sql)
         .load::<Name>(&mut conn)
         .await
         .expect("names")
@@ -577,6 +582,7 @@ struct Attempt {
 /// second instance received every acknowledged event, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_promotion_under_write_load_loses_nothing_acknowledged() {
+    capture_server_logs();
     let (mut primary, standby) = primary_and_standby(true).await;
     let url = format!(
         "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
@@ -600,9 +606,12 @@ async fn a_promotion_under_write_load_loses_nothing_acknowledged() {
     assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
     send(
         &mut ws,
+        // From the start of the organization's history: without `after` the stream starts at
+        // the head as of when the server runs the subscription, and the writers below may
+        // commit before that (a client that must miss nothing always names a position).
         json!({"id": "audit", "type": "subscribe", "payload": {
         "query": AUDIT,
-        "variables": {"org": org}}}),
+        "variables": {"org": org, "after": "0"}}}),
     )
     .await;
 
@@ -748,7 +757,33 @@ async fn a_promotion_under_write_load_loses_nothing_acknowledged() {
             acknowledged.iter().filter(|id| seen.contains(**id)).count(),
             acknowledged.len()
         );
-        let message = patient_json(&mut ws).await;
+        let Some(message) = patient_json(&mut ws).await else {
+            let missing: Vec<&str> = acknowledged
+                .iter()
+                .zip(&acknowledged_names)
+                .filter(|(id, _)| !seen.contains(**id))
+                .map(|(_, name)| *name)
+                .collect();
+            let list = missing
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "SELECT e.id::text || ' ' || m.name || ' ' || e.created_at::text || ' xmin ' || e.xmin::text AS name \
+                 FROM audit_events e JOIN financial_models m ON m.id = e.entity_id WHERE m.name IN ({list}) \
+                 UNION ALL SELECT 'max ' || max(id)::text FROM audit_events"
+            );
+            eprintln!(
+                "missing: {missing:?}; their events: {:?}",
+                query_names(&standby.url("postgres"), &sql).await
+            );
+            panic!(
+                "no message for 20 s: {} of {} acknowledged creations seen, last sequence {last:?}, {resubscriptions} resubscriptions",
+                acknowledged.iter().filter(|id| seen.contains(**id)).count(),
+                acknowledged.len()
+            );
+        };
         if message["type"] == "complete" {
             continue;
         }
@@ -786,19 +821,31 @@ async fn a_promotion_under_write_load_loses_nothing_acknowledged() {
     );
 }
 
+/// The servers' warnings (and the replica monitor's news) in the captured output of the test
+/// that caused them, printed when it fails: a failover test that fails must say what the server
+/// saw. Global (the runtime's worker threads log too), installed once per test binary.
+fn capture_server_logs() {
+    let _ = tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn,finvision::db=info,finvision::domain::audit=info")
+            .finish(),
+    );
+}
+
 /// The next JSON message, waiting up to 20 s: across an outage the server retries a subscriber's
 /// reads for a few seconds before it reports anything (`websocket::next_json` waits 5 s).
-async fn patient_json(ws: &mut crate::websocket::Ws) -> Value {
+async fn patient_json(ws: &mut crate::websocket::Ws) -> Option<Value> {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     loop {
         let message = tokio::time::timeout(Duration::from_secs(20), ws.next())
             .await
-            .expect("a message within 20 s")
+            .ok()?
             .expect("the stream goes on")
             .expect("no websocket error");
         match message {
-            Message::Text(text) => return serde_json::from_str(text.as_str()).expect("json"),
+            Message::Text(text) => return Some(serde_json::from_str(text.as_str()).expect("json")),
             Message::Ping(_) | Message::Pong(_) => continue,
             other => panic!("unexpected message {other:?}"),
         }

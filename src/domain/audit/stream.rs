@@ -141,13 +141,16 @@ impl AuditStream {
             let mut connected_before = false;
             loop {
                 let result = this.listen_once(&database_url, &mut connected_before).await;
-                this.listening.store(false, Ordering::SeqCst);
+                // A connection that listened before it was lost starts the backoff over: the
+                // next outage is new, and its first retries should be quick.
+                if this.listening.swap(false, Ordering::SeqCst) {
+                    backoff = Duration::from_millis(100);
+                }
                 for handler in &this.handlers {
                     handler.disconnected();
                 }
-                match result {
-                    Ok(()) => backoff = Duration::from_millis(100),
-                    Err(error) => tracing::warn!(%error, "audit LISTEN connection failed"),
+                if let Err(error) = result {
+                    tracing::warn!(%error, "audit LISTEN connection failed");
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));

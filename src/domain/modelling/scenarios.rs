@@ -299,12 +299,14 @@ pub async fn clone(
                             .bind::<diesel::sql_types::Uuid, _>(row.id),
                         parameter_values::parameter_id,
                         parameter_values::value,
+                        parameter_values::organization_id,
                     )),
             )
             .into_columns((
                 parameter_values::scenario_id,
                 parameter_values::parameter_id,
                 parameter_values::value,
+                parameter_values::organization_id,
             ))
             .execute(conn)
             .await?;
@@ -318,6 +320,7 @@ pub async fn clone(
                         metric_values::metric_id,
                         metric_values::period,
                         metric_values::value,
+                        metric_values::organization_id,
                     )),
             )
             .into_columns((
@@ -325,6 +328,7 @@ pub async fn clone(
                 metric_values::metric_id,
                 metric_values::period,
                 metric_values::value,
+                metric_values::organization_id,
             ))
             .execute(conn)
             .await?;

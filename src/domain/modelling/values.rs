@@ -171,14 +171,16 @@ pub async fn upsert(
         {
             // One array per column: 4 binds whatever the size, and one prepared statement.
             upserted += diesel::sql_query(
-                "INSERT INTO metric_values (scenario_id, metric_id, period, value)
-                 SELECT $1, * FROM unnest($2::uuid[], $3::date[], $4::numeric[])
+                "INSERT INTO metric_values (scenario_id, organization_id, metric_id, period, value)
+                 SELECT $1, $5, * FROM unnest($2::uuid[], $3::date[], $4::numeric[])
                  ON CONFLICT (scenario_id, metric_id, period) DO UPDATE SET value = EXCLUDED.value",
             )
             .bind::<SqlUuid, _>(scenario_id)
             .bind::<Array<SqlUuid>, _>(metric_ids)
             .bind::<Array<Date>, _>(periods)
             .bind::<Array<Numeric>, _>(values)
+            // Named, not left to the trigger: one per row would cost more than the upsert.
+            .bind::<SqlUuid, _>(model.organization_id)
             .execute(conn)
             .await?;
         }
