@@ -37,8 +37,13 @@ log() { printf '[search-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 if [ "$LOAD" = 1 ]; then
   log "database $DB_NAME: create, migrate, generate (scale $SCALE), add search text"
   psql -q "$SERVER" -c "DROP DATABASE IF EXISTS $DB_NAME" -c "CREATE DATABASE $DB_NAME" >/dev/null
+  # Diesel's bookkeeping table, as `finvision migrate` leaves it (a migration grants on it).
+  psql -q -v ON_ERROR_STOP=1 "$DB_URL" -c "CREATE TABLE __diesel_schema_migrations (
+    version varchar(50) PRIMARY KEY NOT NULL, run_on timestamp NOT NULL DEFAULT current_timestamp)" >/dev/null
   for up in "$ROOT"/migrations/*/up.sql; do
     psql -q -v ON_ERROR_STOP=1 "$DB_URL" -f "$up" >/dev/null
+    version=$(basename "$(dirname "$up")"); version=${version%%_*}; version=${version//-/}
+    psql -q "$DB_URL" -c "INSERT INTO __diesel_schema_migrations (version) VALUES ('$version')" >/dev/null
   done
   python3 "$HERE/generate.py" --database-url "$DB_URL" --scale "$SCALE" --out "$OUT/search-ids.json" >&2
   psql -q -v ON_ERROR_STOP=1 "$DB_URL" -f "$HERE/search_text.sql" >/dev/null

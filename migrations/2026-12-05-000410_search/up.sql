@@ -4,19 +4,32 @@
 -- owner may create it).
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
--- One trigram index per table over the text a hit can match ("the document"). `fv_search`
--- repeats these expressions exactly, so that the planner matches them to the indexes. Models and
--- scenarios are searched only while live: the indexes leave soft-deleted rows out.
+-- btree_gin (postgresql-contrib too, trusted likewise) lets a GIN index hold a plain column next
+-- to the trigrams, so that one index serves "this organization" and "this text" together.
+CREATE EXTENSION IF NOT EXISTS btree_gin;
+
+-- The organization's rows, for a search that reads them all and filters (the common plan: an
+-- organization holds a few thousand rows at most, and trigram posting lists are long when
+-- tenants share a vocabulary). financial_models has financial_models_organization_id_idx; the
+-- children of 000400 have their organization only as the second column of a unique key.
+CREATE INDEX scenarios_organization_id_idx ON scenarios (organization_id);
+CREATE INDEX metrics_organization_id_idx ON metrics (organization_id);
+CREATE INDEX parameters_organization_id_idx ON parameters (organization_id);
+
+-- One index per table over the organization and the text a hit can match ("the document").
+-- `fv_search` repeats these expressions exactly, so that the planner matches them to the
+-- indexes. Models and scenarios are searched only while live: the indexes leave soft-deleted
+-- rows out.
 CREATE INDEX financial_models_search_idx ON financial_models
-    USING gin ((name || ' ' || coalesce(description, '')) gin_trgm_ops)
+    USING gin (organization_id, (name || ' ' || coalesce(description, '')) gin_trgm_ops)
     WHERE deleted_at IS NULL;
 CREATE INDEX scenarios_search_idx ON scenarios
-    USING gin ((name || ' ' || coalesce(description, '')) gin_trgm_ops)
+    USING gin (organization_id, (name || ' ' || coalesce(description, '')) gin_trgm_ops)
     WHERE deleted_at IS NULL;
 CREATE INDEX metrics_search_idx ON metrics
-    USING gin ((key || ' ' || name || ' ' || coalesce(description, '')) gin_trgm_ops);
+    USING gin (organization_id, (key || ' ' || name || ' ' || coalesce(description, '')) gin_trgm_ops);
 CREATE INDEX parameters_search_idx ON parameters
-    USING gin ((key || ' ' || name) gin_trgm_ops);
+    USING gin (organization_id, (key || ' ' || name) gin_trgm_ops);
 
 -- The search itself: one statement for the four kinds, ranked, at most `max_hits` rows.
 --
@@ -27,21 +40,20 @@ CREATE INDEX parameters_search_idx ON parameters
 --   so it never uses an index for it: every search would read every row the policy admits,
 --   table by table. This function runs as the tables' owner, whom the policies do not bind, and
 --   applies the same rule itself, once: the organization must be one the caller's context
---   admits (`fv_sees_all()` or `fv_caller_orgs()`, exactly the `financial_models` policy, which
---   the other three tables follow through their model). It returns nothing but that
---   organization's rows.
+--   admits (`fv_sees_all()` or `fv_caller_orgs()`, exactly the rule every tenant table's policy
+--   applies to its organization_id). It returns nothing but that organization's rows.
 -- * The fuzzy threshold. `<%` matches when word_similarity >= pg_trgm.word_similarity_threshold
 --   (0.6 by default; a transposition such as "donwside" for "downside" scores 0.38). The SET
 --   clause below applies 0.35 for this function's duration only: no session state, so it holds
 --   behind PgBouncer and on replicas alike.
--- * The plan. Scenarios, metrics and parameters carry no organization_id: a trigram index finds
---   candidates across every organization, then the join keeps one organization's. PostgreSQL
---   costs the trigram filters like any cheap operator, so it preferred reading whole tables
---   (10,000 metrics to keep 25 models' worth, 75-110 ms on the bench dataset) to reading the
---   organization's models and their rows through the (model_id, …) indexes (a tenth of that). With
---   sequential scans off for this function only, it chooses between those indexes and the
---   trigram ones, which win when one organization holds most rows (a single-tenant server, the
---   embedded default) and the query is selective.
+-- * The plan. Every table carries organization_id (000400): per table, the planner reads the
+--   organization's rows through `<table>_organization_id_idx` and filters them, or, when the
+--   organization holds many rows and the query is selective, the `(organization_id, text)`
+--   trigram index above finds the matching rows of that organization alone. Either way the cost
+--   follows the organization's size, not the number of tenants; no planner setting is forced.
+--   A scenario, metric or parameter also needs its model live; the join names the model's
+--   organization too (equal by the composite foreign key) so that it reads that organization's
+--   models, not every tenant's.
 --
 -- Ranking: score = tier + (word_similarity(query, document) + similarity(query, title)) / 2,
 -- where the tier is 3 when the title or key starts with the query, 2 when every word of the
@@ -54,7 +66,6 @@ RETURNS TABLE (kind text, id uuid, title text, key text, description text, score
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, public
 SET pg_trgm.word_similarity_threshold = 0.35
-SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -80,7 +91,8 @@ BEGIN
                s.name || ' ' || coalesce(s.description, '')
         FROM public.scenarios s
         JOIN public.financial_models m ON m.id = s.model_id
-        WHERE 'SCENARIO' = ANY (kinds) AND m.organization_id = org AND m.deleted_at IS NULL
+        WHERE 'SCENARIO' = ANY (kinds) AND s.organization_id = org
+          AND m.organization_id = org AND m.deleted_at IS NULL
           AND s.deleted_at IS NULL
           AND ((s.name || ' ' || coalesce(s.description, ''))
                    ILIKE '%' || replace(replace(replace(query, '\', '\\'), '%', '\%'), '_', '\_') || '%'
@@ -90,7 +102,8 @@ BEGIN
                x.key || ' ' || x.name || ' ' || coalesce(x.description, '')
         FROM public.metrics x
         JOIN public.financial_models m ON m.id = x.model_id
-        WHERE 'METRIC' = ANY (kinds) AND m.organization_id = org AND m.deleted_at IS NULL
+        WHERE 'METRIC' = ANY (kinds) AND x.organization_id = org
+          AND m.organization_id = org AND m.deleted_at IS NULL
           AND ((x.key || ' ' || x.name || ' ' || coalesce(x.description, ''))
                    ILIKE '%' || replace(replace(replace(query, '\', '\\'), '%', '\%'), '_', '\_') || '%'
                OR query <% (x.key || ' ' || x.name || ' ' || coalesce(x.description, '')))
@@ -99,7 +112,8 @@ BEGIN
                p.key || ' ' || p.name
         FROM public.parameters p
         JOIN public.financial_models m ON m.id = p.model_id
-        WHERE 'PARAMETER' = ANY (kinds) AND m.organization_id = org AND m.deleted_at IS NULL
+        WHERE 'PARAMETER' = ANY (kinds) AND p.organization_id = org
+          AND m.organization_id = org AND m.deleted_at IS NULL
           AND ((p.key || ' ' || p.name)
                    ILIKE '%' || replace(replace(replace(query, '\', '\\'), '%', '\%'), '_', '\_') || '%'
                OR query <% (p.key || ' ' || p.name))
