@@ -22,6 +22,10 @@ pub(crate) const VERIFY_AUDIT_CHAIN: usize = 500;
 /// or cursor checks when selected), before paging.
 pub(crate) const AUDIT_HISTORY: usize = 50;
 
+/// A search (`search`): one statement over four tables' trigram indexes, ranked, before its
+/// hits: weighed like reading audit history, so that a request cannot alias a hundred of them.
+pub(crate) const SEARCH: usize = 50;
+
 /// Items a page will hold: `first`, else `last`, else the default page, clamped to the largest
 /// page accepted (an out-of-range size is refused by the resolver, not here).
 fn page_size(first: Option<i32>, last: Option<i32>) -> usize {
@@ -60,6 +64,11 @@ pub(crate) fn page(first: Option<i32>, last: Option<i32>, child_complexity: usiz
 /// A page of audit history: [`AUDIT_HISTORY`] plus the page.
 pub(crate) fn audit_page(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
     page(first, last, child_complexity).saturating_add(AUDIT_HISTORY)
+}
+
+/// `search`: [`SEARCH`] plus its hits weighed as a page of `first`.
+pub(crate) fn search(first: Option<i32>, child_complexity: usize) -> usize {
+    page(first, None, child_complexity).saturating_add(SEARCH)
 }
 
 /// `series`: one evaluation, then one series per metric key asked for. Without keys every
@@ -101,5 +110,7 @@ mod tests {
         assert_eq!(series(&Some(vec!["a".into(), "b".into()]), 5), 60);
         assert_eq!(compare(&None, 5), 105);
         assert_eq!(nodes(&[ID::from("a"), ID::from("b")], 4), 9);
+        assert_eq!(search(Some(20), 5), 81);
+        assert_eq!(search(Some(100), 5), 91);
     }
 }

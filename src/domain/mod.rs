@@ -8,6 +8,7 @@ pub mod modelling;
 pub mod names;
 pub mod organizations;
 pub mod reports;
+pub mod search;
 pub mod seed;
 pub mod storage;
 pub(crate) mod text_enum;

@@ -46,6 +46,7 @@ mod replicas;
 mod reports;
 mod scenarios;
 mod schema_export;
+mod search;
 mod series;
 mod smoke;
 mod subscription;

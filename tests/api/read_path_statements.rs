@@ -1,7 +1,7 @@
 //! The read path's statement ceilings (issue "the read path"): at most one statement per level
 //! of relationships plus one for the caller, authentication included, whatever the number of
-//! rows. The four benchmark queries (`bench/queries.py`) and one mutation of each domain, each
-//! with an ADMIN's session, at two sizes.
+//! rows. The four benchmark queries (`bench/queries.py`), a search, and one mutation of each
+//! domain, each with an ADMIN's session, at two sizes.
 
 use serde_json::{Value, json};
 
@@ -14,6 +14,11 @@ const Q2: &str = "query Q2($slug: String!) { organization(slug: $slug) { id name
 const Q3: &str = "query Q3($id: ID!) { scenario(id: $id) { id name series { metric { key } points { period value } } } }";
 const Q4: &str = "query Q4($orgId: ID!) { auditEvents(organizationId: $orgId, first: 100) { nodes { id action entityType
   createdAt actor { ... on User { displayName } } } } }";
+/// A search whose hits grow with the models (each model's `units` metric and `Upside` scenario),
+/// their nodes loaded: one statement for the search, then one per kind of hit.
+const SEARCH: &str =
+    "query S($orgId: ID!) { search(organizationId: $orgId, query: \"u\", first: 100) {
+  kind title node { id ... on Scenario { name } ... on Metric { key } } } }";
 
 /// An organization whose ADMIN reads it: `models` models of 4 INPUT metrics × 12 months, each
 /// with Base and Upside (on Base), values stored on both; every change made through the API.
@@ -135,8 +140,20 @@ async fn benchmark_queries_stay_within_their_statement_ceilings() {
         assert!(events.len() > 4 * models, "{events:?}");
         assert!(events.iter().all(|e| e["actor"]["displayName"] == "owner"));
 
-        eprintln!("models {models}: Q1 {q1} Q2 {q2} Q3 {q3} Q4 {q4}");
+        let (search, data) = count(&fx, SEARCH, json!({"orgId": fx.org})).await;
+        let hits = data["search"].as_array().unwrap();
+        let found = |kind: &str| hits.iter().filter(|h| h["kind"] == kind).count();
+        assert_eq!(
+            (found("METRIC"), found("SCENARIO")),
+            (models, models),
+            "{hits:?}"
+        );
+        assert!(hits.iter().all(|h| h["node"]["id"].is_string()));
+
+        eprintln!("models {models}: Q1 {q1} Q2 {q2} Q3 {q3} Q4 {q4} search {search}");
         assert_eq!((q1, q2, q3, q4), (2, 5, 5, 3), "with {models} models");
+        // The caller, the search, the metrics, the scenarios.
+        assert_eq!(search, 4, "search with {models} models");
     }
 }
 

@@ -5,6 +5,7 @@ mod audit;
 mod models;
 mod node;
 mod organizations;
+mod search;
 
 use async_graphql::MergedObject;
 
@@ -16,4 +17,5 @@ pub struct Query(
     organizations::OrganizationQuery,
     models::ModelQuery,
     audit::AuditQuery,
+    search::SearchQuery,
 );

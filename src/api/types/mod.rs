@@ -20,6 +20,7 @@ pub mod personal_data_export;
 pub mod report;
 pub mod role;
 pub mod scenario;
+pub mod search_hit;
 pub mod series;
 pub mod user;
 
@@ -45,5 +46,6 @@ pub use personal_data_export::PersonalDataExport;
 pub use report::{Report, ReportFormat, ReportStatus};
 pub use role::OrgRole;
 pub use scenario::Scenario;
+pub use search_hit::{HitObject, SearchHit, SearchKind};
 pub use series::{MetricComparison, MetricDelta, MetricPoint, MetricSeries};
 pub use user::User;

@@ -90,6 +90,7 @@ const COVERED: &[&str] = &[
     "node",
     "nodes",
     "exportMyData",
+    "search",
 ];
 /// An audit event is visible only to those who may read its private fields: a refusal of these
 /// needs a role change between two fields of one response.
@@ -219,6 +220,7 @@ async fn anonymous_organization_scoped_reads_are_unauthenticated() {
         "query($o: ID!) { auditEvents(organizationId: $o) { totalCount } }",
         "query($o: ID!) { verifyAuditChain(organizationId: $o) { eventsChecked } }",
         "{ exportMyData { generatedAt } }",
+        "query($o: ID!) { search(organizationId: $o, query: \"plan\") { title } }",
     ] {
         let res = app.gql(None, query, json!({"o": org})).await;
         assert_eq!(res.body["data"], Value::Null, "{query}: {:#}", res.body);
