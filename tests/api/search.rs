@@ -484,12 +484,12 @@ async fn the_search_function_applies_the_tenant_rule_itself() {
     };
     for caller in [
         String::new(),
-        format!("u:{rival}"),
+        format!("u:{rival}:{rival_org}"),
         format!("o:{rival_org}"),
     ] {
         assert_eq!(hits(&caller).await, 0, "caller {caller:?}");
     }
-    assert!(hits(&format!("u:{owner}")).await >= 3);
+    assert!(hits(&format!("u:{owner}:{acme}")).await >= 3);
     assert!(hits(&format!("o:{acme}")).await >= 3);
     assert!(hits("all").await >= 3);
 }
