@@ -4,6 +4,7 @@ pub mod caller;
 pub mod embedded;
 pub mod migrate;
 pub mod pool;
+pub mod prepared;
 pub mod replicas;
 pub mod schema;
 pub mod stats;

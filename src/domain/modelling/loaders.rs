@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 use diesel::{
     prelude::*,
-    sql_types::{Array, Date, Integer, Nullable, Numeric, Text, Timestamptz},
+    sql_types::{Date, Integer, Nullable, Numeric, Text, Timestamptz},
 };
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
@@ -19,6 +19,7 @@ use super::{
     values::MetricValueRow,
 };
 use crate::{
+    db::prepared::Prepared,
     db::schema::{
         financial_models, metric_dependencies, metric_values, metrics, model_files, organizations,
         parameter_values, parameters, scenarios,
@@ -321,17 +322,19 @@ impl Loader<MetricsOfModel> for PgLoader {
         // A model's metrics and parameters are its definitions, read together: whoever needs
         // one (an evaluation, `metrics`) usually needs the other next. One statement: the
         // parameters ride along in the metrics' shape (`tag` 'p') and prime their own loader.
-        let rows: Vec<DefinitionRow> = diesel::sql_query(
-            "SELECT 'm' AS tag, id, model_id, key, name, unit, kind, formula, description, \
+        let rows: Vec<DefinitionRow> = Prepared::new(
+            &[
+                "SELECT 'm' AS tag, id, model_id, key, name, unit, kind, formula, description, \
                     display_order, version, created_at, NULL::numeric AS default_value \
-             FROM metrics WHERE model_id = ANY($1) \
-             UNION ALL \
-             SELECT 'p', id, model_id, key, name, unit, NULL, NULL, NULL, 0, 0, created_at, \
+                 FROM metrics WHERE model_id = ANY(",
+                ") UNION ALL \
+                 SELECT 'p', id, model_id, key, name, unit, NULL, NULL, NULL, 0, 0, created_at, \
                     default_value \
-             FROM parameters WHERE model_id = ANY($1) \
-             ORDER BY tag, model_id, display_order, key",
+                 FROM parameters WHERE model_id = ANY(",
+                ") ORDER BY tag, model_id, display_order, key",
+            ],
+            ids,
         )
-        .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
         .load(&mut conn)
         .await
         .map_err(AppError::from)?;
@@ -485,14 +488,17 @@ impl Loader<MetricValuesOfScenario> for PgLoader {
         }
         // A scenario's inputs, stored values and parameter overrides, in one statement: an
         // evaluation reads both. Overrides have no period, and prime their own loader.
-        let rows: Vec<InputRow> = diesel::sql_query(
-            "SELECT scenario_id, metric_id AS item_id, period, value \
-             FROM metric_values WHERE scenario_id = ANY($1) \
-             UNION ALL \
-             SELECT scenario_id, parameter_id, NULL::date, value \
-             FROM parameter_values WHERE scenario_id = ANY($1)",
+        let rows: Vec<InputRow> = Prepared::new(
+            &[
+                "SELECT scenario_id, metric_id AS item_id, period, value \
+                 FROM metric_values WHERE scenario_id = ANY(",
+                ") UNION ALL \
+                 SELECT scenario_id, parameter_id, NULL::date, value \
+                 FROM parameter_values WHERE scenario_id = ANY(",
+                ")",
+            ],
+            ids,
         )
-        .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
         .load(&mut conn)
         .await
         .map_err(AppError::from)?;
