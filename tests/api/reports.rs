@@ -162,6 +162,15 @@ async fn generate(app: &TestApp, user: &TestUser, input: Value) -> Gql {
     .await
 }
 
+/// The id of a report `generateReport` accepted.
+async fn generated(app: &TestApp, user: &TestUser, input: Value) -> String {
+    let created = generate(app, user, input).await;
+    created.data()["generateReport"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no report id in {:#}", created.body))
+        .to_owned()
+}
+
 async fn report(app: &TestApp, user: &TestUser, id: &str) -> Value {
     let res = app
         .gql(
@@ -476,7 +485,7 @@ async fn every_csv_cell_is_the_series_value() {
     let f = fixture(&app).await;
     let analyst = &f.team.analyst;
     let keys = ["gross_margin", "revenue", "revenue_per_unit"];
-    let created = generate(
+    let id = generated(
         &app,
         analyst,
         json!({"modelId": f.model, "name": "margins", "format": "CSV",
@@ -484,10 +493,6 @@ async fn every_csv_cell_is_the_series_value() {
                "from": "2026-02-01", "to": "2026-07-01"}),
     )
     .await;
-    let id = created.data()["generateReport"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let ready = settled(&app, analyst, &id).await;
     assert_eq!(ready["status"], "READY", "{ready:#}");
     assert_eq!(ready["metricKeys"], json!(keys));
@@ -563,16 +568,12 @@ async fn downloads_are_authorized_like_the_model() {
     let f = fixture(&app).await;
     let stranger = app.user("stranger").await;
     let rival = Team::with_slug(&app, "rival").await;
-    let created = generate(
+    let id = generated(
         &app,
         &f.team.analyst,
         json!({"modelId": f.model, "name": "r", "format": "CSV", "scenarioIds": [f.base]}),
     )
     .await;
-    let id = created.data()["generateReport"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let ready = settled(&app, &f.team.viewer, &id).await;
     let url = ready["downloadUrl"].as_str().unwrap().to_owned();
     assert_eq!(url, format!("/reports/{id}"));
@@ -689,16 +690,12 @@ async fn a_store_failure_fails_the_report() {
     let f = fixture(&app).await;
     // A file where the reports' directory should be: the store cannot write under it.
     std::fs::write(dir.path().join("files").join("reports"), b"in the way").expect("a file");
-    let created = generate(
+    let id = generated(
         &app,
         &f.team.viewer,
         json!({"modelId": f.model, "name": "r", "format": "CSV", "scenarioIds": [f.base]}),
     )
     .await;
-    let id = created.data()["generateReport"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let failed = settled(&app, &f.team.viewer, &id).await;
     assert_eq!(failed["status"], "FAILED", "{failed:#}");
     assert_eq!(
@@ -709,16 +706,12 @@ async fn a_store_failure_fails_the_report() {
 
     // With the obstacle gone, the same request succeeds and lands under reports/<model>/<id>.
     std::fs::remove_file(dir.path().join("files").join("reports")).expect("removed");
-    let created = generate(
+    let id = generated(
         &app,
         &f.team.viewer,
         json!({"modelId": f.model, "name": "r", "format": "CSV", "scenarioIds": [f.base]}),
     )
     .await;
-    let id = created.data()["generateReport"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let ready = settled(&app, &f.team.viewer, &id).await;
     assert_eq!(ready["status"], "READY");
     let key = app
@@ -1141,16 +1134,12 @@ async fn ten_thousand_cell_report() {
         .collect();
     upsert(&app, &team.owner, &base, Value::Array(values)).await;
 
-    let created = generate(
+    let id = generated(
         &app,
         &team.viewer,
         json!({"modelId": model, "name": "long", "format": "XLSX", "scenarioIds": [base]}),
     )
     .await;
-    let id = created.data()["generateReport"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let ready = settled(&app, &team.viewer, &id).await;
     assert_eq!(ready["status"], "READY", "{ready:#}");
     let at = |field: &str| {
