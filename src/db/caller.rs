@@ -1,10 +1,11 @@
-//! Whose rows a connection may see: the `fv.caller` setting that the row-level security policies
-//! read (migration `…000201_row_level_security`), sent with the first statement of a checkout.
+//! Whose rows a connection may see: the `fv.caller` setting and those derived from it that the
+//! row-level security policies read (migrations `…000201_row_level_security`,
+//! `…000430_caller_settings`), sent with the first statement of a checkout.
 //!
 //! Setting it costs no round trip. For a read, it goes out at checkout without waiting for the
 //! answer: tokio-postgres queues it on the connection ahead of the first real statement, which
 //! the server runs after it, so both travel together. For a transaction, it is part of the one
-//! simple-query batch that opens it (`BEGIN; SELECT set_config(…, true)`). Should it ever fail,
+//! simple-query batch that opens it (`BEGIN; SELECT set_config(…, true), …`). Should it ever fail,
 //! the connection has no caller and the policies show it no tenant row: closed, not open.
 
 use std::{
@@ -56,11 +57,31 @@ impl DbCaller {
         }
     }
 
-    /// `SELECT set_config('fv.caller', …, local)`.
+    /// `fv.caller` and the three settings the policies read (migration
+    /// `…000430_caller_settings`, whose `fv_set_caller` derives the same from `fv.caller` for
+    /// the database's own use): written out here once per checkout, so that no policy parses
+    /// `fv.caller` in every statement, and with plain `set_config` calls, which cost a tenth of
+    /// a PL/pgSQL function doing the same (callgrind, bench/README.md).
     fn set_config(&self, local: bool) -> String {
+        const NIL: &str = "00000000-0000-0000-0000-000000000000";
+        let (all, first, list) = match self {
+            DbCaller::All => ("on", NIL.to_owned(), "{}".to_owned()),
+            DbCaller::User(_, organizations) => (
+                "off",
+                organizations
+                    .first()
+                    .map_or(NIL.to_owned(), Uuid::to_string),
+                uuid_array(organizations),
+            ),
+            DbCaller::Organization(id) => ("off", id.to_string(), format!("{{{id}}}")),
+            DbCaller::Nobody => ("off", NIL.to_owned(), "{}".to_owned()),
+        };
         format!(
-            "SELECT set_config('fv.caller', '{}', {local})",
-            self.setting()
+            "SELECT set_config('fv.caller', '{caller}', {local}), \
+             set_config('fv.all', '{all}', {local}), \
+             set_config('fv.org', '{first}', {local}), \
+             set_config('fv.orgs', '{list}', {local})",
+            caller = self.setting()
         )
     }
 
@@ -82,6 +103,19 @@ impl DbCaller {
             .now_or_never();
         UNCOUNTED.set(false);
     }
+}
+
+/// A PostgreSQL array literal of UUIDs: `{a,b}`.
+fn uuid_array(ids: &[Uuid]) -> String {
+    let mut out = String::from("{");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&id.to_string());
+    }
+    out.push('}');
+    out
 }
 
 /// The caller of one request's handles ([`crate::db::Db`] clones share it): set when the

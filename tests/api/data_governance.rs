@@ -36,7 +36,7 @@ async fn the_application_role_cannot_erase_or_rewrite_the_audit_trail() {
     // A sign-up writes an event (with the application role, through the API).
     let _team = Team::new(&app).await;
     let mut conn = app_conn(&app).await;
-    conn.batch_execute("SELECT set_config('fv.caller', 'all', false)")
+    conn.batch_execute("SELECT fv_set_caller('all', false)")
         .await
         .expect("a context");
     let before = strings(
@@ -189,12 +189,12 @@ async fn row_level_security_shows_no_row_of_another_organization() {
             // And one who claims no organization.
             format!("u:{rival_user}:"),
             format!("o:{rival_org}"),
+            // A setting no server writes.
+            "acme".to_owned(),
         ] {
-            conn.batch_execute(&format!(
-                "SELECT set_config('fv.caller', '{caller}', false)"
-            ))
-            .await
-            .expect("set the caller");
+            conn.batch_execute(&format!("SELECT fv_set_caller('{caller}', false)"))
+                .await
+                .expect("set the caller");
             let seen: HashSet<String> = strings(
                 &mut conn,
                 &format!("SELECT t.ctid::text AS value FROM {table} t"),
@@ -210,20 +210,29 @@ async fn row_level_security_shows_no_row_of_another_organization() {
                 assert!(seen.is_empty(), "{table}: an anonymous caller sees rows");
             }
         }
-        // Acme's own member sees them all.
-        conn.batch_execute(&format!(
-            "SELECT set_config('fv.caller', 'u:{acme_user}:{acme}', false)"
-        ))
-        .await
-        .expect("set the caller");
-        let seen: HashSet<String> = strings(
-            &mut conn,
-            &format!("SELECT t.ctid::text AS value FROM {table} t"),
-        )
-        .await
-        .into_iter()
-        .collect();
-        assert!(acme_rows.is_subset(&seen), "{table}: a member misses rows");
+        // Acme's own member sees them all: with Acme first (the policies' equality), second
+        // (their list), as an API key of Acme's, and the server's own work.
+        for caller in [
+            format!("u:{acme_user}:{acme}"),
+            format!("u:{acme_user}:{rival_org},{acme}"),
+            format!("o:{acme}"),
+            "all".to_owned(),
+        ] {
+            conn.batch_execute(&format!("SELECT fv_set_caller('{caller}', false)"))
+                .await
+                .expect("set the caller");
+            let seen: HashSet<String> = strings(
+                &mut conn,
+                &format!("SELECT t.ctid::text AS value FROM {table} t"),
+            )
+            .await
+            .into_iter()
+            .collect();
+            assert!(
+                acme_rows.is_subset(&seen),
+                "{table}: caller {caller:?} misses rows"
+            );
+        }
     }
     assert!(
         covered >= 9,
@@ -232,7 +241,7 @@ async fn row_level_security_shows_no_row_of_another_organization() {
 
     // Writes are held to the same rule: no row of Acme can be changed by another caller.
     conn.batch_execute(&format!(
-        "SELECT set_config('fv.caller', 'u:{rival_user}:{rival_org}', false)"
+        "SELECT fv_set_caller('u:{rival_user}:{rival_org}', false)"
     ))
     .await
     .expect("set the caller");
@@ -342,7 +351,7 @@ async fn a_row_always_carries_its_parents_organization() {
     .remove(0);
     let mut conn = app_conn(&app).await;
     conn.batch_execute(&format!(
-        "SELECT set_config('fv.caller', 'u:{rival_user}:{rival_org}', false)"
+        "SELECT fv_set_caller('u:{rival_user}:{rival_org}', false)"
     ))
     .await
     .expect("set the caller");
@@ -402,4 +411,63 @@ async fn the_server_knows_whether_row_level_security_applies_to_it() {
             .await
             .expect("asks")
     );
+}
+
+/// The server's connections keep generic plans (the policies' InitPlans are then planned once
+/// per statement and connection, not on every execution), except inside `fv_search`, which
+/// keeps PostgreSQL's own choice.
+#[tokio::test]
+async fn pooled_connections_keep_generic_plans_and_search_chooses_its_own() {
+    let app = TestApp::spawn().await;
+    let mut conn = app.pool.conn().await.expect("a pooled connection");
+    assert_eq!(
+        strings(
+            &mut conn,
+            "SELECT current_setting('plan_cache_mode') AS value"
+        )
+        .await,
+        vec!["force_generic_plan".to_owned()]
+    );
+    assert_eq!(
+        app.sql_texts(
+            "SELECT ('plan_cache_mode=auto' = ANY (proconfig))::text AS t FROM pg_proc \
+             WHERE proname = 'fv_search'"
+        )
+        .await,
+        vec!["true".to_owned()]
+    );
+}
+
+/// The server writes the caller's settings itself (`fv.caller` and the three the policies read);
+/// the database derives them from `fv.caller` in `fv_set_caller` (a transaction that changes
+/// the caller's memberships). Both must agree, for every kind of caller.
+#[tokio::test]
+async fn the_server_and_the_database_derive_the_same_caller_settings() {
+    use finvision::db::DbCaller;
+    use uuid::Uuid;
+    let app = TestApp::spawn().await;
+    let (user, first, second) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    const READ: &str = "SELECT concat_ws('|', current_setting('fv.caller'), \
+                        current_setting('fv.all'), current_setting('fv.org'), \
+                        current_setting('fv.orgs')) AS value";
+    let mut database = app_conn(&app).await;
+    for caller in [
+        DbCaller::All,
+        DbCaller::User(user, vec![first, second].into()),
+        DbCaller::User(user, vec![second].into()),
+        DbCaller::User(user, Vec::new().into()),
+        DbCaller::Organization(first),
+        DbCaller::Nobody,
+    ] {
+        let db = app.pool.for_caller(caller.clone());
+        let mut conn = db.conn().await.expect("a pooled connection");
+        let by_server = strings(&mut conn, READ).await.remove(0);
+        let setting = by_server.split('|').next().expect("fv.caller").to_owned();
+        database
+            .batch_execute(&format!("SELECT fv_set_caller('{setting}', false)"))
+            .await
+            .expect("fv_set_caller");
+        let by_database = strings(&mut database, READ).await.remove(0);
+        assert_eq!(by_server, by_database, "{caller:?}");
+    }
 }

@@ -463,11 +463,9 @@ async fn the_search_function_applies_the_tenant_rule_itself() {
         .await
         .expect("connect as the application role");
     let mut hits = async |caller: &str| -> i64 {
-        conn.batch_execute(&format!(
-            "SELECT set_config('fv.caller', '{caller}', false)"
-        ))
-        .await
-        .expect("set the caller");
+        conn.batch_execute(&format!("SELECT fv_set_caller('{caller}', false)"))
+            .await
+            .expect("set the caller");
         let sql = format!(
             "SELECT count(*) AS n FROM fv_search('{acme}', 'downside', \
              ARRAY['MODEL', 'SCENARIO', 'METRIC', 'PARAMETER'], 100)"
