@@ -524,7 +524,10 @@ mod tests {
             }
         }
         let html = graphiql_html(ENDPOINT, WS_ENDPOINT);
-        assert!(html.contains(&format!("data-examples=\"{}\"", escape_attribute(EXAMPLES_JSON))));
+        assert!(html.contains(&format!(
+            "data-examples=\"{}\"",
+            escape_attribute(EXAMPLES_JSON)
+        )));
     }
 
     #[tokio::test]

@@ -701,11 +701,23 @@ pub fn redactions(names: &[(&str, &str)]) -> insta::Settings {
 /// Node.js is part of the suite's toolchain (`.ci/run` installs it): a test that needs it fails,
 /// naming the remedy, rather than skipping.
 pub fn require_node() {
-    let node = std::process::Command::new("node").arg("--version").output();
+    let node = std::process::Command::new("node")
+        .args(["-p", "process.versions.node.split('.')[0]"])
+        .output();
+    let major: u32 = match node {
+        Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0),
+        _ => panic!(
+            "Node.js is not installed: the tests that run JavaScript clients and browsers need \
+             it. Install it with `apt-get install nodejs npm` (.ci/run does)"
+        ),
+    };
     assert!(
-        node.is_ok_and(|output| output.status.success()),
-        "Node.js is not installed: the tests that run JavaScript clients and browsers need it. \
-         Install it with `apt-get install nodejs npm` (.ci/run does)"
+        major >= 20,
+        "Node.js {major} is too old: the tests that run JavaScript clients and browsers need \
+         Node.js 20 or newer (Vite, playwright-core, graphql-ws)"
     );
 }
 

@@ -104,7 +104,10 @@ async fn saas_scenarios(app: &TestApp, token: &str) -> Value {
 async fn the_workbench_signs_in_runs_the_compare_example_and_charts_it() {
     require_node();
     chromium();
-    npm_ci(Path::new(NODE_DIR), &["graphql-ws", "ws", "playwright-core"]);
+    npm_ci(
+        Path::new(NODE_DIR),
+        &["graphql-ws", "ws", "playwright-core"],
+    );
     let app = TestApp::spawn().await;
     let accounts = finvision::domain::seed::seed_demo(app.app.core())
         .await
@@ -156,7 +159,11 @@ async fn the_workbench_signs_in_runs_the_compare_example_and_charts_it() {
         .as_array()
         .unwrap_or_else(|| panic!("{out}"));
     assert_eq!(compare.len(), 2);
-    assert!(compare.iter().all(|c| c["points"].as_array().unwrap().len() == 12));
+    assert!(
+        compare
+            .iter()
+            .all(|c| c["points"].as_array().unwrap().len() == 12)
+    );
 
     // One chart per unit; in each, a line per metric and scenario and the deltas as bars, drawn.
     let charts = out["charts"].as_array().unwrap();
@@ -171,7 +178,14 @@ async fn the_workbench_signs_in_runs_the_compare_example_and_charts_it() {
     assert_eq!(charts[1]["series"].as_array().unwrap().len(), 3);
     assert_eq!(charts[1]["axisLabels"], json!(["%", "Δ %"]));
     // Percent metrics are fractions, shown as percentages.
-    assert!(charts[1]["ticks"].as_array().unwrap().iter().all(|t| t.as_str().unwrap().ends_with('%')), "{out}");
+    assert!(
+        charts[1]["ticks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.as_str().unwrap().ends_with('%')),
+        "{out}"
+    );
     for chart in charts {
         assert!(chart["painted"].as_u64().unwrap() > 2000, "{chart}");
     }
@@ -185,7 +199,10 @@ async fn the_workbench_signs_in_runs_the_compare_example_and_charts_it() {
     let csv = out["csv"].as_str().unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 13, "{csv}");
-    assert!(lines[0].starts_with("period,Revenue · Base (currency),"), "{csv}");
+    assert!(
+        lines[0].starts_with("period,Revenue · Base (currency),"),
+        "{csv}"
+    );
     let revenue = &compare[0]["points"][0];
     let ebitda = &compare[1]["points"][0];
     let first_row = [
@@ -225,7 +242,12 @@ async fn the_web_example_pages_compares_edits_and_follows_the_audit_stream() {
     let accounts = finvision::domain::seed::seed_demo(app.app.core())
         .await
         .expect("seed");
-    let account = |prefix: &str| accounts.iter().find(|a| a.email.starts_with(prefix)).unwrap();
+    let account = |prefix: &str| {
+        accounts
+            .iter()
+            .find(|a| a.email.starts_with(prefix))
+            .unwrap()
+    };
     let owner = account("owner");
     let owner_token = login(&app, &owner.email, &owner.password).await;
     let admin_token = login(&app, &account("admin").email, &account("admin").password).await;
