@@ -216,6 +216,45 @@ async fn the_workbench_signs_in_runs_the_compare_example_and_charts_it() {
     ]
     .join(",");
     assert_eq!(lines[1], first_row);
+
+    // The Assumptions example: four series of one scenario, two units, lines only; the API's
+    // nulls (growth has no month before January 2026) stay nulls: gaps.
+    let series = out["seriesResponse"]["data"]["scenario"]["series"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{out}"));
+    let mut expected: Vec<Value> = Vec::new();
+    for entry in series {
+        let unit = &entry["metric"]["unit"];
+        let label = format!("{} · Base", entry["metric"]["name"].as_str().unwrap());
+        let nulls = entry["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["value"].is_null())
+            .count();
+        match expected.iter_mut().find(|chart| &chart["unit"] == unit) {
+            Some(chart) => {
+                chart["series"].as_array_mut().unwrap().push(json!(label));
+                chart["nulls"].as_array_mut().unwrap().push(json!(nulls));
+            }
+            None => expected.push(json!({"unit": unit, "series": [label], "nulls": [nulls]})),
+        }
+    }
+    assert_eq!(expected.len(), 2, "{series:?}");
+    assert!(
+        expected
+            .iter()
+            .any(|chart| chart["nulls"].as_array().unwrap().iter().any(|n| n != 0)),
+        "the demo's first month of growth is null: {series:?}"
+    );
+    assert_eq!(out["seriesCharts"], json!(expected));
+
+    // "Remember on this browser" survives a reload; signing out forgets and revokes the token.
+    assert_eq!(out["rememberedAfterReload"], true, "{out}");
+    assert_eq!(out["rememberedAfterSignOut"], Value::Null);
+    let revoked = out["signedOutToken"].as_str().unwrap();
+    let res = app.gql(Some(revoked), "{ me { id } }", json!({})).await;
+    assert_eq!(res.code(), "UNAUTHENTICATED");
 }
 
 #[tokio::test]

@@ -87,6 +87,44 @@ try {
   await page.waitForTimeout(300);
   out.widened = await page.evaluate(() => [...document.querySelectorAll('.fv-chart')].map((c) => c.uplot.width));
   await page.screenshot({ path: `${shots}/workbench-chart.png` });
+
+  // The Assumptions example: series (no comparison), with a null (the first month's growth).
+  await page.locator('.graphiql-tab-button', { hasText: 'Assumptions' }).click();
+  await page.waitForTimeout(500);
+  await page.locator('.graphiql-execute-button').click();
+  await page.waitForFunction(() =>
+    document.querySelector('.result-window .CodeMirror').CodeMirror.getValue().includes('"series"'),
+  );
+  out.seriesResponse = JSON.parse(await editorValue('.result-window .CodeMirror'));
+  await page.waitForFunction(() => document.querySelector('.fv-chart')?.uplot?.series.length === 3);
+  out.seriesCharts = await page.evaluate(() =>
+    [...document.querySelectorAll('.fv-chart')].map((chart) => ({
+      unit: chart.getAttribute('data-unit'),
+      series: chart.uplot.series.slice(1).map((s) => s.label),
+      nulls: chart.uplot.data.slice(1).map((values) => values.filter((v) => v === null).length),
+    })),
+  );
+
+  // Sign out, then in again with "remember": a reload keeps the session (and the filled tabs).
+  await page.locator('button[aria-label="Show Sign in"]').click();
+  await page.locator('.fv-panel button', { hasText: 'Sign out' }).click();
+  await page.locator('.fv-signed-in', { hasText: 'Not signed in' }).waitFor();
+  await form.locator('input[type=email]').fill(email);
+  await form.locator('input[type=password]').fill(password);
+  await form.locator('input[type=checkbox]').check();
+  await form.locator('button[type=submit]').click();
+  await page.locator('.fv-signed-in', { hasText: 'Signed in as' }).waitFor();
+  await page.reload();
+  await page.locator('.fv-signed-in', { hasText: 'Signed in as' }).waitFor();
+  const remembered = JSON.parse(await page.evaluate(() => localStorage.getItem('finvision:session')));
+  out.rememberedAfterReload = remembered && remembered.remember;
+  // Signing out revokes the token on the server.
+  await page.locator('button[aria-label="Show Sign in"]').click();
+  await page.locator('.fv-panel button', { hasText: 'Sign out' }).click();
+  await page.locator('.fv-signed-in', { hasText: 'Not signed in' }).waitFor();
+  await page.waitForTimeout(300);
+  out.signedOutToken = remembered && remembered.token;
+  out.rememberedAfterSignOut = await page.evaluate(() => localStorage.getItem('finvision:session'));
 } catch (error) {
   // What the page looked like when it went wrong, for whoever reads the failure.
   out.error = String(error);
