@@ -189,18 +189,37 @@
     });
   }
 
-  // Wraps a GraphiQL fetcher so that every HTTP result also reaches the Chart view. The fetcher
+  // An async iterable that publishes each value it passes on. Not an async generator: GraphiQL's
+  // stop button calls `return()`, which must reach the subscription at once, not after its next
+  // event.
+  function tapIterable(iterable) {
+    var inner = iterable[Symbol.asyncIterator]();
+    var tapped = {
+      next: function () {
+        return inner.next().then(function (step) {
+          if (!step.done) {
+            publishResult(step.value);
+          }
+          return step;
+        });
+      },
+      return: function (value) {
+        return inner.return ? inner.return(value) : Promise.resolve({ done: true, value: value });
+      },
+    };
+    tapped[Symbol.asyncIterator] = function () {
+      return tapped;
+    };
+    return tapped;
+  }
+
+  // Wraps a GraphiQL fetcher so that every result also reaches the Chart view. The fetcher
   // resolves to a result or (multipart responses, subscriptions) to an async iterable of them.
   function tapResults(fetcher) {
     return function (params, opts) {
       return Promise.resolve(fetcher(params, opts)).then(function (value) {
         if (value && typeof value[Symbol.asyncIterator] === "function") {
-          return (async function* () {
-            for await (var part of value) {
-              publishResult(part);
-              yield part;
-            }
-          })();
+          return tapIterable(value);
         }
         publishResult(value);
         return value;

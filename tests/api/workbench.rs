@@ -116,6 +116,8 @@ async fn the_workbench_signs_in_runs_the_compare_example_and_charts_it() {
         .iter()
         .find(|a| a.email.starts_with("analyst"))
         .unwrap();
+    let token = login(&app, &analyst.email, &analyst.password).await;
+    let saas = saas_scenarios(&app, &token).await;
     let addr = serve(&app).await;
     let out = run_node(
         NODE_DIR,
@@ -124,6 +126,7 @@ async fn the_workbench_signs_in_runs_the_compare_example_and_charts_it() {
             &format!("http://{addr}"),
             &analyst.email,
             &analyst.password,
+            saas["org"].as_str().unwrap(),
         ],
         &[],
     )
@@ -148,8 +151,6 @@ async fn the_workbench_signs_in_runs_the_compare_example_and_charts_it() {
     assert_eq!(out["remembered"], Value::Null);
 
     // The Compare tab's variables were filled with the analyst's own scenarios.
-    let token = login(&app, &analyst.email, &analyst.password).await;
-    let saas = saas_scenarios(&app, &token).await;
     assert_eq!(
         out["variables"],
         json!({"base": saas["scenarios"]["Base"], "downside": saas["scenarios"]["Downside"]})
@@ -248,6 +249,10 @@ async fn the_workbench_signs_in_runs_the_compare_example_and_charts_it() {
         "the demo's first month of growth is null: {series:?}"
     );
     assert_eq!(out["seriesCharts"], json!(expected));
+
+    // The subscription carried the panel's token.
+    let errors = &out["subscriptionResponse"]["errors"];
+    assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN", "{out}");
 
     // "Remember on this browser" survives a reload; signing out forgets and revokes the token.
     assert_eq!(out["rememberedAfterReload"], true, "{out}");

@@ -1,10 +1,10 @@
 // The analyst's workbench in a real browser (headless Chromium through playwright-core): sign in
 // through the panel, run the Compare example, open the Chart view, copy the CSV. Prints one JSON
 // object with what it saw, for the Rust test (tests/api/workbench.rs) to check.
-// Usage: node workbench.mjs <server url> <email> <password> <screenshot directory>
+// Usage: node workbench.mjs <server url> <email> <password> <organization id> <screenshot directory>
 import { chromium } from 'playwright-core';
 
-const [base, email, password, shots] = process.argv.slice(2);
+const [base, email, password, organizationId, shots] = process.argv.slice(2);
 const executablePath = process.env.FV_CHROMIUM || '/usr/bin/chromium';
 
 const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
@@ -104,6 +104,22 @@ try {
       nulls: chart.uplot.data.slice(1).map((values) => values.filter((v) => v === null).length),
     })),
   );
+
+  // A subscription goes over the WebSocket with the panel's token in connection_init: an
+  // ANALYST is known there, and refused the audit stream (ADMIN+) as FORBIDDEN, not as anonymous.
+  await page.locator('.graphiql-tab-add').click();
+  await page.waitForTimeout(300);
+  await page.evaluate((org) => {
+    document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(
+      `subscription Stream { auditEvents(organizationId: "${org}") { sequence } }`,
+    );
+  }, organizationId);
+  await page.waitForTimeout(500);
+  await page.locator('.graphiql-execute-button').click();
+  await page.waitForFunction(() =>
+    document.querySelector('.result-window .CodeMirror').CodeMirror.getValue().includes('"errors"'),
+  );
+  out.subscriptionResponse = JSON.parse(await editorValue('.result-window .CodeMirror'));
 
   // Sign out, then in again with "remember": a reload keeps the session (and the filled tabs).
   await page.locator('button[aria-label="Show Sign in"]').click();
