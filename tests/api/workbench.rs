@@ -371,4 +371,10 @@ async fn the_web_example_pages_compares_edits_and_follows_the_audit_stream() {
         .count();
     assert_eq!(updates, 3, "{audit:?}");
     assert_eq!(out["whilePaused"], 2);
+
+    // "Sign out" revoked the session the app used.
+    assert_eq!(out["signedOut"], true);
+    let token = out["token"].as_str().unwrap();
+    let res = app.gql(Some(token), "{ me { id } }", json!({})).await;
+    assert_eq!(res.code(), "UNAUTHENTICATED");
 }

@@ -37,6 +37,10 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   page.on('pageerror', (e) => out.consoleErrors.push(String(e)));
   page.on('console', (m) => m.type() === 'error' && out.consoleErrors.push(m.text()));
+  page.on('request', (r) => {
+    const authorization = r.headers().authorization;
+    if (authorization) out.token = authorization.replace('Bearer ', '');
+  });
   await page.goto(url);
   await page.fill('input[type=email]', email);
   await page.fill('input[type=password]', password);
@@ -92,6 +96,11 @@ try {
     items.map((li) => ({ sequence: li.dataset.sequence, text: li.textContent })),
   );
   await page.screenshot({ path: `${shots}/web-example.png` });
+
+  // Signing out revokes the token (the test checks it no longer works).
+  await page.click('header button');
+  await page.locator('form.sign-in').waitFor();
+  out.signedOut = true;
 } finally {
   await browser.close();
   await server.close();

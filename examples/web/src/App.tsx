@@ -7,6 +7,17 @@ import { Models } from './Models';
 import { ModelPage } from './ModelPage';
 import { AuditStream } from './AuditStream';
 
+const Logout = graphql(`
+  mutation Logout {
+    logout
+  }
+`);
+
+/** Revokes the token on the server: forgetting it in the page is not enough. */
+async function signOut(session: Session) {
+  await session.client.mutation(Logout, {}).toPromise();
+}
+
 const Me = graphql(`
   query Me {
     me { displayName organizations(first: 1) { nodes { id name viewerRole } } }
@@ -22,7 +33,7 @@ export function App() {
     setSession(opened);
     return opened.dispose;
   }, [token]);
-  if (!token || !session) {
+  if (!token || session?.token !== token) {
     return (
       <Provider value={anonymous}>
         <SignIn onSignedIn={setToken} />
@@ -31,7 +42,7 @@ export function App() {
   }
   return (
     <Provider value={session.client}>
-      <Workspace session={session} onSignOut={() => setToken(null)} />
+      <Workspace session={session} onSignOut={() => void signOut(session).then(() => setToken(null))} />
     </Provider>
   );
 }

@@ -2,7 +2,7 @@ import { Client, cacheExchange, fetchExchange, type CombinedError } from 'urql';
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 
 /** A signed-in session: the token in memory only, and the two clients that carry it. */
-export type Session = { client: Client; ws: WsClient; dispose: () => void };
+export type Session = { token: string; client: Client; ws: WsClient; dispose: () => void };
 
 /** Sign-in itself runs without a token. */
 export const anonymous = new Client({ url: '/graphql', exchanges: [cacheExchange, fetchExchange] });
@@ -21,7 +21,7 @@ export function openSession(token: string): Session {
     // stream resubscribes itself from the last sequence it processed instead.
     retryAttempts: 0,
   });
-  return { client, ws, dispose: () => void ws.dispose() };
+  return { token, client, ws, dispose: () => void ws.dispose() };
 }
 
 /** The API's error code and message, e.g. "CONFLICT: …". */
