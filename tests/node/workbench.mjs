@@ -42,10 +42,15 @@ try {
   await page.locator('.graphiql-explorer-root').waitFor();
   await page.screenshot({ path: `${shots}/workbench-explorer.png` });
 
-  await page.locator('.graphiql-tab-button', { hasText: 'Compare' }).click();
   // GraphiQL reads the operation's name from the editor a moment after it changes: a run before
   // that would ask for the previous tab's operation.
-  await page.waitForTimeout(500);
+  const operationIs = (name) =>
+    page.waitForFunction(
+      (n) => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.operationName === n,
+      name,
+    );
+  await page.locator('.graphiql-tab-button', { hasText: 'Compare' }).click();
+  await operationIs('Compare');
   const editorValue = (selector) =>
     page.evaluate((s) => document.querySelector(s).CodeMirror.getValue(), selector);
   out.variables = JSON.parse(await editorValue('.graphiql-editor-tool [data-testid] .CodeMirror, .graphiql-editor-tool .CodeMirror'));
@@ -90,7 +95,7 @@ try {
 
   // The Assumptions example: series (no comparison), with a null (the first month's growth).
   await page.locator('.graphiql-tab-button', { hasText: 'Assumptions' }).click();
-  await page.waitForTimeout(500);
+  await operationIs('Assumptions');
   await page.locator('.graphiql-execute-button').click();
   await page.waitForFunction(() =>
     document.querySelector('.result-window .CodeMirror').CodeMirror.getValue().includes('"series"'),
@@ -114,7 +119,7 @@ try {
       `subscription Stream { auditEvents(organizationId: "${org}") { sequence } }`,
     );
   }, organizationId);
-  await page.waitForTimeout(500);
+  await operationIs('Stream');
   await page.locator('.graphiql-execute-button').click();
   await page.waitForFunction(() =>
     document.querySelector('.result-window .CodeMirror').CodeMirror.getValue().includes('"errors"'),
