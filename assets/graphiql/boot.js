@@ -3,7 +3,8 @@
 // Served as a static file so the page needs no inline <script> and works
 // under `script-src 'self'`. It reads the endpoints from the data-attributes
 // of #graphiql (set by the server, HTML-escaped) and mounts GraphiQL with
-// the vendored React, ReactDOM, GraphiQL and graphql-ws UMD globals.
+// the vendored React, ReactDOM, GraphiQL, graphql-ws and Explorer UMD globals, with the
+// workbench's sign-in panel, example tabs and Chart view (workbench.js).
 (function () {
   "use strict";
 
@@ -62,40 +63,99 @@
     );
   }
 
-  var defaultQuery = [
-    "# Welcome to the FinVision API.",
-    "#",
-    "# Most operations need you to be logged in:",
-    "#  1. Run the login mutation (see the Docs",
-    "#     pane) and copy the token it returns.",
-    "#  2. Open the Headers pane below and paste",
-    "#       {\"Authorization\": \"Bearer <token>\"}",
-    "#     with <token> replaced by your token.",
-    "#",
-    "# Headers go with every query and mutation,",
-    "# and are the connection_init payload of",
-    "# subscriptions. They stay in this tab only:",
-    "# to keep them in this browser, turn on",
-    "# \"Persist headers\" in Settings (the gear).",
-    "#",
-    "# Ctrl-Enter (Cmd-Enter) runs the operation.",
-    "",
-    "query {",
-    "  __typename",
-    "}",
-    "",
-  ].join("\n");
+  var W = window.FinVisionWorkbench;
+  var h = React.createElement;
+  var examples = JSON.parse(root.getAttribute("data-examples") || "[]");
 
-  ReactDOM.createRoot(root).render(
-    React.createElement(GraphiQL, {
-      fetcher: fetcher,
-      defaultQuery: defaultQuery,
-      isHeadersEditorEnabled: true,
-      // A token in localStorage outlives the tab and is readable by any script on this origin:
-      // headers are kept only when the user opts in with Settings → "Persist headers" (left
-      // undefined, GraphiQL starts with persistence off and shows that switch).
-      showPersistHeadersSettings: true,
-      defaultEditorToolsVisibility: "headers",
-    })
-  );
+  // The signed-in user's token goes with every operation (and, through fetcherFor, into the
+  // connection_init payload of subscriptions), unless the headers pane sets Authorization itself.
+  function withSession(headers) {
+    var merged = Object.assign({}, headers || {});
+    var s = W.session();
+    var named = Object.keys(merged).some(function (name) {
+      return name.toLowerCase() === "authorization";
+    });
+    if (s && !named) {
+      merged.Authorization = "Bearer " + s.token;
+    }
+    return merged;
+  }
+  var fetcher = W.tapResults(function (graphQLParams, fetcherOpts) {
+    var headers = withSession(fetcherOpts && fetcherOpts.headers);
+    return fetcherFor(headers)(
+      graphQLParams,
+      Object.assign({}, fetcherOpts, { headers: headers })
+    );
+  });
+
+  var signIn = W.signInPlugin(httpUrl);
+  var explorer = GraphiQLPluginExplorer.explorerPlugin({ showAttribution: false });
+  var reactRoot = ReactDOM.createRoot(root);
+  var ids = null;
+  var generation = 0;
+
+  // GraphiQL reads its tabs once, when it mounts: after a sign-in the example tabs get their
+  // variables (in storage, see fillStoredTabs) and GraphiQL is mounted afresh.
+  function mount(visiblePlugin) {
+    generation += 1;
+    reactRoot.render(
+      h(
+        GraphiQL,
+        {
+          key: generation,
+          fetcher: fetcher,
+          defaultTabs: W.exampleTabs(examples, ids),
+          plugins: [signIn, explorer, W.chartPlugin],
+          visiblePlugin: visiblePlugin,
+          isHeadersEditorEnabled: true,
+          // A token in localStorage outlives the tab and is readable by any script on this
+          // origin: headers typed in the pane are kept only when the user opts in with
+          // Settings → "Persist headers" (the sign-in panel has its own "remember" box).
+          showPersistHeadersSettings: true,
+        },
+        h(GraphiQL.Logo, null, "FinVision ", h(W.SignedInAs))
+      )
+    );
+  }
+
+  function fillExamples(session) {
+    return W.scenarioIdsByKind(httpUrl, session.token, W.neededKinds(examples)).then(
+      function (found) {
+        ids = found;
+        if (found) {
+          W.fillStoredTabs(examples, found);
+        }
+      },
+      function () {
+        ids = null;
+      }
+    );
+  }
+
+  W.onSession(function (session) {
+    if (session) {
+      fillExamples(session).then(function () {
+        mount(explorer);
+      });
+    }
+  });
+
+  // A remembered session is checked before use: an expired or revoked token is dropped.
+  var remembered = W.rememberedSession();
+  if (remembered) {
+    W.request(httpUrl, "query WorkbenchMe { me { displayName email } }", {}, remembered.token)
+      .then(function (data) {
+        if (!data.me) {
+          throw new Error("signed out");
+        }
+        remembered.user = data.me;
+        W.setSession(remembered);
+      })
+      .catch(function () {
+        W.setSession(null);
+        mount(signIn);
+      });
+  } else {
+    mount(signIn);
+  }
 })();

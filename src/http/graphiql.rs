@@ -9,8 +9,12 @@
 //! * GraphiQL 3.9.0 (`graphiql-3.9.0.min.js`, `graphiql-3.9.0.min.css`),
 //! * React 18.3.1 and ReactDOM 18.3.1 (UMD production builds),
 //! * graphql-ws 5.16.2 (UMD) for subscriptions over WebSocket,
-//! * our own `boot.js` (mounts GraphiQL; endpoints come from `data-`
-//!   attributes, so the HTML carries no inline script) and `page.css`.
+//! * the GraphiQL Explorer plugin 3.2.6 (UMD; builds queries by clicking),
+//! * uPlot 1.6.32 (IIFE; the Chart view's canvas charts),
+//! * our own `workbench.js` (the analyst's workbench: sign-in panel, example
+//!   tabs, Chart view), `boot.js` (mounts GraphiQL; endpoints and examples
+//!   come from `data-` attributes, so the HTML carries no inline script) and
+//!   `page.css`.
 //!
 //! Vendored files carry their package version in their name; our own files
 //! are served under a name carrying a hash of their content. Every asset
@@ -98,23 +102,33 @@ impl Asset {
 /// The page's assets, in the order the page loads them.
 struct Assets {
     graphiql_css: Asset,
+    explorer_css: Asset,
+    uplot_css: Asset,
     page_css: Asset,
     react: Asset,
     react_dom: Asset,
     graphql_ws: Asset,
     graphiql_js: Asset,
+    explorer_js: Asset,
+    uplot_js: Asset,
+    workbench: Asset,
     boot: Asset,
 }
 
 impl Assets {
-    fn all(&self) -> [&Asset; 7] {
+    fn all(&self) -> [&Asset; 12] {
         [
             &self.graphiql_css,
+            &self.explorer_css,
+            &self.uplot_css,
             &self.page_css,
             &self.react,
             &self.react_dom,
             &self.graphql_ws,
             &self.graphiql_js,
+            &self.explorer_js,
+            &self.uplot_js,
+            &self.workbench,
             &self.boot,
         ]
     }
@@ -129,6 +143,16 @@ static ASSETS: LazyLock<Assets> = LazyLock::new(|| Assets {
         "graphiql-3.9.0.min.css",
         CSS,
         include_bytes!("../../assets/graphiql/graphiql-3.9.0.min.css"),
+    ),
+    explorer_css: Asset::versioned(
+        "graphiql-plugin-explorer-3.2.6.css",
+        CSS,
+        include_bytes!("../../assets/graphiql/graphiql-plugin-explorer-3.2.6.css"),
+    ),
+    uplot_css: Asset::versioned(
+        "uPlot-1.6.32.min.css",
+        CSS,
+        include_bytes!("../../assets/graphiql/uPlot-1.6.32.min.css"),
     ),
     page_css: Asset::fingerprinted(
         "page",
@@ -156,6 +180,22 @@ static ASSETS: LazyLock<Assets> = LazyLock::new(|| Assets {
         JAVASCRIPT,
         include_bytes!("../../assets/graphiql/graphiql-3.9.0.min.js"),
     ),
+    explorer_js: Asset::versioned(
+        "graphiql-plugin-explorer-3.2.6.umd.js",
+        JAVASCRIPT,
+        include_bytes!("../../assets/graphiql/graphiql-plugin-explorer-3.2.6.umd.js"),
+    ),
+    uplot_js: Asset::versioned(
+        "uPlot-1.6.32.iife.min.js",
+        JAVASCRIPT,
+        include_bytes!("../../assets/graphiql/uPlot-1.6.32.iife.min.js"),
+    ),
+    workbench: Asset::fingerprinted(
+        "workbench",
+        "js",
+        JAVASCRIPT,
+        include_bytes!("../../assets/graphiql/workbench.js"),
+    ),
     boot: Asset::fingerprinted(
         "boot",
         "js",
@@ -163,6 +203,12 @@ static ASSETS: LazyLock<Assets> = LazyLock::new(|| Assets {
         include_bytes!("../../assets/graphiql/boot.js"),
     ),
 });
+
+/// The README's analyst queries, opened as tabs by the page (`data-examples`): each has a
+/// `query` and a `fill` naming, per variable, the kind of scenario whose id `workbench.js`
+/// fills in once the user has signed in (looked up with the user's own token, so the page never
+/// shows an id its user cannot read).
+pub const EXAMPLES_JSON: &str = include_str!("../../assets/graphiql/examples.json");
 
 /// Escapes text for use inside a double-quoted HTML attribute value.
 fn escape_attribute(value: &str) -> String {
@@ -188,7 +234,7 @@ fn escape_attribute(value: &str) -> String {
 /// The page has no inline script or style: it loads its assets from
 /// [`ASSET_PREFIX`] (served by [`routes`]), and `boot.js` reads both
 /// endpoints from the `data-` attributes of `#graphiql`, where they are
-/// HTML-escaped. The headers pane is enabled, kept in localStorage only when the user turns on
+/// HTML-escaped, with the example tabs ([`EXAMPLES_JSON`]) in `data-examples`. The headers pane is enabled, kept in localStorage only when the user turns on
 /// "Persist headers" in GraphiQL's settings; its content (for
 /// example `{"Authorization": "Bearer <token>"}`) is sent as HTTP headers
 /// and, verbatim, as the `connection_init` payload of subscriptions.
@@ -207,26 +253,37 @@ pub fn graphiql_html(endpoint: &str, subscription_endpoint: &str) -> String {
 <title>FinVision API · GraphiQL</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="{graphiql_css}">
+<link rel="stylesheet" href="{explorer_css}">
+<link rel="stylesheet" href="{uplot_css}">
 <link rel="stylesheet" href="{page_css}">
 </head>
 <body>
-<div id="graphiql" data-endpoint="{endpoint}" data-subscription-endpoint="{subscription_endpoint}">Loading GraphiQL…</div>
+<div id="graphiql" data-endpoint="{endpoint}" data-subscription-endpoint="{subscription_endpoint}" data-examples="{examples}">Loading GraphiQL…</div>
 <noscript>GraphiQL needs JavaScript.</noscript>
 <script src="{react}"></script>
 <script src="{react_dom}"></script>
 <script src="{graphql_ws}"></script>
 <script src="{graphiql_js}"></script>
+<script src="{explorer_js}"></script>
+<script src="{uplot_js}"></script>
+<script src="{workbench}"></script>
 <script src="{boot}"></script>
 </body>
 </html>
 "#,
         graphiql_css = url(&assets.graphiql_css),
+        explorer_css = url(&assets.explorer_css),
+        uplot_css = url(&assets.uplot_css),
         page_css = url(&assets.page_css),
         react = url(&assets.react),
         react_dom = url(&assets.react_dom),
         graphql_ws = url(&assets.graphql_ws),
         graphiql_js = url(&assets.graphiql_js),
+        explorer_js = url(&assets.explorer_js),
+        uplot_js = url(&assets.uplot_js),
+        workbench = url(&assets.workbench),
         boot = url(&assets.boot),
+        examples = escape_attribute(EXAMPLES_JSON),
     )
 }
 
@@ -362,7 +419,7 @@ mod tests {
         assert!(!html.contains("//unpkg") && !html.contains("jsdelivr"));
         // Every script element is empty: `<script src="..."></script>`.
         let scripts = html.matches("<script").count();
-        assert_eq!(scripts, 5);
+        assert_eq!(scripts, 8);
         assert_eq!(html.matches("\"></script>").count(), scripts);
         assert!(!html.contains("<style"), "no inline style element");
         assert!(!html.contains(" style="), "no inline style attribute");
@@ -407,8 +464,8 @@ mod tests {
             .into_iter()
             .filter(|href| href != "data:,")
             .collect();
-        assert_eq!(scripts.len(), 5);
-        assert_eq!(styles.len(), 2);
+        assert_eq!(scripts.len(), 8);
+        assert_eq!(styles.len(), 4);
         for (urls, content_type) in [(scripts, JAVASCRIPT), (styles, CSS)] {
             for url in urls {
                 let response = get_path(app(), &url).await;
@@ -432,6 +489,8 @@ mod tests {
         let boot = &ASSETS.boot.name;
         assert!(boot.starts_with("boot-") && boot.ends_with(".js"), "{boot}");
         assert_eq!(boot.len(), "boot-".len() + 16 + ".js".len());
+        let workbench = &ASSETS.workbench.name;
+        assert!(workbench.starts_with("workbench-") && workbench.ends_with(".js"));
         let page = &ASSETS.page_css.name;
         assert!(
             page.starts_with("page-") && page.ends_with(".css"),
@@ -446,7 +505,29 @@ mod tests {
         assert!(html.contains(
             "data-subscription-endpoint=\"/ws&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""
         ));
-        assert_eq!(html.matches("<script").count(), 5);
+        assert_eq!(html.matches("<script").count(), 8);
+    }
+
+    /// The example tabs are the README's analyst queries, word for word, and each variable they
+    /// fill is one the query declares.
+    #[test]
+    fn examples_are_the_readme_queries() {
+        let readme = include_str!("../../README.md");
+        let examples: Vec<serde_json::Value> = serde_json::from_str(EXAMPLES_JSON).unwrap();
+        assert_eq!(examples.len(), 3);
+        for example in &examples {
+            let query = example["query"].as_str().unwrap();
+            assert!(readme.contains(query), "README lacks the example:\n{query}");
+            for (variable, kind) in example["fill"].as_object().unwrap() {
+                assert!(query.contains(&format!("${variable}: ID!")), "{variable}");
+                assert!(["BASE", "UPSIDE", "DOWNSIDE", "CUSTOM"].contains(&kind.as_str().unwrap()));
+            }
+        }
+        let html = graphiql_html(ENDPOINT, WS_ENDPOINT);
+        assert!(html.contains(&format!(
+            "data-examples=\"{}\"",
+            escape_attribute(EXAMPLES_JSON)
+        )));
     }
 
     #[tokio::test]

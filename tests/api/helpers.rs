@@ -697,3 +697,51 @@ pub fn redactions(names: &[(&str, &str)]) -> insta::Settings {
     }
     settings
 }
+
+/// Node.js is part of the suite's toolchain (`.ci/run` installs it): a test that needs it fails,
+/// naming the remedy, rather than skipping.
+pub fn require_node() {
+    let node = std::process::Command::new("node")
+        .args(["-p", "process.versions.node.split('.')[0]"])
+        .output();
+    let major: u32 = match node {
+        Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0),
+        _ => panic!(
+            "Node.js is not installed: the tests that run JavaScript clients and browsers need \
+             it. Install it with `apt-get install nodejs npm` (.ci/run does)"
+        ),
+    };
+    assert!(
+        major >= 20,
+        "Node.js {major} is too old: the tests that run JavaScript clients and browsers need \
+         Node.js 20 or newer (Vite, playwright-core, graphql-ws)"
+    );
+}
+
+/// `npm ci` in `dir` unless every package of `needed` is already in its `node_modules` (kept
+/// between runs, so only the first run pays for the install). One install at a time: tests run
+/// in parallel and two of them may share a directory.
+pub fn npm_ci(dir: &std::path::Path, needed: &[&str]) {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let modules = dir.join("node_modules");
+    if needed.iter().all(|name| modules.join(name).exists()) {
+        return;
+    }
+    let output = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
+        .output()
+        .expect("npm runs (apt-get install npm)");
+    assert!(
+        output.status.success(),
+        "npm ci in {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -51,3 +51,4 @@ mod series;
 mod smoke;
 mod subscription;
 mod websocket;
+mod workbench;

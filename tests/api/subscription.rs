@@ -276,28 +276,9 @@ async fn only_admins_subscribe_and_revocation_ends_the_stream() {
 
 #[tokio::test]
 async fn the_graphql_ws_npm_client_receives_the_stream() {
-    if std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "SKIPPED: Node.js is not installed, so the graphql-ws npm client test cannot run"
-        );
-        return;
-    }
+    crate::helpers::require_node();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
-    if !std::path::Path::new(dir)
-        .join("node_modules/graphql-ws")
-        .exists()
-    {
-        let status = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(dir)
-            .status()
-            .expect("npm runs");
-        assert!(status.success(), "npm ci in tests/node failed");
-    }
+    crate::helpers::npm_ci(std::path::Path::new(dir), &["graphql-ws", "ws"]);
     let app = TestApp::spawn().await;
     let owner = app.user("owner").await;
     let org = app.organization(&owner, "acme").await;
