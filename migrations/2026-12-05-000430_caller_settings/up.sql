@@ -1,14 +1,14 @@
 -- Cheaper policies. Every execution of a statement builds and initialises the InitPlans of
--- every policy it meets (run or not), each function call in them included, and a PL/pgSQL call
--- adds its own frame. The policies of …000420 read the caller through `fv_sees_all()`,
--- `fv_caller_org()` and `fv_caller_orgs()`, which parse `fv.caller` (PL/pgSQL): a read of one
--- scenario with its model and organization cost 57 % more instructions in the database than
--- without row-level security, and inlined SQL versions of the same parsing were no cheaper
--- (ten built-in calls per InitPlan; callgrind, bench/README.md "Row-level security: settings
--- the policies read directly").
+-- every policy it meets (run or not), with a permission check and a function lookup for each
+-- function call in them, and a PL/pgSQL body adds its own frame. The policies of …000420 read
+-- the caller through `fv_sees_all()`, `fv_caller_org()` and `fv_caller_orgs()`, which parse
+-- `fv.caller`: three InitPlans per table, and a read of one scenario with its model and
+-- organization cost 54-57 % more instructions in the database than without row-level security
+-- (callgrind, bench/README.md "Row-level security: fewer and cheaper InitPlans"; the parsing as
+-- inlined SQL takes ten built-in calls per InitPlan and was no cheaper than PL/pgSQL).
 --
--- Now the caller is also written out in three settings, parsed once per checkout by
--- `fv_set_caller` (which the server calls instead of `set_config('fv.caller', …)`), and each
+-- Now the caller is also written out in three settings, which the server sets with `fv.caller`
+-- at each checkout (src/db/caller.rs) and `fv_set_caller` derives from it in SQL, and each
 -- policy reads them with one or two built-in calls per InitPlan:
 --   fv.org    the caller's first organization (most users have one; an API key has one), or
 --             the nil UUID: `organization_id = fv_scope_org()` first, one comparison per row;

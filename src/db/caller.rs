@@ -60,8 +60,8 @@ impl DbCaller {
     /// `fv.caller` and the three settings the policies read (migration
     /// `…000430_caller_settings`, whose `fv_set_caller` derives the same from `fv.caller` for
     /// the database's own use): written out here once per checkout, so that no policy parses
-    /// `fv.caller` in every statement, and with plain `set_config` calls, which cost a tenth of
-    /// a PL/pgSQL function doing the same (callgrind, bench/README.md).
+    /// `fv.caller` in every statement, and with plain `set_config` calls: `fv_set_caller` doing
+    /// the same costs ~120,000 more instructions per checkout (callgrind, bench/README.md).
     fn set_config(&self, local: bool) -> String {
         const NIL: &str = "00000000-0000-0000-0000-000000000000";
         let (all, first, list) = match self {

@@ -208,9 +208,9 @@ fn manager(
             // PostgreSQL would otherwise plan most of them again on every execution (its choice
             // between custom and generic plans keeps the custom one for `= ANY($1)` lookups),
             // along with the InitPlans of every row-level security policy they meet. With the
-            // plan kept, a scenario's values cost 18 % fewer instructions in the database and an
-            // audit page 43 % fewer (callgrind, bench/README.md "Row-level security: one
-            // InitPlan"). `fv_search` keeps PostgreSQL's own choice (its migration). Behind a
+            // plans kept, the benchmark's requests cost the database 17-67 % fewer instructions
+            // at full scale (callgrind, bench/README.md "Row-level security: fewer and cheaper
+            // InitPlans"). `fv_search` keeps PostgreSQL's own choice (its migration). Behind a
             // transaction pooler nothing is kept anyway: statements are unnamed.
             if !behind_pooler {
                 let mut setup = String::from("SET plan_cache_mode = force_generic_plan");
