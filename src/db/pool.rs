@@ -208,7 +208,7 @@ fn manager(
             // PostgreSQL would otherwise plan most of them again on every execution (its choice
             // between custom and generic plans keeps the custom one for `= ANY($1)` lookups),
             // along with the InitPlans of every row-level security policy they meet. With the
-            // plans kept, the benchmark's requests cost the database 17-67 % fewer instructions
+            // plans kept, the benchmark's requests cost the database 22-67 % fewer instructions
             // at full scale (callgrind, bench/README.md "Row-level security: fewer and cheaper
             // InitPlans"). `fv_search` keeps PostgreSQL's own choice (its migration). Behind a
             // transaction pooler nothing is kept anyway: statements are unnamed.
