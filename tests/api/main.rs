@@ -50,4 +50,5 @@ mod search;
 mod series;
 mod smoke;
 mod subscription;
+mod webhooks;
 mod websocket;
