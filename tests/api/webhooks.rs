@@ -45,6 +45,8 @@ struct Received {
     /// What it answered (0: it was still waiting when the request ended).
     status: u16,
     at: Instant,
+    /// The events' sequences (read once, on arrival).
+    sequences: Vec<i64>,
 }
 
 impl Received {
@@ -53,12 +55,7 @@ impl Received {
     }
 
     fn sequences(&self) -> Vec<i64> {
-        self.json()["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .map(|e| e["sequence"].as_str().unwrap().parse().unwrap())
-            .collect()
+        self.sequences.clone()
     }
 
     fn header(&self, name: &str) -> String {
@@ -87,11 +84,19 @@ async fn hook(
     let mode = state.lock().unwrap().mode.unwrap_or(Mode::Accept);
     let index = {
         let mut s = state.lock().unwrap();
+        let json: Value = serde_json::from_slice(&body).expect("a JSON body");
+        let sequences = json["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["sequence"].as_str().unwrap().parse().unwrap())
+            .collect();
         s.received.push(Received {
             headers,
             body: body.to_vec(),
             status: 0,
             at: Instant::now(),
+            sequences,
         });
         s.received.len() - 1
     };
@@ -133,10 +138,13 @@ impl Receiver {
 
     /// The sequences of every batch answered 2xx, in the order received.
     fn acknowledged(&self) -> Vec<i64> {
-        self.received()
+        self.state
+            .lock()
+            .unwrap()
+            .received
             .iter()
             .filter(|r| (200..300).contains(&r.status))
-            .flat_map(Received::sequences)
+            .flat_map(|r| r.sequences.iter().copied())
             .collect()
     }
 }

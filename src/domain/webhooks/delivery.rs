@@ -53,7 +53,8 @@ use crate::{
 
 /// Attempts kept per endpoint (`WebhookEndpoint.deliveries`); older ones are removed.
 pub const KEPT_DELIVERIES: i64 = 200;
-/// Audit rows one look reads after the cursor: the filter may keep few of them.
+/// Audit rows one look reads after the cursor when the endpoint has a filter, which may keep
+/// few of them (without one, a look reads one batch).
 const SCAN: i64 = 1_000;
 /// The longest wait between two attempts, whatever the backoff.
 const MAX_BACKOFF: Duration = Duration::from_secs(3_600);
@@ -212,6 +213,14 @@ async fn renew_and_claim(shared: &Shared, workers: &Workers) -> AppResult<(Vec<U
     Ok((kept, claimed))
 }
 
+/// An endpoint row, its secret, and the previous one with the end of its grace.
+type Loaded = (
+    WebhookEndpointRow,
+    String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
+
 /// An endpoint with what signing needs.
 struct Endpoint {
     row: WebhookEndpointRow,
@@ -306,12 +315,7 @@ async fn release(shared: &Shared, id: Uuid) {
 /// The endpoint, if it is still this instance's to serve.
 async fn load(shared: &Shared, id: Uuid) -> AppResult<Option<Endpoint>> {
     let mut conn = shared.core.db.conn().await?;
-    let found: Option<(
-        WebhookEndpointRow,
-        String,
-        Option<String>,
-        Option<DateTime<Utc>>,
-    )> = webhook_endpoints::table
+    let found: Option<Loaded> = webhook_endpoints::table
         .find(id)
         .filter(webhook_endpoints::leased_by.eq(shared.instance))
         .select((
@@ -334,12 +338,13 @@ async fn load(shared: &Shared, id: Uuid) -> AppResult<Option<Endpoint>> {
 }
 
 /// Events of `organization` after `cursor` (up to `upto` when given), in order, at most
-/// [`SCAN`].
+/// `limit`.
 async fn events_after(
     shared: &Shared,
     organization: Uuid,
     cursor: i64,
     upto: Option<i64>,
+    limit: i64,
 ) -> AppResult<Vec<AuditEventRow>> {
     let mut conn = shared.core.db.conn().await?;
     let mut query = audit_events::table
@@ -351,7 +356,7 @@ async fn events_after(
     }
     Ok(query
         .order(audit_events::id.asc())
-        .limit(SCAN)
+        .limit(limit)
         .select(AuditEventRow::as_select())
         .load(&mut conn)
         .await?)
@@ -380,7 +385,20 @@ async fn turn(shared: &Shared, id: Uuid, organization: &mut Option<Uuid>) -> App
     if row.next_attempt_at > Utc::now() {
         return Ok(Turn::Wait(Some(row.next_attempt_at)));
     }
-    let scanned = events_after(shared, row.organization_id, row.cursor, row.batch_last).await?;
+    let filtered = row.actions.is_some() || row.entity_type.is_some();
+    let limit = if filtered {
+        SCAN
+    } else {
+        i64::try_from(shared.settings.batch).unwrap_or(SCAN)
+    };
+    let scanned = events_after(
+        shared,
+        row.organization_id,
+        row.cursor,
+        row.batch_last,
+        limit,
+    )
+    .await?;
     let Some(last_scanned) = scanned.last().map(|e| e.id) else {
         if row.batch_last.is_some() {
             // The batch's events are gone (archived by retention): nothing left to send of it.
@@ -431,7 +449,7 @@ async fn turn(shared: &Shared, id: Uuid, organization: &mut Option<Uuid>) -> App
         "events": events.iter().map(|e| shared.shape.event(e)).collect::<Vec<_>>(),
     }))
     .map_err(AppError::internal)?;
-    let first = events.iter().next().map_or(batch_last, |e| e.id);
+    let first = <[&AuditEventRow]>::first(&events).map_or(batch_last, |e| e.id);
     let count = i32::try_from(events.len()).unwrap_or(i32::MAX);
     let attempted_at = Utc::now();
     let started = std::time::Instant::now();
