@@ -37,7 +37,7 @@ pub(crate) struct AppInner {
     /// The report workers and the start-up sweep of PENDING reports, stopped with the app.
     report_tasks: Vec<tokio::task::AbortHandle>,
     /// The webhook dispatcher (and with it its workers), stopped with the app.
-    webhook_dispatcher: tokio::task::AbortHandle,
+    webhook_dispatcher: Option<tokio::task::AbortHandle>,
 }
 
 impl Drop for AppInner {
@@ -48,7 +48,9 @@ impl Drop for AppInner {
         for task in &self.report_tasks {
             task.abort();
         }
-        self.webhook_dispatcher.abort();
+        if let Some(dispatcher) = &self.webhook_dispatcher {
+            dispatcher.abort();
+        }
     }
 }
 
@@ -136,8 +138,18 @@ impl App {
         );
         // Audit webhooks are delivered by one worker per endpoint across the instances; the
         // payload's event shape is the GraphQL face's (global IDs).
-        let webhook_dispatcher =
-            webhooks::delivery::start(&core, Arc::new(crate::api::webhook_payload::EventShape))?;
+        // The dispatcher's connection keeps a session setting: like the LISTEN, it needs the
+        // session URL.
+        let webhook_dispatcher = config
+            .session_database_url()
+            .map(|url| {
+                webhooks::delivery::start(
+                    &core,
+                    Arc::new(crate::api::webhook_payload::EventShape),
+                    url.to_owned(),
+                )
+            })
+            .transpose()?;
         Ok(Self {
             inner: Arc::new(AppInner {
                 config,

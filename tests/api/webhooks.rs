@@ -853,6 +853,27 @@ async fn private_destinations_are_refused_when_saved_and_when_delivered() {
         receiver.received().is_empty(),
         "nothing reached the receiver"
     );
+
+    // An update is checked like a creation, and changes nothing when refused.
+    let uuid = app
+        .sql_texts("SELECT id::text AS t FROM webhook_endpoints LIMIT 1")
+        .await[0]
+        .clone();
+    let id = URL_SAFE_NO_PAD.encode(format!("WebhookEndpoint:{uuid}"));
+    let res = app
+        .gql(
+            Some(&f.owner.token),
+            "mutation($input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $input) { url } }",
+            json!({"input": {"id": id, "url": "https://[::ffff:a9fe:a9fe]/latest"}}),
+        )
+        .await;
+    assert_eq!(res.code(), "BAD_USER_INPUT", "{:#}", res.body);
+    assert_eq!(res.field().as_deref(), Some("input.url"));
+    assert_eq!(
+        app.count_rows("audit_events WHERE action = 'webhook.update'")
+            .await,
+        0
+    );
 }
 
 #[tokio::test]

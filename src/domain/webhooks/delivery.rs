@@ -27,7 +27,7 @@ use diesel::{
     prelude::*,
     sql_types::{Array, BigInt, Uuid as SqlUuid},
 };
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::{
@@ -101,10 +101,12 @@ struct Shared {
     instance: Uuid,
 }
 
-/// Start this instance's dispatcher; abort the handle to stop it and its workers.
+/// Start this instance's dispatcher over `session_url` (its own connection, see [`dispatch`]);
+/// abort the handle to stop it and its workers.
 pub fn start(
     core: &Core,
     shape: Arc<dyn PayloadShape>,
+    session_url: String,
 ) -> anyhow::Result<tokio::task::AbortHandle> {
     let settings = core.settings.webhooks.clone();
     let client = reqwest::Client::builder()
@@ -124,7 +126,7 @@ pub fn start(
         shape,
         instance: Uuid::new_v4(),
     });
-    Ok(tokio::spawn(dispatch(shared)).abort_handle())
+    Ok(tokio::spawn(dispatch(shared, session_url)).abort_handle())
 }
 
 /// The workers of this instance, aborted with the dispatcher that owns them.
@@ -145,13 +147,16 @@ struct Claimed {
     id: Uuid,
 }
 
-/// The dispatcher: renew, claim, start workers; forever.
-async fn dispatch(shared: Arc<Shared>) {
+/// The dispatcher: renew, claim, start workers; forever. It ticks on a connection of its own,
+/// outside the pool (like the audit listener's), made the server's (`fv.caller = all`) once:
+/// its statements run every tick whether or not any endpoint exists, and are no request's.
+async fn dispatch(shared: Arc<Shared>, session_url: String) {
     let mut workers = Workers::default();
+    let mut conn: Option<AsyncPgConnection> = None;
     let tick = shared.settings.poll.min(shared.settings.lease / 3);
     loop {
         workers.0.retain(|_, worker| !worker.is_finished());
-        match renew_and_claim(&shared, &workers).await {
+        match renew_and_claim(&shared, &session_url, &mut conn, &workers).await {
             Ok((kept, claimed)) => {
                 // A lease not renewed was lost (expired and taken): its worker must stop.
                 workers.0.retain(|id, worker| {
@@ -166,15 +171,36 @@ async fn dispatch(shared: Arc<Shared>) {
                     workers.0.insert(id, tokio::spawn(work(shared, id)));
                 }
             }
-            Err(error) => tracing::warn!(%error, "webhook dispatch failed; retrying"),
+            Err(error) => {
+                // Connected anew at the next tick.
+                conn = None;
+                tracing::warn!(%error, "webhook dispatch failed; retrying");
+            }
         }
         tokio::time::sleep(tick).await;
     }
 }
 
 /// Renew the leases of `workers`, then claim what is free: returns (renewed, claimed).
-async fn renew_and_claim(shared: &Shared, workers: &Workers) -> AppResult<(Vec<Uuid>, Vec<Uuid>)> {
-    let mut conn = shared.core.db.conn().await?;
+async fn renew_and_claim(
+    shared: &Shared,
+    session_url: &str,
+    conn: &mut Option<AsyncPgConnection>,
+    workers: &Workers,
+) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
+    if conn.is_none() {
+        let mut fresh = AsyncPgConnection::establish(session_url).await?;
+        diesel::sql_query(
+            "SELECT set_config('fv.caller', 'all', false), \
+                    set_config('statement_timeout', '10s', false)",
+        )
+        .execute(&mut fresh)
+        .await?;
+        *conn = Some(fresh);
+    }
+    let Some(conn) = conn.as_mut() else {
+        anyhow::bail!("no dispatch connection");
+    };
     let lease_ms = i64::try_from(shared.settings.lease.as_millis()).unwrap_or(i64::MAX);
     let held: Vec<Uuid> = workers.0.keys().copied().collect();
     let kept = if held.is_empty() {
@@ -187,7 +213,7 @@ async fn renew_and_claim(shared: &Shared, workers: &Workers) -> AppResult<(Vec<U
         .bind::<BigInt, _>(lease_ms)
         .bind::<Array<SqlUuid>, _>(&held)
         .bind::<SqlUuid, _>(shared.instance)
-        .load::<Claimed>(&mut conn)
+        .load::<Claimed>(conn)
         .await?
         .into_iter()
         .map(|c| c.id)
@@ -205,7 +231,7 @@ async fn renew_and_claim(shared: &Shared, workers: &Workers) -> AppResult<(Vec<U
     )
     .bind::<SqlUuid, _>(shared.instance)
     .bind::<BigInt, _>(lease_ms)
-    .load::<Claimed>(&mut conn)
+    .load::<Claimed>(conn)
     .await?
     .into_iter()
     .map(|c| c.id)
