@@ -58,6 +58,9 @@ pub const KEPT_DELIVERIES: i64 = 200;
 const SCAN: i64 = 1_000;
 /// The longest wait between two attempts, whatever the backoff.
 const MAX_BACKOFF: Duration = Duration::from_secs(3_600);
+/// The `application_name` of every instance's dispatcher connection (outside the pool, like
+/// the listener's: `pg_stat_activity` tells them from pooled connections by it).
+pub const DISPATCHER_APPLICATION_NAME: &str = "finvision-webhooks";
 /// Characters of a failure kept in `lastError` and the delivery log.
 const MAX_ERROR_LEN: usize = 500;
 
@@ -192,8 +195,10 @@ async fn renew_and_claim(
         let mut fresh = AsyncPgConnection::establish(session_url).await?;
         diesel::sql_query(
             "SELECT set_config('fv.caller', 'all', false), \
-                    set_config('statement_timeout', '10s', false)",
+                    set_config('statement_timeout', '10s', false), \
+                    set_config('application_name', $1, false)",
         )
+        .bind::<diesel::sql_types::Text, _>(DISPATCHER_APPLICATION_NAME)
         .execute(&mut fresh)
         .await?;
         *conn = Some(fresh);
