@@ -9,7 +9,7 @@ use crate::{
     api::{AppSchema, SchemaOptions, build_schema, request_guard::SchemaBounds},
     config::Config,
     db::Db,
-    domain::{Core, reports},
+    domain::{Core, reports, webhooks},
 };
 
 /// Shared application state. Cheap to clone.
@@ -36,6 +36,8 @@ pub(crate) struct AppInner {
     audit_listener: Option<tokio::task::AbortHandle>,
     /// The report workers and the start-up sweep of PENDING reports, stopped with the app.
     report_tasks: Vec<tokio::task::AbortHandle>,
+    /// The webhook dispatcher (and with it its workers), stopped with the app.
+    webhook_dispatcher: Option<tokio::task::AbortHandle>,
 }
 
 impl Drop for AppInner {
@@ -45,6 +47,9 @@ impl Drop for AppInner {
         }
         for task in &self.report_tasks {
             task.abort();
+        }
+        if let Some(dispatcher) = &self.webhook_dispatcher {
+            dispatcher.abort();
         }
     }
 }
@@ -131,6 +136,20 @@ impl App {
             })
             .abort_handle(),
         );
+        // Audit webhooks are delivered by one worker per endpoint across the instances; the
+        // payload's event shape is the GraphQL face's (global IDs).
+        // The dispatcher's connection keeps a session setting: like the LISTEN, it needs the
+        // session URL.
+        let webhook_dispatcher = config
+            .session_database_url()
+            .map(|url| {
+                webhooks::delivery::start(
+                    &core,
+                    Arc::new(crate::api::webhook_payload::EventShape),
+                    url.to_owned(),
+                )
+            })
+            .transpose()?;
         Ok(Self {
             inner: Arc::new(AppInner {
                 config,
@@ -142,6 +161,7 @@ impl App {
                 operation_labels: Default::default(),
                 audit_listener,
                 report_tasks,
+                webhook_dispatcher,
             }),
         })
     }

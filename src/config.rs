@@ -252,6 +252,33 @@ pub struct Config {
     #[arg(long, env = "FV_REPORT_WORKERS", default_value_t = 2)]
     pub report_workers: usize,
 
+    // ── Webhooks ─────────────────────────────────────────────────────────────────────────────
+    /// Deliver webhooks to (and accept URLs of) loopback, private and link-local addresses, over
+    /// plain HTTP too. Off by default: a tenant's URL must not reach the server's own network.
+    #[arg(long, env = "FV_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+    /// Audit events per webhook POST at most (1–1000).
+    #[arg(long, env = "FV_WEBHOOK_BATCH", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub webhook_batch: u16,
+    /// Milliseconds one webhook attempt may take (connect, send, answer).
+    #[arg(long, env = "FV_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+    /// Milliseconds before the first retry of a failed webhook batch; doubled per failure (with
+    /// jitter), at most an hour.
+    #[arg(long, env = "FV_WEBHOOK_RETRY_BASE_MS", default_value_t = 1_000)]
+    pub webhook_retry_base_ms: u64,
+    /// Seconds of failures after which an endpoint is marked failing and paused.
+    #[arg(long, env = "FV_WEBHOOK_RETRY_HORIZON_SECS", default_value_t = 24 * 3600)]
+    pub webhook_retry_horizon_secs: u64,
+    /// Milliseconds between an idle webhook worker's looks without a notice (and the claims of
+    /// endpoints by this instance).
+    #[arg(long, env = "FV_WEBHOOK_POLL_MS", default_value_t = 2_000)]
+    pub webhook_poll_ms: u64,
+    /// Seconds an instance's claim on an endpoint lasts without renewal: how long an endpoint
+    /// waits after its instance crashed.
+    #[arg(long, env = "FV_WEBHOOK_LEASE_SECS", default_value_t = 30)]
+    pub webhook_lease_secs: u64,
+
     // ── Abuse limits ─────────────────────────────────────────────────────────────────────────
     /// Proxies whose `X-Forwarded-For` is believed (comma-separated CIDRs); the client is the
     /// right-most address not in this list.
@@ -333,6 +360,22 @@ impl Config {
         self.listen_database_url
             .as_deref()
             .or(self.database_url.as_deref())
+    }
+
+    /// The webhook delivery settings.
+    pub fn webhook_settings(&self) -> crate::domain::webhooks::WebhookSettings {
+        let timeout = Duration::from_millis(self.webhook_timeout_ms.max(1));
+        crate::domain::webhooks::WebhookSettings {
+            allow_private: self.webhook_allow_private,
+            batch: usize::from(self.webhook_batch.max(1)),
+            timeout,
+            retry_base: Duration::from_millis(self.webhook_retry_base_ms.max(1)),
+            retry_horizon: Duration::from_secs(self.webhook_retry_horizon_secs),
+            poll: Duration::from_millis(self.webhook_poll_ms.max(10)),
+            // Renewed by the dispatcher while an attempt is in flight, however long it takes.
+            lease: Duration::from_secs(self.webhook_lease_secs.max(1)),
+            max_response_bytes: 64 * 1024,
+        }
     }
 
     /// The session lifetime.

@@ -18,5 +18,6 @@ pub mod scalars;
 pub mod schema;
 pub mod subscription;
 pub mod types;
+pub mod webhook_payload;
 
 pub use schema::{AppSchema, SchemaOptions, build_schema};

@@ -34,6 +34,8 @@ pub enum NodeKind {
     ModelFile,
     /// `Report`
     Report,
+    /// `WebhookEndpoint`
+    WebhookEndpoint,
 }
 
 impl NodeKind {
@@ -50,6 +52,7 @@ impl NodeKind {
             NodeKind::AuditEvent => "AuditEvent",
             NodeKind::ModelFile => "ModelFile",
             NodeKind::Report => "Report",
+            NodeKind::WebhookEndpoint => "WebhookEndpoint",
         }
     }
 
@@ -66,6 +69,7 @@ impl NodeKind {
             "AuditEvent" => NodeKind::AuditEvent,
             "ModelFile" => NodeKind::ModelFile,
             "Report" => NodeKind::Report,
+            "WebhookEndpoint" => NodeKind::WebhookEndpoint,
             _ => return None,
         })
     }

@@ -12,6 +12,7 @@ pub mod search;
 pub mod seed;
 pub mod storage;
 pub(crate) mod text_enum;
+pub mod webhooks;
 
 use std::{sync::Arc, time::Duration};
 
@@ -44,6 +45,8 @@ pub struct CoreSettings {
     pub register_per_address_per_hour: u32,
     /// Failed sign-ins allowed per account and per address.
     pub sign_in: auth::accounts::SignInLimits,
+    /// Webhook delivery (`FV_WEBHOOK_*`).
+    pub webhooks: webhooks::WebhookSettings,
 }
 
 /// Everything a domain operation needs: the database, the password hasher, the file store, the
@@ -130,6 +133,7 @@ impl Core {
                     per_account: config.login_failures_per_account,
                     per_address: config.login_failures_per_address,
                 },
+                webhooks: config.webhook_settings(),
             }),
             api_key_usage: Default::default(),
             session_usage: Default::default(),

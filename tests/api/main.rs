@@ -50,5 +50,6 @@ mod search;
 mod series;
 mod smoke;
 mod subscription;
+mod webhooks;
 mod websocket;
 mod workbench;

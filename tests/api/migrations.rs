@@ -33,7 +33,7 @@ async fn all_down_then_all_up_round_trips() {
     let total = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
         .expect("migrations")
         .len();
-    assert_eq!(table_count(&db).await, 16, "the data model has 16 tables");
+    assert_eq!(table_count(&db).await, 18, "the data model has 18 tables");
 
     let reverted = run(&db.url, Direction::RevertAll)
         .await
@@ -47,7 +47,7 @@ async fn all_down_then_all_up_round_trips() {
 
     let applied = run(&db.url, Direction::Up).await.expect("migrate up again");
     assert_eq!(applied.len(), total);
-    assert_eq!(table_count(&db).await, 16);
+    assert_eq!(table_count(&db).await, 18);
     assert!(
         run(&db.url, Direction::Up)
             .await

@@ -156,11 +156,12 @@ async fn reads_and_writes_work_through_pgbouncer_in_transaction_mode() {
         .await;
     assert_eq!(res.data()["organization"]["models"]["totalCount"], 16);
     // The pool really went through PgBouncer: the database saw at most its server connections
-    // (besides the listener and this check's own connection).
+    // (besides the listener, the webhook dispatcher and this check's own connection).
     let backends = app
         .sql_texts(
             "SELECT count(*)::text AS t FROM pg_stat_activity WHERE datname = current_database() \
-             AND application_name <> 'finvision-listener' AND pid <> pg_backend_pid() \
+             AND application_name NOT IN ('finvision-listener', 'finvision-webhooks') \
+             AND pid <> pg_backend_pid() \
              AND backend_type = 'client backend'",
         )
         .await;

@@ -10,6 +10,7 @@ mod organizations;
 mod parameters;
 mod reports;
 mod scenarios;
+mod webhooks;
 
 use async_graphql::MergedObject;
 
@@ -25,4 +26,5 @@ pub struct Mutation(
     metrics::MetricMutation,
     files::ModelFileMutation,
     reports::ReportMutation,
+    webhooks::WebhookMutation,
 );

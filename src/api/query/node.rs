@@ -14,7 +14,7 @@ use crate::{
         relay::{NodeKind, decode_any, decode_sequence},
         types::{
             ApiKey, AuditEvent, FinancialModel, Membership, Metric, ModelFile, Node, Organization,
-            Parameter, Report, Scenario, User,
+            Parameter, Report, Scenario, User, WebhookEndpoint,
         },
     },
     domain::{
@@ -24,6 +24,7 @@ use crate::{
         modelling::loaders::{FileById, MetricById, ParameterById},
         organizations::OrgRole,
         reports::loaders::ReportById,
+        webhooks::loaders::WebhookEndpointById,
     },
     error::AppError,
 };
@@ -100,6 +101,18 @@ async fn resolve(ctx: &Context<'_>, id: &ID, field: &str) -> ApiResult<Option<No
             }
             _ => None,
         },
+        NodeKind::WebhookEndpoint => {
+            match loader(ctx).load_one(WebhookEndpointById(ids[0])).await? {
+                Some(w)
+                    if viewer_role(ctx, w.organization_id)
+                        .await?
+                        .is_some_and(|r| r >= OrgRole::Admin) =>
+                {
+                    Some(Node::WebhookEndpoint(WebhookEndpoint(w)))
+                }
+                _ => None,
+            }
+        }
         NodeKind::Membership => {
             if !can_see_organization(ctx, ids[0]).await? {
                 return Ok(None);

@@ -40,8 +40,22 @@ fn entity_kind(entity_type: &str) -> Option<NodeKind> {
         "ApiKey" => NodeKind::ApiKey,
         "ModelFile" => NodeKind::ModelFile,
         "Report" => NodeKind::Report,
+        "WebhookEndpoint" => NodeKind::WebhookEndpoint,
         _ => return None,
     })
+}
+
+/// The global ID of an event's entity (also in webhook payloads).
+pub(crate) fn entity_global_id(row: &AuditEventRow) -> Option<ID> {
+    let entity = row.entity_id?;
+    match entity_kind(&row.entity_type)? {
+        // Membership events are recorded on the member's user id.
+        NodeKind::Membership => Some(global_id(
+            NodeKind::Membership,
+            &[row.organization_id?, entity],
+        )),
+        kind => Some(global_id(kind, &[entity])),
+    }
 }
 
 #[Object]
@@ -70,15 +84,7 @@ impl AuditEvent {
     /// The entity's global ID; `null` when the entity type has none (the entity may since have
     /// been deleted: the ID still names it).
     async fn entity_id(&self) -> Option<ID> {
-        let entity = self.0.entity_id?;
-        match entity_kind(&self.0.entity_type)? {
-            // Membership events are recorded on the member's user id.
-            NodeKind::Membership => Some(global_id(
-                NodeKind::Membership,
-                &[self.0.organization_id?, entity],
-            )),
-            kind => Some(global_id(kind, &[entity])),
-        }
+        entity_global_id(&self.0)
     }
 
     /// Who acted: a user or an API key; `null` for anonymous acts (failed sign-ins) and for

@@ -23,6 +23,7 @@ pub mod scenario;
 pub mod search_hit;
 pub mod series;
 pub mod user;
+pub mod webhook_endpoint;
 
 pub use actor::Actor;
 pub use api_key::ApiKey;
@@ -49,3 +50,4 @@ pub use scenario::Scenario;
 pub use search_hit::{HitObject, SearchHit, SearchKind};
 pub use series::{MetricComparison, MetricDelta, MetricPoint, MetricSeries};
 pub use user::User;
+pub use webhook_endpoint::{WebhookDelivery, WebhookEndpoint};

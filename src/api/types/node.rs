@@ -4,7 +4,7 @@ use async_graphql::{ID, Interface};
 
 use super::{
     ApiKey, AuditEvent, FinancialModel, Membership, Metric, ModelFile, Organization, Parameter,
-    Report, Scenario, User,
+    Report, Scenario, User, WebhookEndpoint,
 };
 
 /// An object with a global ID, resolvable with `node(id:)`.
@@ -33,4 +33,6 @@ pub enum Node {
     ModelFile(ModelFile),
     /// A generated report.
     Report(Report),
+    /// A webhook endpoint.
+    WebhookEndpoint(WebhookEndpoint),
 }

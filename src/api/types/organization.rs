@@ -205,6 +205,18 @@ impl Organization {
         )?)
     }
 
+    /// The organization's webhook endpoints, oldest first (ADMIN+).
+    #[graphql(guard = "OrgRoleGuard::org(crate::domain::organizations::OrgRole::Admin, self.0.id)")]
+    async fn webhook_endpoints(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::WebhookEndpoint>> {
+        Ok(loader(ctx)
+            .load_one(crate::domain::webhooks::loaders::WebhookEndpointsOfOrganization(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::WebhookEndpoint)
+            .collect())
+    }
+
     /// The organization's audit history in sequence order (`last: N`: the latest N); cursors
     /// are sequences (ADMIN+).
     #[graphql(

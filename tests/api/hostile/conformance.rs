@@ -91,6 +91,7 @@ const COVERED: &[&str] = &[
     "nodes",
     "exportMyData",
     "search",
+    "webhookEndpoints",
 ];
 /// An audit event is visible only to those who may read its private fields: a refusal of these
 /// needs a role change between two fields of one response.
@@ -167,6 +168,18 @@ async fn refused_non_null_fields_null_their_nearest_nullable_parent() {
         .await;
     assert_eq!(at(&res, &p(&["organization"])), &Value::Null);
     error_at(&res, &p(&["organization", "auditRetention"]), "FORBIDDEN");
+    assert_eq!(at(&res, &p(&["me", "id"])), &json!(viewer.id));
+
+    // Organization.webhookEndpoints is a non-null list.
+    let res = app
+        .gql(
+            Some(&viewer.token),
+            "{ organization(slug: \"acme\") { name webhookEndpoints { id } } me { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(at(&res, &p(&["organization"])), &Value::Null);
+    error_at(&res, &p(&["organization", "webhookEndpoints"]), "FORBIDDEN");
     assert_eq!(at(&res, &p(&["me", "id"])), &json!(viewer.id));
 
     // FinancialModel.auditEvents: the model goes null.
