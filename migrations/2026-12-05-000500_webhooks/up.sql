@@ -80,7 +80,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_endpoints TO finvision_app;
 GRANT SELECT, INSERT, DELETE ON webhook_deliveries TO finvision_app;
 ALTER TABLE webhook_endpoints ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON webhook_endpoints TO finvision_app
-    USING ((SELECT fv_sees_all()) OR organization_id = (SELECT fv_caller_org()) OR organization_id = ANY ((SELECT fv_caller_orgs())::uuid[]));
+    USING (organization_id = (SELECT fv_scope_org()) OR (SELECT fv_scope_all())
+           OR organization_id = ANY ((SELECT fv_scope_orgs())::uuid[]));
 ALTER TABLE webhook_deliveries ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON webhook_deliveries TO finvision_app
-    USING ((SELECT fv_sees_all()) OR organization_id = (SELECT fv_caller_org()) OR organization_id = ANY ((SELECT fv_caller_orgs())::uuid[]));
+    USING (organization_id = (SELECT fv_scope_org()) OR (SELECT fv_scope_all())
+           OR organization_id = ANY ((SELECT fv_scope_orgs())::uuid[]));

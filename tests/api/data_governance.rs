@@ -120,7 +120,10 @@ const TENANT_TABLES: &[(&str, &str)] = &[
           WHERE x.id = t.metric_id)",
     ),
     ("audit_events", "t.organization_id"),
+    ("audit_archives", "t.organization_id"),
     ("reports", "t.organization_id"),
+    ("webhook_endpoints", "t.organization_id"),
+    ("webhook_deliveries", "t.organization_id"),
 ];
 
 #[tokio::test]
@@ -167,6 +170,51 @@ async fn row_level_security_shows_no_row_of_another_organization() {
         ))
         .await
         .expect("a report of Acme's");
+
+    // A webhook endpoint of Acme's with one delivery attempt.
+    owner
+        .batch_execute(&format!(
+            "INSERT INTO webhook_endpoints (id, organization_id, url, secret, cursor) \
+             VALUES ('00000000-0000-4000-8000-00000000000a', '{acme}', 'https://hooks.example/a', \
+                     'whsec_x', 0); \
+             INSERT INTO webhook_deliveries (endpoint_id, organization_id, webhook_id, \
+                     first_sequence, last_sequence, event_count, duration_ms) \
+             VALUES ('00000000-0000-4000-8000-00000000000a', '{acme}', 'msg_1', 1, 1, 1, 5)"
+        ))
+        .await
+        .expect("a webhook endpoint of Acme's");
+
+    // Every table that holds an organization's rows is in the list above, under a policy.
+    let unlisted = strings(
+        &mut owner,
+        "SELECT c.relname AS value FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid \
+                       AND a.attname = 'organization_id' AND NOT a.attisdropped) \
+         ORDER BY 1",
+    )
+    .await
+    .into_iter()
+    .filter(|table| !TENANT_TABLES.iter().any(|(listed, _)| listed == table))
+    .collect::<Vec<_>>();
+    assert!(
+        unlisted.is_empty(),
+        "tables with an organization_id not checked here: {unlisted:?}"
+    );
+    let without_policy = strings(
+        &mut owner,
+        "SELECT c.relname AS value FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
+           AND NOT c.relrowsecurity \
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid \
+                       AND a.attname = 'organization_id' AND NOT a.attisdropped) \
+         ORDER BY 1",
+    )
+    .await;
+    assert!(
+        without_policy.is_empty(),
+        "tenant tables without row-level security: {without_policy:?}"
+    );
 
     let mut conn = app_conn(&app).await;
     let mut covered = 0;

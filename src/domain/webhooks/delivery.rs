@@ -151,7 +151,7 @@ struct Claimed {
 }
 
 /// The dispatcher: renew, claim, start workers; forever. It ticks on a connection of its own,
-/// outside the pool (like the audit listener's), made the server's (`fv.caller = all`) once:
+/// outside the pool (like the audit listener's), made the server's (`fv_set_caller('all', …)`) once:
 /// its statements run every tick whether or not any endpoint exists, and are no request's.
 async fn dispatch(shared: Arc<Shared>, session_url: String) {
     let mut workers = Workers::default();
@@ -194,7 +194,7 @@ async fn renew_and_claim(
     if conn.is_none() {
         let mut fresh = AsyncPgConnection::establish(session_url).await?;
         diesel::sql_query(
-            "SELECT set_config('fv.caller', 'all', false), \
+            "SELECT fv_set_caller('all', false), \
                     set_config('statement_timeout', '10s', false), \
                     set_config('application_name', $1, false)",
         )
