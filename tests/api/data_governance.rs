@@ -24,6 +24,20 @@ async fn strings(conn: &mut AsyncPgConnection, sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// The rows of `table` (their physical addresses) that `caller` sees.
+async fn rows_seen_as(conn: &mut AsyncPgConnection, caller: &str, table: &str) -> HashSet<String> {
+    conn.batch_execute(&format!("SELECT fv_set_caller('{caller}', false)"))
+        .await
+        .expect("set the caller");
+    strings(
+        conn,
+        &format!("SELECT t.ctid::text AS value FROM {table} t"),
+    )
+    .await
+    .into_iter()
+    .collect()
+}
+
 async fn app_conn(app: &TestApp) -> AsyncPgConnection {
     AsyncPgConnection::establish(&app.db.app_url)
         .await
@@ -240,16 +254,7 @@ async fn row_level_security_shows_no_row_of_another_organization() {
             // A setting no server writes.
             "acme".to_owned(),
         ] {
-            conn.batch_execute(&format!("SELECT fv_set_caller('{caller}', false)"))
-                .await
-                .expect("set the caller");
-            let seen: HashSet<String> = strings(
-                &mut conn,
-                &format!("SELECT t.ctid::text AS value FROM {table} t"),
-            )
-            .await
-            .into_iter()
-            .collect();
+            let seen = rows_seen_as(&mut conn, &caller, table).await;
             assert!(
                 seen.is_disjoint(&acme_rows),
                 "{table}: caller {caller:?} sees rows of another organization"
@@ -266,16 +271,7 @@ async fn row_level_security_shows_no_row_of_another_organization() {
             format!("o:{acme}"),
             "all".to_owned(),
         ] {
-            conn.batch_execute(&format!("SELECT fv_set_caller('{caller}', false)"))
-                .await
-                .expect("set the caller");
-            let seen: HashSet<String> = strings(
-                &mut conn,
-                &format!("SELECT t.ctid::text AS value FROM {table} t"),
-            )
-            .await
-            .into_iter()
-            .collect();
+            let seen = rows_seen_as(&mut conn, &caller, table).await;
             assert!(
                 acme_rows.is_subset(&seen),
                 "{table}: caller {caller:?} misses rows"
