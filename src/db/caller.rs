@@ -42,16 +42,7 @@ impl DbCaller {
     fn setting(&self) -> String {
         match self {
             DbCaller::All => "all".to_owned(),
-            DbCaller::User(id, organizations) => {
-                let mut setting = format!("u:{id}:");
-                for (i, organization) in organizations.iter().enumerate() {
-                    if i > 0 {
-                        setting.push(',');
-                    }
-                    setting.push_str(&organization.to_string());
-                }
-                setting
-            }
+            DbCaller::User(id, organizations) => format!("u:{id}:{}", comma_list(organizations)),
             DbCaller::Organization(id) => format!("o:{id}"),
             DbCaller::Nobody => String::new(),
         }
@@ -71,7 +62,7 @@ impl DbCaller {
                 organizations
                     .first()
                     .map_or(NIL.to_owned(), Uuid::to_string),
-                uuid_array(organizations),
+                format!("{{{}}}", comma_list(organizations)),
             ),
             DbCaller::Organization(id) => ("off", id.to_string(), format!("{{{id}}}")),
             DbCaller::Nobody => ("off", NIL.to_owned(), "{}".to_owned()),
@@ -105,17 +96,12 @@ impl DbCaller {
     }
 }
 
-/// A PostgreSQL array literal of UUIDs: `{a,b}`.
-fn uuid_array(ids: &[Uuid]) -> String {
-    let mut out = String::from("{");
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&id.to_string());
-    }
-    out.push('}');
-    out
+/// `a,b,c`: the list in `fv.caller`, and inside braces a PostgreSQL array literal.
+fn comma_list(ids: &[Uuid]) -> String {
+    ids.iter()
+        .map(Uuid::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The caller of one request's handles ([`crate::db::Db`] clones share it): set when the
