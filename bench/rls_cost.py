@@ -14,10 +14,18 @@ first executions' planning cancel out.
 
     bench/rls_cost.py [--database-url postgres://postgres@127.0.0.1:5432/fv_bench]
 
+With --api, it then counts the rest of a request: the server (target/release/finvision) runs
+under callgrind too, against the same private cluster as `finvision_app`, and answers the
+benchmark's GraphQL queries Q1-Q4 (bench/queries.py, with the tokens of bench/run.sh's
+ids.json). A request costs the server's instructions plus the database's for its statements
+(the generic-plan figures above), with row-level security off and on: the policies' share of
+what a request costs the machine, which is what the benchmark's req/s show.
+
 Needs valgrind, pgbench and the PostgreSQL server binaries (Debian: valgrind, postgresql).
-Takes about 8 minutes. Output: a Markdown table (also bench/out/rls_cost.md).
+Takes about 8 minutes, 17 with --api. Output: Markdown tables (also
+bench/out/rls_cost.md).
 """
-import argparse, glob, os, pathlib, shutil, subprocess, sys, time
+import argparse, glob, http.client, json, os, pathlib, random, shutil, signal, subprocess, sys, time
 
 HERE = pathlib.Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -49,11 +57,19 @@ def main():
     ap.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/fv_bench")
     ap.add_argument("--port", type=int, default=55490)
     ap.add_argument("--transactions", default="20,120", help="n1,n2")
+    ap.add_argument("--api", action="store_true", help="also whole requests through the server")
+    ap.add_argument("--ids", default=str(OUT / "ids.json"), help="bench/generate.py's ids (tokens)")
+    ap.add_argument("--bin", default=str(HERE.parent / "target" / "release" / "finvision"))
+    ap.add_argument("--requests", default="20,200", help="warm-up,counted for --api")
     args = ap.parse_args()
     n1, n2 = (int(x) for x in args.transactions.split(","))
     for tool in ("valgrind", "pgbench", "pg_dump", "pg_restore"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing (apt-get install valgrind postgresql)")
+    if args.api and not os.access(args.bin, os.X_OK):
+        sys.exit(f"{args.bin} is missing (cargo build --release)")
+    if args.api and not os.path.exists(args.ids):
+        sys.exit(f"{args.ids} is missing (bench/generate.py --out, or bench/run.sh, writes it)")
 
     src = args.database_url
     org = psql(src, "SELECT id FROM organizations ORDER BY slug LIMIT 1")
@@ -91,7 +107,10 @@ def main():
     def start(under_valgrind):
         cmd = [str(bindir / "postgres"), "-D", str(data), "-p", str(args.port), "-k", str(sock), "-c", "jit=off", "-c", "autovacuum=off"]
         if under_valgrind:
-            cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--dump-instr=no",
+            # No LOGNAME/USER/HOST: vgdb (callgrind_control, --api) names its pipes after them,
+            # and `runuser` would set them to another user's than ours.
+            cmd = ["env", "-u", "LOGNAME", "-u", "USER", "-u", "HOST",
+                   "valgrind", "--tool=callgrind", "--trace-children=yes", "--dump-instr=no",
                    f"--callgrind-out-file={work}/cg/cg.%p", *cmd]
         proc = subprocess.Popen(as_postgres(cmd), stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "a"))
         for _ in range(600):
@@ -101,7 +120,10 @@ def main():
         sys.exit(f"the private cluster did not start: {work}/server.log")
 
     def stop(proc):
-        proc.terminate()
+        # A fast shutdown (it does not wait for clients), sent to the postmaster itself: `runuser`
+        # passes SIGTERM on, which asks for a smart one, and not SIGINT.
+        subprocess.run(as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+                       check=True, capture_output=True)
         proc.wait()
 
     server = start(False)
@@ -144,7 +166,78 @@ def main():
             os.remove(p)
         return max(counts)
 
-    results = {}
+    def through_api(profile, warm, n):
+        """The server's instructions per request, answering one profile's first request of
+        bench/queries.py's list: a server under callgrind answers `warm` of them, then its
+        counters are zeroed, it answers `n` more, and they are dumped (callgrind_control), so
+        that start-up and caches count for nothing. What its requests cost the database is what
+        the same statements cost through pgbench above (bench/rls/*.sql are those statements)."""
+        sys.path.insert(0, str(HERE))
+        import queries
+        token, body = queries.requests(json.load(open(args.ids)), profile, random.Random(1))[0]
+        api_dir = work / "api"
+        shutil.rmtree(api_dir, ignore_errors=True)
+        api_dir.mkdir()
+        port = args.port + 1
+        env = dict(os.environ, FV_LISTEN=f"127.0.0.1:{port}", FV_LOG="warn",
+                   DATABASE_URL=f"postgresql://finvision_app@127.0.0.1:{args.port}/fv_bench",
+                   FV_MIGRATION_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{args.port}/fv_bench",
+                   FV_DATA_DIR=str(api_dir / "data"))
+        for k in ("LOGNAME", "USER", "HOST"):
+            env.pop(k, None)
+        server = subprocess.Popen(["valgrind", "--tool=callgrind", "--dump-instr=no",
+                                   f"--callgrind-out-file={api_dir}/server.cg", args.bin, "serve"],
+                                  env=env, cwd=api_dir, stdout=subprocess.DEVNULL,
+                                  stderr=open(api_dir / "server.log", "w"))
+
+        def ask(conn, count):
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+            for _ in range(count):
+                conn.request("POST", "/graphql", body=body, headers=headers)
+                answer = json.loads(conn.getresponse().read())
+                if answer.get("errors") or not answer.get("data"):
+                    sys.exit(f"{profile}: {answer}")
+
+        def control(flag, pids):
+            """Zero (-z) or dump (-d) the counters of `pids`. A process blocked in a system
+            call takes the command when it next wakes (vgdb may not interrupt it: no ptrace in
+            a container), so one request is sent to wake the server; the counts are off by a
+            fraction of that request at either end, and divided by n + 1."""
+            env = {k: v for k, v in os.environ.items() if k not in ("LOGNAME", "USER", "HOST")}
+            running = [subprocess.Popen(["callgrind_control", flag, str(pid)], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       for pid in pids]
+            time.sleep(1)
+            ask(conn, 1)
+            for proc in running:
+                if proc.wait(timeout=120) != 0:
+                    sys.exit(f"callgrind_control {flag} failed")
+
+        try:
+            for _ in range(1200):
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                    c.request("GET", "/healthz")
+                    if c.getresponse().status == 200:
+                        break
+                except OSError:
+                    time.sleep(0.25)
+            else:
+                sys.exit(f"the server did not start: {api_dir}/server.log")
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            ask(conn, warm)
+            before = set(glob.glob(f"{api_dir}/server.cg*"))
+            control("-z", [server.pid])
+            ask(conn, n)
+            control("-d", [server.pid])
+            conn.close()
+            server_total = sum(total(p) or 0 for p in set(glob.glob(f"{api_dir}/server.cg*")) - before)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait()
+        return server_total / (n + 1)
+
+    results, api = {}, {}
     try:
         for q in ("q1", "q2", "q3", "q4"):  # a first pass, not counted: caches and free space
             instructions(HERE / "rls" / f"{q}.sql", n1, True)
@@ -157,15 +250,31 @@ def main():
                     results[(q, rls, generic)] = (b - a) / (n2 - n1)
                     print(f"{q} rls={'on' if rls else 'off'} {'generic' if generic else 'custom'}: "
                           f"{results[(q, rls, generic)]:,.0f} instructions", file=sys.stderr)
+        if args.api:  # row-level security is on again
+            a1, a2 = (int(x) for x in args.requests.split(","))
+            for q in ("q1", "q2", "q3", "q4"):
+                api[q] = through_api(q, a1, a2)
+                print(f"{q} through the API: server {api[q]:,.0f} instructions", file=sys.stderr)
     finally:
         stop(server)
 
-    lines = ["| plans | query | RLS off | RLS on | cost |", "|---|---|---:|---:|---:|"]
-    for generic in (True, False):
+    tables_md = []
+    if results:
+        lines = ["| plans | query | RLS off | RLS on | cost |", "|---|---|---:|---:|---:|"]
+        for generic in (True, False):
+            for q in ("q1", "q2", "q3", "q4"):
+                off, on = results[(q, False, generic)], results[(q, True, generic)]
+                lines.append(f"| {'generic' if generic else 'custom'} | {q.upper()} | {off:,.0f} | {on:,.0f} | {100 * (on / off - 1):+.1f} % |")
+        tables_md.append("\n".join(lines))
+    if api:
+        lines = ["| query | server | database, RLS off | database, RLS on | request, RLS off | request, RLS on | cost |",
+                 "|---|---:|---:|---:|---:|---:|---:|"]
         for q in ("q1", "q2", "q3", "q4"):
-            off, on = results[(q, False, generic)], results[(q, True, generic)]
-            lines.append(f"| {'generic' if generic else 'custom'} | {q.upper()} | {off:,.0f} | {on:,.0f} | {100 * (on / off - 1):+.1f} % |")
-    table = "\n".join(lines)
+            d_off, d_on = results[(q, False, True)], results[(q, True, True)]
+            off, on = api[q] + d_off, api[q] + d_on
+            lines.append(f"| {q.upper()} | {api[q]:,.0f} | {d_off:,.0f} | {d_on:,.0f} | {off:,.0f} | {on:,.0f} | {100 * (on / off - 1):+.1f} % |")
+        tables_md.append("\n".join(lines))
+    table = "\n\n".join(tables_md)
     print(table)
     (OUT / "rls_cost.md").write_text(table + "\n")
 

@@ -1,6 +1,6 @@
 //! Whose rows a connection may see: the `fv.caller` setting and those derived from it that the
 //! row-level security policies read (migrations `…000201_row_level_security`,
-//! `…000430_caller_settings`), sent with the first statement of a checkout.
+//! `…000430_caller_settings`, `…000600_caller_further_organizations`), sent with the first statement of a checkout.
 //!
 //! Setting it costs no round trip. For a read, it goes out at checkout without waiting for the
 //! answer: tokio-postgres queues it on the connection ahead of the first real statement, which
@@ -48,30 +48,37 @@ impl DbCaller {
         }
     }
 
-    /// `fv.caller` and the three settings the policies read (migration
-    /// `…000430_caller_settings`, whose `fv_set_caller` derives the same from `fv.caller` for
-    /// the database's own use): written out here once per checkout, so that no policy parses
+    /// `fv.caller` and the three settings the policies read (migrations
+    /// `…000430_caller_settings` and `…000600_caller_further_organizations`, whose
+    /// `fv_set_caller` derives the same from `fv.caller` for the database's own use): written
+    /// out here once per checkout, so that no policy parses
     /// `fv.caller` in every statement, and with plain `set_config` calls: `fv_set_caller` doing
     /// the same costs ~120,000 more instructions per checkout (callgrind, bench/README.md).
     fn set_config(&self, local: bool) -> String {
         const NIL: &str = "00000000-0000-0000-0000-000000000000";
-        let (all, first, list) = match self {
-            DbCaller::All => ("on", NIL.to_owned(), "{}".to_owned()),
+        // `fv.orgs` holds only the organizations after the first, and is empty when there are
+        // none (most callers): a policy then rejects a foreign row at its first arm, without
+        // taking an array apart for each one (migration `…000600_caller_further_organizations`).
+        let (all, first, further) = match self {
+            DbCaller::All => ("on", NIL.to_owned(), String::new()),
             DbCaller::User(_, organizations) => (
                 "off",
                 organizations
                     .first()
                     .map_or(NIL.to_owned(), Uuid::to_string),
-                format!("{{{}}}", comma_list(organizations)),
+                match organizations.get(1..) {
+                    Some(rest) if !rest.is_empty() => format!("{{{}}}", comma_list(rest)),
+                    _ => String::new(),
+                },
             ),
-            DbCaller::Organization(id) => ("off", id.to_string(), format!("{{{id}}}")),
-            DbCaller::Nobody => ("off", NIL.to_owned(), "{}".to_owned()),
+            DbCaller::Organization(id) => ("off", id.to_string(), String::new()),
+            DbCaller::Nobody => ("off", NIL.to_owned(), String::new()),
         };
         format!(
             "SELECT set_config('fv.caller', '{caller}', {local}), \
              set_config('fv.all', '{all}', {local}), \
              set_config('fv.org', '{first}', {local}), \
-             set_config('fv.orgs', '{list}', {local})",
+             set_config('fv.orgs', '{further}', {local})",
             caller = self.setting()
         )
     }

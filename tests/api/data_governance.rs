@@ -473,7 +473,8 @@ async fn pooled_connections_keep_generic_plans_and_search_chooses_its_own() {
 
 /// The server writes the caller's settings itself (`fv.caller` and the three the policies read);
 /// the database derives them from `fv.caller` in `fv_set_caller` (a transaction that changes
-/// the caller's memberships). Both must agree, for every kind of caller.
+/// the caller's memberships). Both must write what the policies expect, for every kind of
+/// caller.
 #[tokio::test]
 async fn the_server_and_the_database_derive_the_same_caller_settings() {
     use finvision::db::DbCaller;
@@ -483,18 +484,34 @@ async fn the_server_and_the_database_derive_the_same_caller_settings() {
     const READ: &str = "SELECT concat_ws('|', current_setting('fv.caller'), \
                         current_setting('fv.all'), current_setting('fv.org'), \
                         current_setting('fv.orgs')) AS value";
+    const NIL: &str = "00000000-0000-0000-0000-000000000000";
     let mut database = app_conn(&app).await;
-    for caller in [
-        DbCaller::All,
-        DbCaller::User(user, vec![first, second].into()),
-        DbCaller::User(user, vec![second].into()),
-        DbCaller::User(user, Vec::new().into()),
-        DbCaller::Organization(first),
-        DbCaller::Nobody,
+    // `fv.orgs` names only the organizations after the first, and nothing for most callers:
+    // the policies then reject a foreign row without taking an array apart.
+    for (caller, expected) in [
+        (DbCaller::All, format!("all|on|{NIL}|")),
+        (
+            DbCaller::User(user, vec![first, second].into()),
+            format!("u:{user}:{first},{second}|off|{first}|{{{second}}}"),
+        ),
+        (
+            DbCaller::User(user, vec![second].into()),
+            format!("u:{user}:{second}|off|{second}|"),
+        ),
+        (
+            DbCaller::User(user, Vec::new().into()),
+            format!("u:{user}:|off|{NIL}|"),
+        ),
+        (
+            DbCaller::Organization(first),
+            format!("o:{first}|off|{first}|"),
+        ),
+        (DbCaller::Nobody, format!("|off|{NIL}|")),
     ] {
         let db = app.pool.for_caller(caller.clone());
         let mut conn = db.conn().await.expect("a pooled connection");
         let by_server = strings(&mut conn, READ).await.remove(0);
+        assert_eq!(by_server, expected, "{caller:?}");
         let setting = by_server.split('|').next().expect("fv.caller").to_owned();
         database
             .batch_execute(&format!("SELECT fv_set_caller('{setting}', false)"))
