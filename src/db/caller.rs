@@ -1,6 +1,7 @@
 //! Whose rows a connection may see: the `fv.caller` setting and those derived from it that the
 //! row-level security policies read (migrations `…000201_row_level_security`,
-//! `…000430_caller_settings`, `…000600_caller_further_organizations`), sent with the first statement of a checkout.
+//! `…000430_caller_settings`, `…000600_caller_further_organizations`), sent with the first
+//! statement of a checkout.
 //!
 //! Setting it costs no round trip. For a read, it goes out at checkout without waiting for the
 //! answer: tokio-postgres queues it on the connection ahead of the first real statement, which
@@ -51,14 +52,15 @@ impl DbCaller {
     /// `fv.caller` and the three settings the policies read (migrations
     /// `…000430_caller_settings` and `…000600_caller_further_organizations`, whose
     /// `fv_set_caller` derives the same from `fv.caller` for the database's own use): written
-    /// out here once per checkout, so that no policy parses
-    /// `fv.caller` in every statement, and with plain `set_config` calls: `fv_set_caller` doing
-    /// the same costs ~120,000 more instructions per checkout (callgrind, bench/README.md).
+    /// out here once per checkout, so that no policy parses `fv.caller` in every statement,
+    /// and with plain `set_config` calls: `fv_set_caller` doing the same costs ~120,000 more
+    /// instructions per checkout (callgrind, bench/README.md).
     fn set_config(&self, local: bool) -> String {
         const NIL: &str = "00000000-0000-0000-0000-000000000000";
         // `fv.orgs` holds only the organizations after the first, and is empty when there are
-        // none (most callers): a policy then rejects a foreign row at its first arm, without
-        // taking an array apart for each one (migration `…000600_caller_further_organizations`).
+        // none (most callers): a policy's last arm is then a NULL test, where a list would be
+        // taken apart for every row of another organization a plan reads and rejects
+        // (migration `…000600_caller_further_organizations`).
         let (all, first, further) = match self {
             DbCaller::All => ("on", NIL.to_owned(), String::new()),
             DbCaller::User(_, organizations) => (
